@@ -1,0 +1,151 @@
+"""The only writer of run state: data files, shard records, the manifest, the latest pointer.
+
+Order is the protocol: a shard's data file, then its record (after the file is checked), then,
+once every shard has a record, the manifest (a conditional put), then the job's latest pointer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.storage import AlreadyExists, Storage, join
+from schemas.manifest import FileEntry, Manifest, ShardRecord, ShardTotals
+
+MANIFEST_NAME = "_manifest.json"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a run's files live: names are a function of (job, run, shard) only."""
+
+    output_uri: str
+    job: str
+    run_id: str
+
+    @property
+    def job_dir(self) -> str:
+        return join(self.output_uri, self.job)
+
+    @property
+    def run_dir(self) -> str:
+        return join(self.job_dir, "runs", self.run_id)
+
+    @property
+    def manifest(self) -> str:
+        return join(self.run_dir, MANIFEST_NAME)
+
+    @property
+    def latest(self) -> str:
+        return join(self.job_dir, "latest")
+
+    @property
+    def shards_dir(self) -> str:
+        return join(self.run_dir, "shards")
+
+    @staticmethod
+    def data_path(shard: int) -> str:
+        """Data file path relative to the run directory."""
+        return f"data/shard-{shard:05d}.parquet"
+
+    def shard_record(self, shard: int) -> str:
+        return join(self.shards_dir, f"shard-{shard:05d}.json")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def shard_totals(table: pa.Table) -> tuple[ShardTotals, dict[str, int]]:
+    """Row and token counts of one output table, and failed rows by error code."""
+    codes = [c for c in table.column("error_code").to_pylist() if c is not None]
+    input_tokens = sum(v or 0 for v in table.column("num_input_tokens").to_pylist())
+    output_tokens = sum(v or 0 for v in table.column("num_output_tokens").to_pylist())
+    totals = ShardTotals(
+        rows_in=table.num_rows,
+        rows_ok=table.num_rows - len(codes),
+        rows_failed=len(codes),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
+    return totals, dict(Counter(codes))
+
+
+def write_shard(
+    storage: Storage, layout: RunLayout, *, shard: int, input_file: str, row_range: tuple[int, int],
+    table: pa.Table,
+) -> ShardRecord:
+    """Write one shard's data file, check it, then write its completion record."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    data = buffer.getvalue()
+    data_uri = join(layout.run_dir, layout.data_path(shard))
+    storage.write_bytes(data_uri, data)
+    stored = storage.stat(data_uri)
+    if stored.size != len(data):
+        raise OSError(f"{data_uri}: wrote {len(data)} bytes, store reports {stored.size}")
+    totals, errors = shard_totals(table)
+    record = ShardRecord(
+        shard=shard,
+        input_file=input_file,
+        row_start=row_range[0],
+        row_end=row_range[1],
+        file=FileEntry(path=layout.data_path(shard), rows=table.num_rows, bytes=len(data), sha256=sha256_hex(data)),
+        totals=totals,
+        errors=errors,
+    )
+    storage.write_bytes(layout.shard_record(shard), record.model_dump_json(indent=2).encode())
+    return record
+
+
+def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRecord]:
+    """Completion records already written for this run, by shard index."""
+    records: dict[int, ShardRecord] = {}
+    for uri in storage.list_files(layout.shards_dir):
+        if uri.endswith(".json"):
+            record = ShardRecord.model_validate_json(storage.read_bytes(uri))
+            records[record.shard] = record
+    return records
+
+
+def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
+    """The run's manifest, or None if the run is not committed."""
+    if not storage.exists(layout.manifest):
+        return None
+    return Manifest.model_validate_json(storage.read_bytes(layout.manifest))
+
+
+def sum_totals(records: list[ShardRecord]) -> tuple[dict[str, int], dict[str, int]]:
+    """Totals and error counts over shard records."""
+    totals: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for record in records:
+        totals.update(record.totals.model_dump())
+        errors.update(record.errors)
+    keys = ShardTotals.model_fields
+    return {k: totals.get(k, 0) for k in keys}, dict(sorted(errors.items()))
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """The manifest that stands, and whether this call wrote it."""
+
+    manifest: Manifest
+    written: bool
+
+
+def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest) -> CommitResult:
+    """Put the manifest if absent (If-None-Match), then point `latest` at the run."""
+    try:
+        storage.write_bytes(layout.manifest, manifest.model_dump_json(indent=2).encode(), if_none_match=True)
+    except AlreadyExists:
+        existing = read_manifest(storage, layout)
+        return CommitResult(manifest=existing, written=False)
+    storage.write_bytes(layout.latest, json.dumps({"run_id": layout.run_id}).encode())
+    return CommitResult(manifest=manifest, written=True)

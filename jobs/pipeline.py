@@ -1,0 +1,130 @@
+"""The Ray Data graph: shards -> read + render (CPU tasks) -> generate (actor pool) -> driver.
+
+This is the only module that calls `ray` or `ray.data`. Blocks carry `_shard` and `_row` so the
+driver can reassemble each shard's rows, in input order, into its own deterministic file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import pyarrow as pa
+
+from jobs.plan import Shard, read_shard
+from jobs.render import PromptRenderer
+from workers.engine import EngineConfig
+
+SHARD_COLUMN = "_shard"
+ROW_COLUMN = "_row"
+QUIET_ENV = {
+    "VLLM_LOGGING_LEVEL": "ERROR",
+    "VLLM_CONFIGURE_LOGGING": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONWARNINGS": "ignore",
+}
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What the read/render and generate stages need, shipped to Ray workers."""
+
+    read_columns: list[str]
+    keep_columns: list[str]
+    template: str
+    template_columns: list[str]
+    system: str | None
+    engine_name: str
+    engine_config: EngineConfig
+    batch_size: int
+    replicas: tuple[int, int]
+    gpus_per_replica: float
+
+
+def init_ray(*, verbose: bool) -> bool:
+    """Start local Ray (or join RAY_ADDRESS) unless already up; True if this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {} if verbose else dict(QUIET_ENV)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [_project_root(), os.environ.get("PYTHONPATH")] if p)
+    ray.init(
+        runtime_env={"env_vars": env},
+        log_to_driver=verbose,
+        logging_level=logging.INFO if verbose else logging.ERROR,
+        include_dashboard=False,
+    )
+    _configure_data_context(verbose=verbose)
+    return True
+
+
+def _project_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _configure_data_context(*, verbose: bool) -> None:
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = verbose
+    context.print_on_execution_start = verbose
+    if not verbose:
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+def shutdown_ray() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
+    """Read each shard's rows and render their prompts (a CPU task per shard)."""
+    renderer = PromptRenderer(
+        template=config.template, system=config.system, variables=config.template_columns
+    )
+    tables = []
+    for item in batch.to_pylist():
+        shard = Shard(item["index"], item["input_file"], item["row_start"], item["row_end"])
+        rows = read_shard(shard, columns=config.read_columns)
+        rendered = renderer.render_table(rows)
+        keep = [*config.keep_columns, "prompt", "prompt_sha256", "error_code", "error_message"]
+        rendered = rendered.select(keep)
+        rendered = rendered.append_column(SHARD_COLUMN, pa.array([shard.index] * rows.num_rows, pa.int64()))
+        rendered = rendered.append_column(
+            ROW_COLUMN, pa.array(range(shard.row_start, shard.row_start + rows.num_rows), pa.int64())
+        )
+        tables.append(rendered)
+    return pa.concat_tables(tables)
+
+
+def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.Table]:
+    """Run the graph over the given shards; yield generated batches as they finish."""
+    import ray.data
+
+    from workers.actor import GenerationActor
+
+    items = [asdict(shard) for shard in shards]
+    low, high = config.replicas
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    dataset = dataset.map_batches(
+        read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}
+    )
+    dataset = dataset.map_batches(
+        GenerationActor,
+        fn_constructor_kwargs={
+            "engine_name": config.engine_name,
+            "config": config.engine_config,
+            "system": config.system,
+        },
+        batch_size=config.batch_size,
+        batch_format="pyarrow",
+        concurrency=low if low == high else (low, high),
+        num_cpus=1,
+        num_gpus=config.gpus_per_replica or None,
+    )
+    yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")

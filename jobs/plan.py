@@ -1,0 +1,153 @@
+"""Check the input table before any model loads, and split it into deterministic shards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from jobs.errors import InputError
+from jobs.render import template_variables
+from jobs.storage import Storage, storage_for
+from schemas.manifest import InputFile
+from schemas.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A contiguous row range of one input file: the unit of output files and resume."""
+
+    index: int
+    input_file: str
+    row_start: int
+    row_end: int
+
+    @property
+    def rows(self) -> int:
+        return self.row_end - self.row_start
+
+
+@dataclass(frozen=True)
+class InputTable:
+    """What the driver learned about the input: files, their identity, the columns to read."""
+
+    files: list[InputFile]
+    schema: pa.Schema
+    read_columns: list[str]
+    template_columns: list[str]
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def _input_files(storage: Storage, uri: str) -> list[str]:
+    if storage.is_dir(uri):
+        files = [f for f in storage.list_files(uri) if f.endswith(".parquet")]
+        if not files:
+            raise InputError(f"input directory {uri} holds no .parquet files")
+        return files
+    if not storage.exists(uri):
+        raise InputError(f"input file not found: {uri}")
+    return [uri]
+
+
+def _open_parquet(storage: Storage, uri: str) -> pq.ParquetFile:
+    filesystem, path = storage.arrow_filesystem(uri)
+    try:
+        return pq.ParquetFile(filesystem.open_input_file(path))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"input file {uri} is not a readable Parquet file: {exc}") from None
+
+
+def _check_ids(storage: Storage, files: list[str], id_column: str) -> None:
+    seen: list[pa.ChunkedArray] = []
+    for uri in files:
+        ids = _open_parquet(storage, uri).read(columns=[id_column]).column(id_column)
+        if ids.null_count:
+            raise InputError(f"input file {uri}: id column {id_column!r} has {ids.null_count} null(s)")
+        seen.append(ids)
+    if not seen:
+        return
+    all_ids = pa.chunked_array([chunk for ids in seen for chunk in ids.chunks], type=seen[0].type)
+    counts = pc.value_counts(all_ids)
+    duplicated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if len(duplicated):
+        examples = ", ".join(repr(v) for v in duplicated.to_pylist()[:5])
+        raise InputError(
+            f"input {files[0] if len(files) == 1 else 'table'}: id column {id_column!r} has "
+            f"{len(duplicated)} duplicated value(s), e.g. {examples}"
+        )
+
+
+def inspect_input(spec: JobSpec) -> InputTable:
+    """Validate files, columns and ids; raises InputError naming the file and column."""
+    storage = storage_for(spec.input.uri)
+    uris = _input_files(storage, spec.input.uri)
+    template_columns = sorted(template_variables(spec.task.prompt or ""))
+    needed = {"id_column": [spec.input.id_column], "input.columns": list(spec.input.columns)}
+    needed["task.prompt"] = template_columns
+    files: list[InputFile] = []
+    schema: pa.Schema | None = None
+    for uri in uris:
+        parquet = _open_parquet(storage, uri)
+        file_schema = parquet.schema_arrow
+        for field_name, columns in needed.items():
+            for column in columns:
+                if column not in file_schema.names:
+                    raise InputError(
+                        f"input file {uri} has no column {column!r} (needed by {field_name}); "
+                        f"columns: {', '.join(file_schema.names)}"
+                    )
+        schema = schema or file_schema
+        for column in {spec.input.id_column, *spec.input.columns, *template_columns}:
+            if not file_schema.field(column).type.equals(schema.field(column).type):
+                raise InputError(
+                    f"input file {uri}: column {column!r} is {file_schema.field(column).type}, "
+                    f"but {uris[0]} has {schema.field(column).type}"
+                )
+        info = storage.stat(uri)
+        files.append(
+            InputFile(
+                uri=uri,
+                rows=parquet.metadata.num_rows,
+                bytes=info.size,
+                mtime_ns=info.mtime_ns,
+                etag=info.etag,
+            )
+        )
+    _check_ids(storage, uris, spec.input.id_column)
+    read_columns = list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *template_columns]))
+    return InputTable(files=files, schema=schema, read_columns=read_columns, template_columns=template_columns)
+
+
+def plan_shards(files: list[InputFile], *, rows_per_shard: int) -> list[Shard]:
+    """Shards in file order, each at most rows_per_shard rows: same input, same shards."""
+    shards: list[Shard] = []
+    for file in files:
+        for start in range(0, file.rows, rows_per_shard):
+            end = min(start + rows_per_shard, file.rows)
+            shards.append(Shard(len(shards), file.uri, start, end))
+    return shards
+
+
+def read_shard(shard: Shard, *, columns: list[str]) -> pa.Table:
+    """The shard's rows of its input file, reading only the row groups that overlap it."""
+    storage = storage_for(shard.input_file)
+    parquet = _open_parquet(storage, shard.input_file)
+    pieces: list[pa.Table] = []
+    group_start = 0
+    for group in range(parquet.metadata.num_row_groups):
+        group_rows = parquet.metadata.row_group(group).num_rows
+        group_end = group_start + group_rows
+        if group_end > shard.row_start and group_start < shard.row_end:
+            table = parquet.read_row_group(group, columns=columns)
+            low = max(shard.row_start, group_start) - group_start
+            high = min(shard.row_end, group_end) - group_start
+            pieces.append(table.slice(low, high - low))
+        group_start = group_end
+    if not pieces:
+        return parquet.schema_arrow.empty_table().select(columns)
+    return pa.concat_tables(pieces)

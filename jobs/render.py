@@ -1,0 +1,117 @@
+"""Prompt rendering: a sandboxed Jinja2 template, compiled once, rendered once per row.
+
+Row values are data, never template source, so a value containing `{{ }}` stays inert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from schemas.rows import ErrorCode
+
+# Columns the render stage adds; the generation stage reads them.
+PROMPT = "prompt"
+PROMPT_SHA256 = "prompt_sha256"
+ERROR_CODE = "error_code"
+ERROR_MESSAGE = "error_message"
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+
+
+def template_variables(source: str) -> set[str]:
+    """Top-level names a template reads; raises TemplateSyntaxError on a broken template."""
+    return meta.find_undeclared_variables(_environment().parse(source))
+
+
+def check_template(source: str) -> str | None:
+    """None if the template compiles, else a one-line reason."""
+    try:
+        _environment().from_string(source)
+    except TemplateSyntaxError as exc:
+        return f"line {exc.lineno}: {exc.message}"
+    return None
+
+
+@dataclass(frozen=True)
+class RenderedRow:
+    """The prompt for one row, or why there is none."""
+
+    prompt: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+def prompt_sha256(*, system: str | None, prompt: str) -> str:
+    """Hash of what the engine is asked: the system prompt and the rendered prompt."""
+    digest = hashlib.sha256()
+    digest.update((system or "").encode())
+    digest.update(b"\x00")
+    digest.update(prompt.encode())
+    return digest.hexdigest()
+
+
+def _decoded_column(column: pa.ChunkedArray) -> list[object]:
+    """Python values of a column; text columns become str, or UnicodeDecodeError per value."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # Parquet can hold invalid UTF-8 in a string column: decode bytes ourselves per value.
+        column = pc.cast(column, pa.large_binary())
+    values = column.to_pylist()
+    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        return values
+    decoded: list[object] = []
+    for value in values:
+        if value is None:
+            decoded.append(None)
+            continue
+        try:
+            decoded.append(value.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+class PromptRenderer:
+    """Renders one template over batches of rows."""
+
+    def __init__(self, *, template: str, system: str | None, variables: list[str]):
+        self._template = _environment().from_string(template)
+        self._system = system
+        self._variables = variables
+
+    def render_table(self, table: pa.Table) -> pa.Table:
+        """The table with prompt, prompt_sha256, error_code and error_message appended."""
+        columns = {name: _decoded_column(table.column(name)) for name in self._variables}
+        rows = [self._render_row({n: columns[n][i] for n in columns}) for i in range(table.num_rows)]
+        hashes = [
+            prompt_sha256(system=self._system, prompt=row.prompt) if row.prompt is not None else None
+            for row in rows
+        ]
+        return (
+            table.append_column(PROMPT, pa.array([r.prompt for r in rows], pa.string()))
+            .append_column(PROMPT_SHA256, pa.array(hashes, pa.string()))
+            .append_column(ERROR_CODE, pa.array([r.error_code for r in rows], pa.string()))
+            .append_column(ERROR_MESSAGE, pa.array([r.error_message for r in rows], pa.string()))
+        )
+
+    def _render_row(self, values: dict[str, object]) -> RenderedRow:
+        for name, value in values.items():
+            if isinstance(value, UnicodeDecodeError):
+                message = f"column {name!r} is not valid UTF-8 at byte {value.start}"
+                return RenderedRow(None, ErrorCode.INVALID_TEXT.value, message)
+        # Nulls are left undefined so StrictUndefined reports them instead of rendering "None".
+        context = {name: value for name, value in values.items() if value is not None}
+        try:
+            return RenderedRow(self._template.render(context), None, None)
+        except Exception as exc:  # any template failure is this row's problem only
+            message = f"{type(exc).__name__}: {exc}"
+            return RenderedRow(None, ErrorCode.TEMPLATE_ERROR.value, message)

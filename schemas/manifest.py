@@ -1,0 +1,95 @@
+"""Shard records and the per-run manifest: the contract readers rely on."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MANIFEST_FORMAT = 1
+
+
+class RecordModel(BaseModel):
+    """Base for state records: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileEntry(RecordModel):
+    """One data file of a run."""
+
+    path: str = Field(description="Path relative to the run directory, e.g. data/shard-00000.parquet.")
+    rows: int = Field(ge=0, description="Rows in the file.")
+    bytes: int = Field(ge=0, description="Size of the file in bytes.")
+    sha256: str = Field(description="Hex SHA-256 of the file's bytes.")
+
+
+class ShardTotals(RecordModel):
+    """Row and token counts of one shard or one run."""
+
+    rows_in: int = Field(default=0, ge=0, description="Input rows.")
+    rows_ok: int = Field(default=0, ge=0, description="Rows with generated text and no error.")
+    rows_failed: int = Field(default=0, ge=0, description="Rows carrying an error_code.")
+    input_tokens: int = Field(default=0, ge=0, description="Prompt tokens over all rows.")
+    output_tokens: int = Field(default=0, ge=0, description="Generated tokens over all rows.")
+
+
+class ShardRecord(RecordModel):
+    """Written after a shard's data file is closed and checked: the shard is complete."""
+
+    shard: int = Field(ge=0, description="Shard index in the run's plan.")
+    input_file: str = Field(description="Input file URI the shard's rows came from.")
+    row_start: int = Field(ge=0, description="First input row (inclusive) in that file.")
+    row_end: int = Field(ge=0, description="Last input row (exclusive) in that file.")
+    file: FileEntry
+    totals: ShardTotals
+    errors: dict[str, int] = Field(default_factory=dict, description="Failed rows by error_code.")
+
+
+class InputFile(RecordModel):
+    """Identity of an input file when the run planned its shards."""
+
+    uri: str
+    rows: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    mtime_ns: int | None = Field(default=None, description="Modification time (local files).")
+    etag: str | None = Field(default=None, description="Object ETag (object storage).")
+
+
+class ModelLineage(RecordModel):
+    """Which weights and engine produced the text."""
+
+    source: str = Field(description="The spec's model.source as written.")
+    path: str = Field(description="Resolved local directory the engine loaded.")
+    sha256: str = Field(description="Content hash of the model directory's files.")
+    engine: str = Field(description="Engine name.")
+    engine_version: str = Field(description="Version of the engine's library (vllm, transformers).")
+    adapter: str | None = Field(default=None, description="Resolved adapter directory, if any.")
+    adapter_sha256: str | None = Field(default=None, description="Content hash of the adapter.")
+    max_model_len: int | None = None
+    dtype: str = "auto"
+
+
+class Totals(ShardTotals):
+    """Run totals: shard totals summed."""
+
+
+class Manifest(RecordModel):
+    """Written last, once per run: lists every file of the committed output."""
+
+    format: int = Field(default=MANIFEST_FORMAT, description="Manifest format version.")
+    job: str
+    run_id: str
+    status: Literal["succeeded"] = Field(description="A manifest exists only for a finished run.")
+    spec_sha256: str = Field(description="Fingerprint of the resolved spec.")
+    created_at: str = Field(description="UTC time the run started (ISO 8601).")
+    finished_at: str = Field(description="UTC time the manifest was written (ISO 8601).")
+    task: dict[str, Any] = Field(description="Task after presets were applied.")
+    model: ModelLineage
+    sampling: dict[str, Any]
+    inputs: list[InputFile]
+    files: list[FileEntry]
+    totals: Totals
+    errors: dict[str, int] = Field(default_factory=dict, description="Failed rows by error_code.")
+    timings: dict[str, float] = Field(description="Seconds per phase.")
+    code_version: str = Field(description="pressroom version (and git commit when known).")

@@ -1,0 +1,122 @@
+"""The job spec: what a user writes in YAML, validated before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+TaskKind = Literal["report", "summary", "caption", "label", "custom"]
+EngineName = Literal["vllm", "hf"]
+
+
+class SpecModel(BaseModel):
+    """Base for every spec section: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InputSpec(SpecModel):
+    """Where the prompt table lives and which columns matter."""
+
+    uri: str = Field(description="A Parquet file or a directory of Parquet files.")
+    id_column: str = Field(description="Column holding a unique, non-null id per row.")
+    columns: list[str] = Field(
+        default_factory=list, description="Input columns copied unchanged into every output row."
+    )
+    rows_per_shard: int = Field(
+        default=1000,
+        ge=1,
+        description="Rows per shard: the unit of output files, completion records and resume.",
+    )
+
+
+class TaskSpec(SpecModel):
+    """What to generate. `kind` picks a preset; `system` and `prompt` override it."""
+
+    kind: TaskKind = Field(description="Preset supplying a default system prompt and template.")
+    system: str | None = Field(default=None, description="System prompt; null keeps the preset's.")
+    prompt: str | None = Field(
+        default=None,
+        description="Jinja2 template over the row's columns (sandboxed, StrictUndefined).",
+    )
+
+    @model_validator(mode="after")
+    def _custom_needs_prompt(self) -> TaskSpec:
+        if self.kind == "custom" and not self.prompt:
+            raise ValueError("task.kind 'custom' has no preset template: set task.prompt")
+        return self
+
+
+class ModelSpec(SpecModel):
+    """Which model generates, on which engine."""
+
+    engine: EngineName = Field(default="vllm", description="Engine name from the registry.")
+    source: str = Field(
+        default="default",
+        description="'default' (bundled SmolLM2-135M-Instruct), a local directory, or a hub id.",
+    )
+    adapter: str | None = Field(default=None, description="LoRA adapter directory (PEFT format).")
+    max_model_len: int | None = Field(
+        default=None, ge=16, description="Context length; prompts longer than it are error rows."
+    )
+    dtype: str = Field(default="auto", description="Weights dtype: auto, bfloat16, float16, float32.")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the engine as-is; the engine validates them."
+    )
+
+
+class SamplingSpec(SpecModel):
+    """Sampling parameters, mapped onto each engine's own."""
+
+    temperature: float = Field(default=0.0, ge=0.0, description="0 means greedy.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=0, description="0 disables top-k.")
+    max_tokens: int = Field(default=128, ge=1, description="Most tokens generated per row.")
+    seed: int | None = Field(default=None, description="Fixed seed for reproducible sampling.")
+    stop: list[str] = Field(default_factory=list, description="Stop strings.")
+    ignore_eos: bool = Field(default=False, description="Keep generating past end-of-sequence.")
+
+
+class OutputSpec(SpecModel):
+    """Where outputs, shard records and the manifest go."""
+
+    uri: str = Field(description="Root directory; runs land under {uri}/{name}/runs/{run_id}/.")
+
+
+class ResourcesSpec(SpecModel):
+    """How many generation actors, and what each one holds."""
+
+    replicas: int | tuple[int, int] = Field(
+        default=1, description="Actors: a fixed count, or [min, max] for an autoscaling pool."
+    )
+    gpus_per_replica: float = Field(default=0, ge=0, description="0 on CPU machines.")
+    batch_size: int = Field(default=256, ge=1, description="Rows handed to an actor per call.")
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_positive(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        low, high = (value, value) if isinstance(value, int) else value
+        if low < 1 or high < low:
+            raise ValueError("replicas must be >= 1, or [min, max] with 1 <= min <= max")
+        return value
+
+    @property
+    def replica_range(self) -> tuple[int, int]:
+        """(min, max) actors, equal for a fixed pool."""
+        if isinstance(self.replicas, int):
+            return (self.replicas, self.replicas)
+        return self.replicas
+
+
+class JobSpec(SpecModel):
+    """A whole job: one YAML file."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Job name: letters, digits, '-', '_'.")
+    input: InputSpec
+    task: TaskSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    output: OutputSpec
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)

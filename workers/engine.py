@@ -1,0 +1,118 @@
+"""The one contract every engine implements, and the registry that finds engines by name.
+
+An engine is built with an `EngineConfig`, loads its model once in `load()`, turns a list of
+`Request`s into exactly one `Result` per request, in order, and releases everything in `close()`.
+Heavy libraries (vllm, torch, transformers) are imported inside the engine modules only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schemas.rows import ErrorCode
+
+# name -> "module:Class"; adding an engine is one new module plus one line here.
+ENGINES: dict[str, str] = {
+    "vllm": "workers.vllm_engine:VllmEngine",
+    "hf": "workers.hf_engine:HfEngine",
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything an engine needs to load; built by the driver, shipped to actors."""
+
+    model_path: str
+    model_name: str
+    adapter_path: str | None = None
+    max_model_len: int | None = None
+    dtype: str = "auto"
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    sampling: dict[str, Any] = field(default_factory=dict)
+    gpus: float = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One rendered row: the chat messages are (system, prompt)."""
+
+    system: str | None
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the engine made of one request; `error_code` set means no usable text."""
+
+    text: str | None
+    finish_reason: str | None
+    num_input_tokens: int
+    num_output_tokens: int
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def failed(cls, code: ErrorCode, message: str, *, num_input_tokens: int = 0) -> Result:
+        """An error result for one row."""
+        return cls(None, None, num_input_tokens, 0, code.value, message)
+
+
+class Engine(Protocol):
+    """Load once, generate many batches, close."""
+
+    name: str
+
+    def load(self) -> None:
+        """Load weights and tokenizer. Raises on bad engine_args."""
+
+    def version(self) -> str:
+        """Version string of the library behind the engine."""
+
+    def generate(self, requests: list[Request]) -> list[Result]:
+        """One result per request, same order."""
+
+    def close(self) -> None:
+        """Free the model and any engine processes."""
+
+
+class RowCountError(RuntimeError):
+    """An engine returned more or fewer results than requests: a bug, never silently fixed."""
+
+
+def build_engine(name: str, config: EngineConfig) -> Engine:
+    """Look up an engine class by name and construct it (no loading happens here)."""
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}") from None
+    module_name, class_name = target.split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class(config)
+
+
+def generate_checked(engine: Engine, requests: list[Request]) -> list[Result]:
+    """Call the engine and insist on one result per request."""
+    if not requests:
+        return []
+    results = engine.generate(requests)
+    if len(results) != len(requests):
+        raise RowCountError(
+            f"engine {engine.name!r} returned {len(results)} results for {len(requests)} requests"
+        )
+    return results
+
+
+def finalize_text(result: Result) -> Result:
+    """Turn an empty generation into an `empty_output` error row."""
+    if result.error_code is None and not (result.text or "").strip():
+        return Result(
+            result.text,
+            result.finish_reason,
+            result.num_input_tokens,
+            result.num_output_tokens,
+            ErrorCode.EMPTY_OUTPUT.value,
+            "the engine generated no text",
+        )
+    return result
