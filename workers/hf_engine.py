@@ -1,0 +1,229 @@
+"""The hf engine: transformers `generate` (optionally with a PEFT adapter), batched and left-padded.
+
+Slower than vLLM but needs nothing beyond transformers; also the reference the vllm engine is
+checked against. Prompts are tokenized the same way as in the vllm engine (chat template when
+the tokenizer has one), so both engines see identical token ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.rows import ErrorCode
+from workers.engine import EngineConfig, Request, Result
+
+# Rows per model.generate call: bounds padding waste and activation memory.
+MAX_SUB_BATCH = 32
+DEFAULT_MAX_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A request that fits the context, waiting to be generated."""
+
+    index: int
+    ids: list[int]
+    budget: int  # new tokens allowed: max_tokens, capped so prompt + output fits the context
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}; use auto, float32, bfloat16 or float16")
+    return dtype
+
+
+class HfEngine:
+    """transformers + PEFT behind the pressroom engine protocol."""
+
+    name = "hf"
+
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self._model = None
+        self._tokenizer = None
+        self._device = "cpu"
+        self._max_len: int | None = None
+
+    def version(self) -> str:
+        import transformers
+
+        return transformers.__version__
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        config = self.config
+        self._device = "cuda" if config.gpus > 0 and torch.cuda.is_available() else "cpu"
+        tokenizer = AutoTokenizer.from_pretrained(config.model_path, padding_side="left")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(
+            config.model_path, dtype=_torch_dtype(config.dtype, self._device), **config.engine_args
+        )
+        if config.adapter_path:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, config.adapter_path)
+        model.to(self._device).eval()
+        self._model = model
+        self._tokenizer = tokenizer
+        self._max_len = config.max_model_len or getattr(
+            model.config, "max_position_embeddings", None
+        )
+
+    def _token_ids(self, request: Request) -> list[int]:
+        tokenizer = self._tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            messages = [{"role": "system", "content": request.system}] if request.system else []
+            messages.append({"role": "user", "content": request.prompt})
+            ids = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            return list(ids)
+        text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+        return tokenizer.encode(text)
+
+    def generate(self, requests: list[Request]) -> list[Result]:
+        """One result per request, same order; too-long prompts become error rows."""
+        max_tokens = int(self.config.sampling.get("max_tokens", DEFAULT_MAX_TOKENS))
+        results: list[Result | None] = [None] * len(requests)
+        pending: list[_Pending] = []
+        for i, request in enumerate(requests):
+            ids = self._token_ids(request)
+            if self._max_len is not None and len(ids) >= self._max_len:
+                message = f"prompt has {len(ids)} tokens; the model's context is {self._max_len}"
+                results[i] = Result.failed(
+                    ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids)
+                )
+                continue
+            room = max_tokens if self._max_len is None else self._max_len - len(ids)
+            pending.append(_Pending(i, ids, min(max_tokens, room)))
+        # Same budget and similar length per sub-batch: little padding, no row past the context.
+        pending.sort(key=lambda p: (p.budget, len(p.ids)))
+        for chunk in _chunks(pending):
+            for row, result in zip(chunk, self._generate_chunk(chunk), strict=True):
+                results[row.index] = result
+        return results
+
+    def _generation_config(self, budget: int):
+        sampling = self.config.sampling
+        generation_config = copy.deepcopy(self._model.generation_config)
+        temperature = float(sampling.get("temperature", 0.0))
+        # Our sampling replaces the model's own defaults (e.g. temperature 0.6 in its json).
+        # Greedy gets transformers' neutral values (top_k 50 included), which it does not warn on.
+        sample = {
+            "temperature": temperature,
+            "top_p": float(sampling.get("top_p", 1.0)),
+            # 0 turns top-k off; left unset, transformers would apply its default of 50.
+            "top_k": int(sampling.get("top_k", 0) or 0),
+        }
+        greedy = {"temperature": 1.0, "top_p": 1.0, "top_k": 50}
+        updates: dict[str, Any] = {
+            **(sample if temperature > 0 else greedy),
+            "max_new_tokens": budget,
+            "do_sample": temperature > 0,
+            "pad_token_id": self._tokenizer.pad_token_id,
+            "stop_strings": list(sampling.get("stop", [])) or None,
+        }
+        if sampling.get("ignore_eos"):
+            # min_new_tokens masks EOS until the budget is spent, so every row runs to the end.
+            updates["min_new_tokens"] = budget
+        if generation_config.eos_token_id is None:
+            updates["eos_token_id"] = self._tokenizer.eos_token_id
+        generation_config.update(**updates)
+        return generation_config
+
+    def _generate_chunk(self, chunk: list[_Pending]) -> list[Result]:
+        import torch
+
+        pad_id = self._tokenizer.pad_token_id
+        width = max(len(row.ids) for row in chunk)
+        input_ids = [[pad_id] * (width - len(row.ids)) + row.ids for row in chunk]
+        mask = [[0] * (width - len(row.ids)) + [1] * len(row.ids) for row in chunk]
+        generation_config = self._generation_config(chunk[0].budget)
+        seed = self.config.sampling.get("seed")
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        with torch.inference_mode():
+            output = self._model.generate(
+                input_ids=torch.tensor(input_ids, device=self._device),
+                attention_mask=torch.tensor(mask, device=self._device),
+                generation_config=generation_config,
+                tokenizer=self._tokenizer,
+            )
+        eos_ids = _as_set(generation_config.eos_token_id)
+        if self.config.sampling.get("ignore_eos"):
+            eos_ids = set()
+        stops = list(self.config.sampling.get("stop", []))
+        return [
+            self._result(output[k, width:].tolist(), len(row.ids), eos_ids=eos_ids, stops=stops)
+            for k, row in enumerate(chunk)
+        ]
+
+    def _result(self, new: list[int], num_input: int, *, eos_ids: set[int], stops: list[str]) -> Result:
+        # A row that hit neither EOS nor a stop string ran its whole budget: no padding to drop.
+        end = next((j + 1 for j, token in enumerate(new) if token in eos_ids), None)
+        tokens = new if end is None else new[:end]
+        text = self._decode(tokens)
+        cut = _first_stop(text, stops)
+        if cut is not None:
+            used = self._tokens_until_stop(tokens, stops)
+            return Result(text[:cut], "stop", num_input, used)
+        return Result(text, "length" if end is None else "stop", num_input, len(tokens))
+
+    def _tokens_until_stop(self, tokens: list[int], stops: list[str]) -> int:
+        """Shortest prefix whose text holds a stop string: the tokens the row really used."""
+        low, high = 1, len(tokens)
+        while low < high:
+            mid = (low + high) // 2
+            if _first_stop(self._decode(tokens[:mid]), stops) is None:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self._tokenizer.decode(tokens, skip_special_tokens=True)
+
+    def close(self) -> None:
+        on_cuda = self._device == "cuda"
+        self._model = None
+        self._tokenizer = None
+        gc.collect()
+        if on_cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _chunks(rows: list[_Pending]) -> list[list[_Pending]]:
+    """Consecutive runs of rows with the same budget, at most MAX_SUB_BATCH long."""
+    chunks: list[list[_Pending]] = []
+    for row in rows:
+        if chunks and chunks[-1][0].budget == row.budget and len(chunks[-1]) < MAX_SUB_BATCH:
+            chunks[-1].append(row)
+        else:
+            chunks.append([row])
+    return chunks
+
+
+def _as_set(eos: int | list[int] | None) -> set[int]:
+    if eos is None:
+        return set()
+    return {eos} if isinstance(eos, int) else set(eos)
+
+
+def _first_stop(text: str, stops: list[str]) -> int | None:
+    """Index where the earliest stop string starts in `text`, or None."""
+    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(found) if found else None
+
