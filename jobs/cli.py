@@ -12,15 +12,25 @@ import json
 import os
 import re
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
 
 from jobs.errors import PressroomError, SpecError
 from jobs.progress import TerminalProgress
+from workers.default_model import pressroom_home
+
+
+# -v also works after the subcommand; SUPPRESS keeps a top-level -v from being reset.
+_COMMON = argparse.ArgumentParser(add_help=False)
+_COMMON.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="engine and Ray logs, full tracebacks")
 
 
 def _add_run(sub) -> None:
-    run = sub.add_parser("run", help="run (or resume) a job to a committed manifest")
+    run = sub.add_parser("run", parents=[_COMMON], help="run (or resume) a job to a committed manifest")
     run.add_argument("spec", help="job spec YAML file")
     run.add_argument("--output-uri", help="override output.uri")
     run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
@@ -28,14 +38,14 @@ def _add_run(sub) -> None:
 
 
 def _add_validate(sub) -> None:
-    validate = sub.add_parser("validate", help="check a spec and its input without loading a model")
+    validate = sub.add_parser("validate", parents=[_COMMON], help="check a spec and its input without loading a model")
     validate.add_argument("spec", help="job spec YAML file")
     validate.add_argument("--output-uri", help="override output.uri")
     validate.add_argument("--json", action="store_true", help="print a JSON object")
 
 
 def _add_show(sub) -> None:
-    show = sub.add_parser("show", help="summarize a committed run")
+    show = sub.add_parser("show", parents=[_COMMON], help="summarize a committed run")
     show.add_argument("target", help="a run directory or its _manifest.json")
     show.add_argument("--verify", action="store_true", help="re-read every file and check its sha256")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -53,21 +63,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class Console:
+    """Where our own output goes while libraries' output (fd 1 and 2) may be diverted."""
+
+    out: TextIO
+    err: TextIO
+    log_path: str | None
+
+
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[object]:
-    """Send everything written to fd 1 (ours and libraries') to stderr; yield the real stdout."""
+def _console(*, json_mode: bool, verbose: bool) -> Iterator[Console]:
+    """Divert fds 1 and 2 (Ray's and vLLM's native and Python output) away from our own streams.
+
+    With --json, fd 1 carries only our one JSON object. Without -v, library output goes to a
+    log file whose path is named if the job fails.
+    """
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    real = os.fdopen(saved, "w")
-    previous, sys.stdout = sys.stdout, sys.stderr
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    log_path = None
+    if not verbose:
+        log_dir = pressroom_home() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handle, log_path = tempfile.mkstemp(dir=log_dir, prefix="run-", suffix=".log")
+        os.dup2(handle, 2)
+        os.close(handle)
+    if json_mode or not verbose:
+        os.dup2(2, 1)
+    console = Console(out=os.fdopen(saved_out, "w"), err=os.fdopen(saved_err, "w"), log_path=log_path)
+    previous = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = console.err if json_mode else console.out, console.err
     try:
-        yield real
+        yield console
     finally:
-        sys.stdout.flush()
-        sys.stdout = previous
-        os.dup2(saved, 1)
-        real.close()
+        for stream in (sys.stdout, sys.stderr, *previous):
+            stream.flush()
+        sys.stdout, sys.stderr = previous
+        os.dup2(console.out.fileno(), 1)
+        os.dup2(console.err.fileno(), 2)
+        console.out.close()
+        console.err.close()
 
 
 def _run(args) -> int:
@@ -77,20 +113,28 @@ def _run(args) -> int:
     if args.run_id and not re.match(RUN_ID_PATTERN, args.run_id):
         raise SpecError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
     spec = load_spec(args.spec, output_uri=args.output_uri)
-    human = sys.stderr if args.json else sys.stdout
-    bar = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
+    with _console(json_mode=args.json, verbose=args.verbose) as console:
+        human = console.err if args.json else console.out
+        bar = TerminalProgress(console.err) if console.err.isatty() else None
 
-    def announce(run_id: str) -> None:
-        print(f"run {run_id} (job {spec.name})", file=human, flush=True)
+        def announce(run_id: str) -> None:
+            print(f"run {run_id} (job {spec.name})", file=human, flush=True)
 
-    progress = Progress(rows_total=0, on_update=bar.update if bar else None)
-    with _stdout_to_stderr() if args.json else contextlib.nullcontext(sys.stdout) as out:
-        result = run_job(spec, run_id=args.run_id, verbose=args.verbose, progress=progress, on_start=announce)
-        if bar:
-            bar.close()
+        progress = Progress(rows_total=0, on_update=bar.update if bar else None)
+        try:
+            result = run_job(spec, run_id=args.run_id, verbose=args.verbose, progress=progress, on_start=announce)
+        except PressroomError as exc:
+            if console.log_path and exc.exit_code == 1:
+                exc.args = (f"{exc} (engine and Ray logs: {console.log_path})",)
+            raise
+        finally:
+            if bar:
+                bar.close()
+        if console.log_path:
+            os.unlink(console.log_path)  # nothing went wrong: the libraries' chatter is not kept
         summary = _run_summary(result)
         if args.json:
-            print(json.dumps(summary), file=out, flush=True)
+            print(json.dumps(summary), file=console.out, flush=True)
         else:
             _print_run(summary, file=human)
     return 0
