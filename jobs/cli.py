@@ -34,6 +34,7 @@ def _add_run(sub) -> None:
     run.add_argument("spec", help="job spec YAML file")
     run.add_argument("--output-uri", help="override output.uri")
     run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
+    run.add_argument("--resume", action="store_true", help="resume the job's newest uncommitted run")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
 
@@ -122,7 +123,7 @@ def _run(args) -> int:
 
         progress = Progress(rows_total=0, on_update=bar.update if bar else None)
         try:
-            result = run_job(spec, run_id=args.run_id, verbose=args.verbose, progress=progress, on_start=announce)
+            result = run_job(spec, run_id=args.run_id, resume=args.resume, verbose=args.verbose, progress=progress, on_start=announce)
         except PressroomError as exc:
             if console.log_path and exc.exit_code == 1:
                 exc.args = (f"{exc} (engine and Ray logs: {console.log_path})",)

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.storage import AlreadyExists, Storage, join
-from schemas.manifest import FileEntry, Manifest, ShardRecord, ShardTotals
+from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardTotals
 
 MANIFEST_NAME = "_manifest.json"
+PLAN_NAME = "_run.json"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class RunLayout:
     @property
     def manifest(self) -> str:
         return join(self.run_dir, MANIFEST_NAME)
+
+    @property
+    def plan(self) -> str:
+        return join(self.run_dir, PLAN_NAME)
 
     @property
     def latest(self) -> str:
@@ -112,6 +117,25 @@ def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRe
             record = ShardRecord.model_validate_json(storage.read_bytes(uri))
             records[record.shard] = record
     return records
+
+
+def claim_run_plan(storage: Storage, layout: RunLayout, plan: RunPlan) -> RunPlan:
+    """Write the run's plan if this is its first start; return the plan that stands."""
+    try:
+        storage.write_bytes(layout.plan, plan.model_dump_json(indent=2).encode(), if_none_match=True)
+    except AlreadyExists:
+        return RunPlan.model_validate_json(storage.read_bytes(layout.plan))
+    return plan
+
+
+def uncommitted_runs(storage: Storage, *, output_uri: str, job: str) -> list[RunPlan]:
+    """Plans of the job's runs that have no manifest, oldest first."""
+    runs_dir = join(output_uri, job, "runs")
+    plans = []
+    for uri in storage.list_files(runs_dir):
+        if uri.endswith("/" + PLAN_NAME) and not storage.exists(uri[: -len(PLAN_NAME)] + MANIFEST_NAME):
+            plans.append(RunPlan.model_validate_json(storage.read_bytes(uri)))
+    return sorted(plans, key=lambda p: (p.created_at, p.run_id))
 
 
 def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:

@@ -62,22 +62,30 @@ def _open_parquet(storage: Storage, uri: str) -> pq.ParquetFile:
         raise InputError(f"input file {uri} is not a readable Parquet file: {exc}") from None
 
 
+def _read_ids(storage: Storage, uri: str, id_column: str) -> pa.ChunkedArray:
+    try:
+        return _open_parquet(storage, uri).read(columns=[id_column]).column(id_column)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"input file {uri} is corrupt (reading column {id_column!r}): {exc}") from None
+
+
 def _check_ids(storage: Storage, files: list[str], id_column: str) -> None:
-    seen: list[pa.ChunkedArray] = []
+    per_file: list[pa.ChunkedArray] = []
     for uri in files:
-        ids = _open_parquet(storage, uri).read(columns=[id_column]).column(id_column)
+        ids = _read_ids(storage, uri, id_column)
         if ids.null_count:
             raise InputError(f"input file {uri}: id column {id_column!r} has {ids.null_count} null(s)")
-        seen.append(ids)
-    if not seen:
+        per_file.append(ids)
+    if not per_file:
         return
-    all_ids = pa.chunked_array([chunk for ids in seen for chunk in ids.chunks], type=seen[0].type)
+    all_ids = pa.chunked_array([chunk for ids in per_file for chunk in ids.chunks], type=per_file[0].type)
     counts = pc.value_counts(all_ids)
     duplicated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
     if len(duplicated):
         examples = ", ".join(repr(v) for v in duplicated.to_pylist()[:5])
+        holders = [uri for uri, ids in zip(files, per_file) if pc.any(pc.is_in(ids, duplicated)).as_py()]
         raise InputError(
-            f"input {files[0] if len(files) == 1 else 'table'}: id column {id_column!r} has "
+            f"input file(s) {', '.join(holders[:5])}: id column {id_column!r} has "
             f"{len(duplicated)} duplicated value(s), e.g. {examples}"
         )
 

@@ -60,24 +60,39 @@ def prompt_sha256(*, system: str | None, prompt: str) -> str:
     return digest.hexdigest()
 
 
+def _is_text(data_type: pa.DataType) -> bool:
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+
+
 def _decoded_column(column: pa.ChunkedArray) -> list[object]:
-    """Python values of a column; text columns become str, or UnicodeDecodeError per value."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    """Python values of a column; a value that is not valid UTF-8 becomes its UnicodeDecodeError."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if _is_text(column.type):
         # Parquet can hold invalid UTF-8 in a string column: decode bytes ourselves per value.
         column = pc.cast(column, pa.large_binary())
-    values = column.to_pylist()
-    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
-        return values
-    decoded: list[object] = []
-    for value in values:
-        if value is None:
-            decoded.append(None)
-            continue
-        try:
-            decoded.append(value.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            decoded.append(exc)
-    return decoded
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return [_decode(value) for value in column.to_pylist()]
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:  # text nested in lists or structs: find the bad values row by row
+        return [_value_or_error(column, i) for i in range(len(column))]
+
+
+def _decode(value: bytes | None) -> object:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+
+
+def _value_or_error(column: pa.ChunkedArray, index: int) -> object:
+    try:
+        return column[index].as_py()
+    except UnicodeDecodeError as exc:
+        return exc
 
 
 class PromptRenderer:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs import commit
-from jobs.errors import JobError, SpecError
+from jobs.errors import InputError, JobError, SpecError
 from jobs.pipeline import ROW_COLUMN, SHARD_COLUMN, StageConfig, init_ray, shutdown_ray, stream_outputs
 from jobs.plan import InputTable, Shard, inspect_input, plan_shards
 from jobs.spec import spec_fingerprint
 from jobs.storage import storage_for
 from jobs.version import code_version
-from schemas.manifest import Manifest, ModelLineage, Totals
+from schemas.manifest import Manifest, ModelLineage, PlannedShard, RunPlan, ShardRecord, Totals
 from schemas.rows import output_schema
 from schemas.spec import JobSpec
 from workers.engine import EngineConfig
@@ -118,44 +118,81 @@ class ShardCollector:
 
 
 def run_job(
-    spec: JobSpec, *, run_id: str | None = None, verbose: bool = False, progress: Progress | None = None,
-    on_start: Callable[[str], None] | None = None,
+    spec: JobSpec, *, run_id: str | None = None, resume: bool = False, verbose: bool = False,
+    progress: Progress | None = None, on_start: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run (or resume) one job to a committed manifest. Raises InputError/SpecError before loading."""
     timings: dict[str, float] = {}
-    started, created_at = time.monotonic(), _now()
-    table = inspect_input(spec)
-    model, adapter = _resolve_models(spec)
-    timings["validate"] = time.monotonic() - started
-    run_id = run_id or new_run_id()
+    started = time.monotonic()
+    storage = storage_for(spec.output.uri)
+    run_id = run_id or (_newest_uncommitted(storage, spec) if resume else new_run_id())
+    layout = commit.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
     if on_start:
         on_start(run_id)
-    storage = storage_for(spec.output.uri)
-    layout = commit.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
     existing = commit.read_manifest(storage, layout)
     if existing is not None:
         return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
+    table = inspect_input(spec)
+    model, adapter = _resolve_models(spec)
+    plan = _claim_plan(storage, layout, spec=spec, table=table)
+    shards = [Shard(s.index, s.input_file, s.row_start, s.row_end) for s in plan.shards]
+    timings["validate"] = time.monotonic() - started
 
-    shards = plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard)
-    done = commit.read_shard_records(storage, layout)
+    done = {k: r for k, r in commit.read_shard_records(storage, layout).items() if _matches(r, shards)}
     todo = [s for s in shards if s.index not in done]
-    schema = _output_schema(spec, table)
     progress = progress or Progress(rows_total=0)
     progress.rows_total = table.rows
-    progress.rows_done = sum(done[s.index].file.rows for s in shards if s.index in done)
+    progress.rows_done = sum(r.file.rows for r in done.values())
     if todo:
-        _generate(spec, table=table, model=model, adapter=adapter, todo=todo, schema=schema,
+        _generate(spec, table=table, model=model, adapter=adapter, todo=todo, schema=_output_schema(spec, table),
                   layout=layout, storage=storage, progress=progress, timings=timings, verbose=verbose)
     records = commit.read_shard_records(storage, layout)
-    missing = [s.index for s in shards if s.index not in records]
+    missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
     if missing:
         raise JobError(f"run {run_id}: shards {missing[:10]} have no completion record")
-    phase = time.monotonic()
-    manifest = _manifest(spec, run_id=run_id, created_at=created_at, table=table, model=model,
+    manifest = _manifest(spec, run_id=run_id, created_at=plan.created_at, table=table, model=model,
                          adapter=adapter, records=[records[s.index] for s in shards], timings=timings)
     result = commit.commit_manifest(storage, layout, manifest)
-    timings["commit"] = time.monotonic() - phase
     return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
+
+
+def _newest_uncommitted(storage, spec: JobSpec) -> str:
+    runs = commit.uncommitted_runs(storage, output_uri=spec.output.uri, job=spec.name)
+    if not runs:
+        raise SpecError(f"--resume: job {spec.name} has no uncommitted run under {spec.output.uri}")
+    return runs[-1].run_id
+
+
+def _claim_plan(storage, layout: commit.RunLayout, *, spec: JobSpec, table: InputTable) -> RunPlan:
+    """The run's plan: written on the first start, checked against spec and input on a resume."""
+    shards = plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard)
+    fresh = RunPlan(
+        job=spec.name, run_id=layout.run_id, spec_sha256=spec_fingerprint(spec), created_at=_now(),
+        inputs=table.files, shards=[PlannedShard(**asdict(s)) for s in shards],
+    )
+    plan = commit.claim_run_plan(storage, layout, fresh)
+    if plan.spec_sha256 != fresh.spec_sha256:
+        raise SpecError(
+            f"run {layout.run_id} was started from a different spec (spec_sha256 {plan.spec_sha256[:12]}, "
+            f"now {fresh.spec_sha256[:12]}): resume it with the original spec, or start a new run id"
+        )
+    changed = [f.uri for f in fresh.inputs if f not in plan.inputs] + [
+        f.uri for f in plan.inputs if f.uri not in {g.uri for g in fresh.inputs}
+    ]
+    if changed:
+        raise InputError(
+            f"run {layout.run_id}: input changed since the run started: {', '.join(sorted(set(changed))[:5])} "
+            "(size, modification time or ETag differ): start a new run id"
+        )
+    return plan
+
+
+def _matches(record: ShardRecord, shards: list[Shard]) -> bool:
+    """A record counts only if it is for the planned shard at its index."""
+    if record.shard >= len(shards):
+        return False
+    shard = shards[record.shard]
+    return (record.input_file, record.row_start, record.row_end) == (shard.input_file, shard.row_start, shard.row_end)
 
 
 def _output_schema(spec: JobSpec, table: InputTable) -> pa.Schema:

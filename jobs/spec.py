@@ -18,9 +18,9 @@ from schemas.spec import JobSpec
 
 def _resolve_path(value: str, base: Path) -> str:
     """Relative local paths resolve against the spec file's directory; URIs stay as they are."""
-    if scheme_of(value) or Path(value).is_absolute():
+    if scheme_of(value):
         return value
-    return str((base / value).resolve())
+    return str((base / Path(value).expanduser()).resolve())
 
 
 def _resolve_model_source(source: str, base: Path) -> str:
@@ -28,7 +28,7 @@ def _resolve_model_source(source: str, base: Path) -> str:
     if source == "default" or scheme_of(source):
         return source
     looks_local = source.startswith((".", "/", "~")) or (base / source).exists()
-    return _resolve_path(str(Path(source).expanduser()), base) if looks_local else source
+    return _resolve_path(source, base) if looks_local else source
 
 
 def _format_validation_error(path: Path, error: ValidationError) -> str:
@@ -49,11 +49,15 @@ def load_spec(path: str | Path, *, output_uri: str | None = None) -> JobSpec:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"job spec not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"job spec {path} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"job spec {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"job spec {path} must be a YAML mapping, got {type(raw).__name__}")
     if output_uri is not None:
+        # A command-line path is relative to where the command runs, not to the spec file.
+        output_uri = output_uri if scheme_of(output_uri) else str(Path(output_uri).expanduser().resolve())
         raw.setdefault("output", {})
         if isinstance(raw["output"], dict):
             raw["output"]["uri"] = output_uri

@@ -56,6 +56,26 @@ class InputFile(RecordModel):
     etag: str | None = Field(default=None, description="Object ETag (object storage).")
 
 
+class PlannedShard(RecordModel):
+    """One shard of a run's plan: a row range of one input file."""
+
+    index: int = Field(ge=0)
+    input_file: str
+    row_start: int = Field(ge=0)
+    row_end: int = Field(ge=0)
+
+
+class RunPlan(RecordModel):
+    """Written once when a run first starts: resuming must see the same spec, input and shards."""
+
+    job: str
+    run_id: str
+    spec_sha256: str = Field(description="Fingerprint of the resolved spec the run started with.")
+    created_at: str = Field(description="UTC time the run first started (ISO 8601).")
+    inputs: list[InputFile] = Field(description="Identity of every input file at the first start.")
+    shards: list[PlannedShard]
+
+
 class ModelLineage(RecordModel):
     """Which weights and engine produced the text."""
 
