@@ -52,6 +52,15 @@ def _add_show(sub) -> None:
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
 
+def _add_gc(sub) -> None:
+    gc = sub.add_parser("gc", parents=[_COMMON], help="delete a job's files that no committed manifest lists")
+    gc.add_argument("job", help="job name")
+    gc.add_argument("--output-uri", required=True, help="the jobs' output root (output.uri)")
+    gc.add_argument("--grace-hours", type=float, default=24.0, help="keep unlisted files younger than this")
+    gc.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    gc.add_argument("--json", action="store_true", help="print a JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pressroom", description="Batch content generation: Parquet prompts in, Parquet + manifest out."
@@ -61,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_validate(sub)
     _add_show(sub)
+    _add_gc(sub)
     return parser
 
 
@@ -221,7 +231,27 @@ def _show(args) -> int:
     return 1 if problems else 0
 
 
-COMMANDS = {"run": _run, "validate": _validate, "show": _show}
+def _gc(args) -> int:
+    from jobs.gc import collect_garbage
+    from jobs.storage import storage_for
+
+    report = collect_garbage(
+        storage_for(args.output_uri), output_uri=args.output_uri, job=args.job,
+        grace_seconds=args.grace_hours * 3600, dry_run=args.dry_run,
+    )
+    if args.json:
+        print(json.dumps({"deleted": report.deleted, "kept_young": report.kept_young,
+                          "committed_runs": report.committed_runs, "dry_run": args.dry_run}))
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for uri in report.deleted:
+        print(f"{verb} {uri}")
+    print(f"{verb} {len(report.deleted)} file(s); kept {len(report.kept_young)} younger than the grace "
+          f"period; {report.committed_runs} committed run(s) untouched")
+    return 0
+
+
+COMMANDS = {"run": _run, "validate": _validate, "show": _show, "gc": _gc}
 
 
 def main(argv: list[str] | None = None) -> int:
