@@ -150,8 +150,9 @@ def run_job(
     missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
     if missing:
         raise JobError(f"run {run_id}: shards {missing[:10]} have no completion record")
+    split = {"rows_reused": sum(r.file.rows for r in done.values()), "rows_generated": sum(s.rows for s in todo)}
     manifest = _manifest(spec, run_id=run_id, created_at=plan.created_at, table=table, model=model,
-                         adapter=adapter, records=[records[s.index] for s in shards], timings=timings)
+                         adapter=adapter, records=[records[s.index] for s in shards], timings=timings, split=split)
     result = commit.commit_manifest(storage, layout, manifest)
     return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
 
@@ -261,7 +262,7 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"
 
 
-def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, adapter, records, timings) -> Manifest:
+def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, adapter, records, timings, split) -> Manifest:
     totals, errors = commit.sum_totals(records)
     return Manifest(
         job=spec.name,
@@ -280,7 +281,7 @@ def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, ad
         sampling=spec.sampling.model_dump(mode="json"),
         inputs=table.files,
         files=[r.file for r in records],
-        totals=Totals(**totals),
+        totals=Totals(**totals, **split),
         errors=errors,
         timings={k: round(v, 3) for k, v in timings.items()},
         code_version=code_version(),

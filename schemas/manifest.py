@@ -91,7 +91,10 @@ class ModelLineage(RecordModel):
 
 
 class Totals(ShardTotals):
-    """Run totals: shard totals summed."""
+    """Run totals: shard totals summed, plus how this attempt split the work."""
+
+    rows_reused: int = Field(default=0, ge=0, description="Rows from shards an earlier attempt finished.")
+    rows_generated: int = Field(default=0, ge=0, description="Rows sent to the engine by this attempt.")
 
 
 class Manifest(RecordModel):

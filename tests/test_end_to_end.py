@@ -71,6 +71,7 @@ def test_cli_run_json_contract_bad_rows_and_checksums(tiny_model, tmp_path):
     assert manifest["totals"]["rows_in"] == 37 == table.num_rows
     assert manifest["totals"]["rows_failed"] == 3
     assert manifest["totals"]["rows_ok"] == 34
+    assert (manifest["totals"]["rows_generated"], manifest["totals"]["rows_reused"]) == (37, 0)
     assert manifest["errors"] == {"invalid_text": 1, "prompt_too_long": 1, "template_error": 1}
     assert len(manifest["files"]) == 5  # 37 rows, 8 per shard
     for entry in manifest["files"]:

@@ -55,6 +55,7 @@ def test_resume_with_every_shard_recorded_commits(tmp_path):
     assert (manifest.job, manifest.run_id, manifest.status) == ("tiny-summaries", RUN_ID, "succeeded")
     assert manifest.spec_sha256 == spec_fingerprint(spec)
     assert manifest.totals.rows_in == 10 and manifest.totals.rows_ok == 10
+    assert (manifest.totals.rows_reused, manifest.totals.rows_generated) == (10, 0)
     assert [f.path for f in manifest.files] == [f"data/shard-{i:05d}.parquet" for i in range(3)]
     assert manifest.model.path == str((tmp_path / "job" / "model").resolve())
     assert len(manifest.model.sha256) == 64
