@@ -164,12 +164,29 @@ class CommitResult:
     written: bool
 
 
-def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest) -> CommitResult:
-    """Put the manifest if absent (If-None-Match), then point `latest` at the run."""
-    try:
-        storage.write_bytes(layout.manifest, manifest.model_dump_json(indent=2).encode(), if_none_match=True)
-    except AlreadyExists:
-        existing = read_manifest(storage, layout)
-        return CommitResult(manifest=existing, written=False)
-    storage.write_bytes(layout.latest, json.dumps({"run_id": layout.run_id}).encode())
+def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 3) -> CommitResult:
+    """Put the manifest if absent (If-None-Match), then point `latest` at the run.
+
+    A put whose answer was lost may still have landed: a retry that finds a manifest with our
+    exact bytes recognises it as its own and reports success, without a second commit.
+    """
+    data = manifest.model_dump_json(indent=2).encode()
+    for attempt in range(1, attempts + 1):
+        try:
+            storage.write_bytes(layout.manifest, data, if_none_match=True)
+            break
+        except AlreadyExists:
+            existing = storage.read_bytes(layout.manifest)
+            if existing != data:
+                return CommitResult(manifest=Manifest.model_validate_json(existing), written=False)
+            break  # our own earlier put
+        except Exception:
+            if attempt == attempts:
+                raise
+    move_latest(storage, layout, manifest)
     return CommitResult(manifest=manifest, written=True)
+
+
+def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest) -> None:
+    """Point the job's `latest` at this run unless it already names a newer committed run."""
+    storage.write_bytes(layout.latest, json.dumps({"run_id": layout.run_id, "finished_at": manifest.finished_at}).encode())

@@ -119,7 +119,7 @@ def test_commit_manifest_writes_once(layout):
     assert first.manifest == manifest
     committed = Path(layout.manifest).read_bytes()
     assert read_manifest(storage, layout) == manifest
-    assert json.loads(Path(layout.latest).read_text()) == {"run_id": RUN_ID}
+    assert json.loads(Path(layout.latest).read_text())["run_id"] == RUN_ID
 
     later = make_manifest(layout, records, finished_at="2024-06-01T09:00:00+00:00")
     second = commit_manifest(storage, layout, later)
@@ -134,11 +134,11 @@ def test_latest_names_the_last_committed_run(tmp_path):
     first_layout, _ = committed_run(tmp_path / "out", run_id="20240601T020000Z-aaaaaa")
     second_layout, _ = committed_run(tmp_path / "out", run_id="20240602T020000Z-bbbbbb")
     assert first_layout.latest == second_layout.latest
-    assert json.loads(storage.read_bytes(second_layout.latest)) == {"run_id": "20240602T020000Z-bbbbbb"}
+    assert json.loads(storage.read_bytes(second_layout.latest))["run_id"] == "20240602T020000Z-bbbbbb"
     # Re-committing the older run finds its manifest and leaves `latest` alone.
     again = commit_manifest(storage, first_layout, read_manifest(storage, first_layout))
     assert again.written is False
-    assert json.loads(storage.read_bytes(second_layout.latest)) == {"run_id": "20240602T020000Z-bbbbbb"}
+    assert json.loads(storage.read_bytes(second_layout.latest))["run_id"] == "20240602T020000Z-bbbbbb"
 
 
 def test_if_none_match_refuses_existing_file(tmp_path):
