@@ -173,20 +173,32 @@ def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *, 
     data = manifest.model_dump_json(indent=2).encode()
     for attempt in range(1, attempts + 1):
         try:
-            storage.write_bytes(layout.manifest, data, if_none_match=True)
-            break
-        except AlreadyExists:
-            existing = storage.read_bytes(layout.manifest)
-            if existing != data:
-                return CommitResult(manifest=Manifest.model_validate_json(existing), written=False)
-            break  # our own earlier put
-        except Exception:
+            existing = _put_or_read(storage, layout.manifest, data)
+        except Exception:  # a transient error, or a 409 whose winner then failed: try again
             if attempt == attempts:
                 raise
+            continue
+        if existing is not None and existing != data:
+            return CommitResult(manifest=Manifest.model_validate_json(existing), written=False)
+        break  # ours: just written, or an earlier put of ours whose answer was lost
     move_latest(storage, layout, manifest)
     return CommitResult(manifest=manifest, written=True)
 
 
+def _put_or_read(storage: Storage, uri: str, data: bytes) -> bytes | None:
+    """Put if absent and return None; if present, return what is there."""
+    try:
+        storage.write_bytes(uri, data, if_none_match=True)
+    except AlreadyExists:
+        return storage.read_bytes(uri)
+    return None
+
+
 def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest) -> None:
     """Point the job's `latest` at this run unless it already names a newer committed run."""
-    storage.write_bytes(layout.latest, json.dumps({"run_id": layout.run_id, "finished_at": manifest.finished_at}).encode())
+    ours = {"run_id": layout.run_id, "finished_at": manifest.finished_at}
+    if storage.exists(layout.latest):
+        current = json.loads(storage.read_bytes(layout.latest))
+        if (current.get("finished_at", ""), current["run_id"]) > (ours["finished_at"], ours["run_id"]):
+            return
+    storage.write_bytes(layout.latest, json.dumps(ours).encode())

@@ -17,6 +17,9 @@ from jobs.plan import Shard, read_shard
 from jobs.render import PromptRenderer
 from workers.engine import EngineConfig
 
+# Non-secret AWS settings workers need (credentials reach local workers by inheritance, and
+# cluster nodes by instance roles: never through runtime_env, which Ray stores and shows).
+AWS_FORWARDED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")
 SHARD_COLUMN = "_shard"
 ROW_COLUMN = "_row"
 QUIET_ENV = {
@@ -52,6 +55,7 @@ def init_ray(*, verbose: bool) -> bool:
         return False
     env = {} if verbose else dict(QUIET_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [_project_root(), os.environ.get("PYTHONPATH")] if p)
+    env.update({k: os.environ[k] for k in AWS_FORWARDED if k in os.environ})
     ray.init(
         runtime_env={"env_vars": env},
         log_to_driver=verbose,

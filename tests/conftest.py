@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.s3 import faulty_s3, s3_bucket, s3_server  # noqa: F401  (shared fixtures)
+
 # Hub access fails here and in CI; every engine must load from local directories.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
