@@ -135,8 +135,9 @@ def test_latest_names_the_last_committed_run(tmp_path):
     second_layout, _ = committed_run(tmp_path / "out", run_id="20240602T020000Z-bbbbbb")
     assert first_layout.latest == second_layout.latest
     assert json.loads(storage.read_bytes(second_layout.latest))["run_id"] == "20240602T020000Z-bbbbbb"
-    # Re-committing the older run finds its manifest and leaves `latest` alone.
-    again = commit_manifest(storage, first_layout, read_manifest(storage, first_layout))
+    # A second driver committing the older run finds its manifest and leaves `latest` alone.
+    rival = read_manifest(storage, first_layout).model_copy(update={"finished_at": "2024-06-03T00:00:00+00:00"})
+    again = commit_manifest(storage, first_layout, rival)
     assert again.written is False
     assert json.loads(storage.read_bytes(second_layout.latest))["run_id"] == "20240602T020000Z-bbbbbb"
 
@@ -218,3 +219,38 @@ def test_verify_files_detects_missing_and_resized(tmp_path):
         "data/shard-00000.parquet: missing",
         f"data/shard-00001.parquet: {expected + 1} bytes, manifest says {expected}",
     ]
+
+
+def test_a_retry_of_a_put_that_landed_is_recognised_as_ours(layout):
+    storage = LocalStorage()
+    records = [_write(storage, layout, 0, IDS[:4], 0), _write(storage, layout, 1, IDS[4:], 4)]
+    manifest = make_manifest(layout, records)
+
+    class LostAnswer(LocalStorage):
+        """The put lands, then the client sees an error, once."""
+
+        failed = False
+
+        def write_bytes(self, uri, data, *, if_none_match=False):
+            super().write_bytes(uri, data, if_none_match=if_none_match)
+            if uri == layout.manifest and not self.failed:
+                self.failed = True
+                raise ConnectionResetError("connection reset after the request was sent")
+
+    flaky = LostAnswer()
+    result = commit_manifest(flaky, layout, manifest)
+
+    assert flaky.failed and result.written is True and result.manifest == manifest
+    assert read_manifest(storage, layout) == manifest
+    assert json.loads(Path(layout.latest).read_text())["run_id"] == RUN_ID
+
+
+def test_latest_never_moves_back_to_an_older_run(tmp_path):
+    storage = LocalStorage()
+    newer, _ = committed_run(tmp_path / "out", run_id="20240602T020000Z-bbbbbb")
+    older_layout = RunLayout(output_uri=newer.output_uri, job=newer.job, run_id="20240601T020000Z-aaaaaa")
+    older = read_manifest(storage, newer).model_copy(
+        update={"run_id": older_layout.run_id, "finished_at": "2024-05-01T00:00:00+00:00"}
+    )
+    assert commit_manifest(storage, older_layout, older).written is True
+    assert json.loads(storage.read_bytes(newer.latest))["run_id"] == "20240602T020000Z-bbbbbb"
