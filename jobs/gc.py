@@ -55,7 +55,7 @@ def collect_garbage(
         if uri in keep:
             continue
         modified = storage.stat(uri).mtime_ns
-        if modified is not None and now_ns - modified < grace_seconds * 1e9:
+        if modified is None or now_ns - modified < grace_seconds * 1e9:  # unknown age: keep
             young.append(uri)
             continue
         if not dry_run:

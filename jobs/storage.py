@@ -265,7 +265,13 @@ class S3Storage:
             if _is_missing(exc):
                 raise FileNotFoundError(uri) from None
             raise
-        return ObjectInfo(uri=uri, size=int(head["ContentLength"]), etag=head["ETag"].strip('"'))
+        modified = head.get("LastModified")
+        return ObjectInfo(
+            uri=uri,
+            size=int(head["ContentLength"]),
+            mtime_ns=int(modified.timestamp() * 1e9) if modified else None,
+            etag=head["ETag"].strip('"'),
+        )
 
     def _keys(self, bucket: str, prefix: str, *, limit: int | None = None):
         pages = self._client().get_paginator("list_objects_v2").paginate(

@@ -52,7 +52,7 @@ class InputFile(RecordModel):
     uri: str
     rows: int = Field(ge=0)
     bytes: int = Field(ge=0)
-    mtime_ns: int | None = Field(default=None, description="Modification time (local files).")
+    mtime_ns: int | None = Field(default=None, description="Modification time in ns since the epoch.")
     etag: str | None = Field(default=None, description="Object ETag (object storage).")
 
 
