@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.storage import AlreadyExists, Storage, join
+from jobs.storage import AlreadyExists, ConditionFailed, Storage, join
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardTotals
 
 MANIFEST_NAME = "_manifest.json"
@@ -194,11 +194,26 @@ def _put_or_read(storage: Storage, uri: str, data: bytes) -> bytes | None:
     return None
 
 
-def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest) -> None:
-    """Point the job's `latest` at this run unless it already names a newer committed run."""
+def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 10) -> bool:
+    """Compare-and-swap the job's `latest` to this run, unless it names a newer committed run.
+
+    Returns True if `latest` now names this run.
+    """
     ours = {"run_id": layout.run_id, "finished_at": manifest.finished_at}
-    if storage.exists(layout.latest):
-        current = json.loads(storage.read_bytes(layout.latest))
-        if (current.get("finished_at", ""), current["run_id"]) > (ours["finished_at"], ours["run_id"]):
-            return
-    storage.write_bytes(layout.latest, json.dumps(ours).encode())
+    for _ in range(attempts):
+        try:
+            version = storage.stat(layout.latest).version
+            current = json.loads(storage.read_bytes(layout.latest))
+        except FileNotFoundError:
+            version, current = None, None
+        if current and (current.get("finished_at", ""), current["run_id"]) > (ours["finished_at"], ours["run_id"]):
+            return False
+        try:
+            if version is None:
+                storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_none_match=True)
+            else:
+                storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_match=version)
+            return True
+        except ConditionFailed:
+            continue  # another commit moved it between our read and write: look again
+    raise OSError(f"{layout.latest}: could not move the pointer after {attempts} attempts")

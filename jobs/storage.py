@@ -11,10 +11,13 @@ region from `AWS_REGION` / `AWS_DEFAULT_REGION` (default us-east-1).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,8 +26,12 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 
-class AlreadyExists(Exception):
-    """A conditional write found the object already there."""
+class ConditionFailed(Exception):
+    """A conditional write's precondition did not hold; nothing was written."""
+
+
+class AlreadyExists(ConditionFailed):
+    """A write with if_none_match found the object already there."""
 
 
 @dataclass(frozen=True)
@@ -36,14 +43,22 @@ class ObjectInfo:
     mtime_ns: int | None = None
     etag: str | None = None
 
+    @property
+    def version(self) -> str:
+        """A token that changes whenever the object is rewritten (for if_match)."""
+        return self.etag or f"{self.mtime_ns}:{self.size}"
+
 
 class Storage(Protocol):
     """The operations pressroom needs from a store."""
 
     def read_bytes(self, uri: str) -> bytes: ...
 
-    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False) -> None:
-        """Write atomically; with if_none_match, raise AlreadyExists if the object exists."""
+    def write_bytes(
+        self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> None:
+        """Write atomically. if_none_match: raise AlreadyExists if the object exists. if_match:
+        raise ConditionFailed unless the object's current `ObjectInfo.version` equals it."""
 
     def exists(self, uri: str) -> bool: ...
 
@@ -66,6 +81,17 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside `path`, for local compare-and-swap."""
+    with open(path.parent / f".{path.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class LocalStorage:
     """The local filesystem; atomic writes by rename, conditional writes by hard link."""
 
@@ -76,9 +102,17 @@ class LocalStorage:
     def read_bytes(self, uri: str) -> bytes:
         return self._path(uri).read_bytes()
 
-    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False) -> None:
+    def write_bytes(
+        self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> None:
         path = self._path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if if_match is not None:
+            with _locked(path):
+                if not path.exists() or self.stat(uri).version != if_match:
+                    raise ConditionFailed(uri)
+                self.write_bytes(uri, data)
+            return
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -236,17 +270,24 @@ class S3Storage:
                 raise FileNotFoundError(uri) from None
             raise
 
-    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False) -> None:
+    def write_bytes(
+        self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> None:
         bucket, key = _split_s3(uri)
         client = self._client()
         condition = {"IfNoneMatch": "*"} if if_none_match else {}
+        if if_match is not None:
+            condition = {"IfMatch": f'"{if_match}"'}
         try:
             client.put_object(Bucket=bucket, Key=key, Body=data, **condition)
         except client.exceptions.ClientError as exc:
             code, status = _error_code(exc)
             # 412: the object exists; 409: a concurrent conditional write to the same key won.
-            if if_none_match and (status == 412 or code in {"PreconditionFailed", "ConditionalRequestConflict"}):
+            failed = status == 412 or code in {"PreconditionFailed", "ConditionalRequestConflict"}
+            if failed and if_none_match:
                 raise AlreadyExists(uri) from None
+            if (failed or _is_missing(exc)) and if_match is not None:
+                raise ConditionFailed(uri) from None
             raise
 
     def exists(self, uri: str) -> bool:

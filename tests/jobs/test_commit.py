@@ -254,3 +254,16 @@ def test_latest_never_moves_back_to_an_older_run(tmp_path):
     )
     assert commit_manifest(storage, older_layout, older).written is True
     assert json.loads(storage.read_bytes(newer.latest))["run_id"] == "20240602T020000Z-bbbbbb"
+
+
+def test_local_compare_and_swap(tmp_path):
+    from jobs.storage import ConditionFailed
+
+    storage = LocalStorage()
+    uri = str(tmp_path / "pointer")
+    storage.write_bytes(uri, b"one")
+    version = storage.stat(uri).version
+    storage.write_bytes(uri, b"two", if_match=version)
+    with pytest.raises(ConditionFailed):
+        storage.write_bytes(uri, b"three", if_match=version)  # stale version: refused
+    assert storage.read_bytes(uri) == b"two"

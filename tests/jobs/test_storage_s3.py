@@ -266,3 +266,18 @@ def test_servers_leave_no_process_behind():
             pids = [moto.pid, proxy.pid]
     assert not group_members(moto.pid) and not group_members(proxy.pid)
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+def test_s3_compare_and_swap(s3_bucket):
+    from jobs.storage import ConditionFailed
+
+    storage = S3Storage()
+    uri = f"s3://{s3_bucket}/pointer"
+    storage.write_bytes(uri, b"one")
+    version = storage.stat(uri).version
+    storage.write_bytes(uri, b"two", if_match=version)
+    with pytest.raises(ConditionFailed):
+        storage.write_bytes(uri, b"three", if_match=version)
+    with pytest.raises(ConditionFailed):
+        storage.write_bytes(f"s3://{s3_bucket}/absent", b"x", if_match=version)
+    assert storage.read_bytes(uri) == b"two"
