@@ -144,6 +144,8 @@ def _run(args) -> int:
         if console.log_path:
             os.unlink(console.log_path)  # nothing went wrong: the libraries' chatter is not kept
         summary = _run_summary(result)
+        if summary["already_committed"]:
+            print(f"run {summary['run_id']} is already committed; nothing written", file=human)
         if args.json:
             print(json.dumps(summary), file=console.out, flush=True)
         else:
@@ -172,8 +174,6 @@ def _run_summary(result) -> dict:
 
 def _print_run(summary: dict, *, file) -> None:
     totals = summary["totals"]
-    if summary["already_committed"]:
-        print(f"run {summary['run_id']} is already committed; nothing written", file=file)
     print(
         f"{summary['status']}: {totals['rows_in']} rows ({totals['rows_ok']} ok, "
         f"{totals['rows_failed']} failed), {totals['output_tokens']} tokens generated"

@@ -21,6 +21,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
+INTERNAL_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+)
 SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
@@ -39,14 +43,17 @@ class FaultProxy(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # bursts of concurrent clients must not overflow the backlog
 
-    def __init__(self, address: tuple[str, int], *, upstream: str, fault_rate: float, seed: int):
+    def __init__(
+        self, address: tuple[str, int], *, upstream: str, fault_rate: float, seed: int, lose_answer: str | None = None
+    ):
         super().__init__(address, ProxyHandler)
+        self.lose_answer = lose_answer  # path substring: the first such PUT lands, its answer is lost
         parsed = urlparse(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.fault_rate = fault_rate
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self.stats = {"requests": 0, "faults": 0, "forwarded": 0, "chunked": 0}
+        self.stats = {"requests": 0, "faults": 0, "forwarded": 0, "chunked": 0, "answers_lost": 0}
 
     def should_fail(self) -> bool:
         """Count one request and decide whether it gets a fault."""
@@ -55,6 +62,14 @@ class FaultProxy(ThreadingHTTPServer):
             fail = self._random.random() < self.fault_rate
             self.stats["faults" if fail else "forwarded"] += 1
             return fail
+
+    def take_lost_answer(self, method: str, path: str) -> bool:
+        """True once for the first PUT whose path contains the lose_answer substring."""
+        with self._lock:
+            if self.lose_answer and method == "PUT" and self.lose_answer in path and not self.stats["answers_lost"]:
+                self.stats["answers_lost"] += 1
+                return True
+            return False
 
     def count_chunked(self) -> None:
         with self._lock:
@@ -83,6 +98,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._reply(503, SLOW_DOWN, "application/xml", reason="Slow Down")
             return
         try:
+            if self.server.take_lost_answer(self.command, self.path):
+                self._forward(body, relay=False)  # the store applies the write...
+                self._reply(500, INTERNAL_ERROR, "application/xml", reason="Internal Error")  # ...the client never hears
+                return
             self._forward(body)
         except OSError as exc:
             self.close_connection = True
@@ -109,7 +128,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             pieces.append(self.rfile.read(size))
             self.rfile.readline()
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, *, relay: bool = True) -> None:
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=60)
         try:
             connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -120,7 +139,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body or None)
             response = connection.getresponse()
-            self._relay(response)
+            if relay:
+                self._relay(response)
+            else:
+                response.read()
         finally:
             connection.close()
 
@@ -159,8 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
     parser.add_argument("--fault-rate", type=float, default=0.3, help="fraction of requests answered 503")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault decisions")
+    parser.add_argument("--lose-answer", help="the first PUT whose path contains this lands, but the client gets a 500")
     args = parser.parse_args(argv)
-    server = FaultProxy(("127.0.0.1", args.port), upstream=args.upstream, fault_rate=args.fault_rate, seed=args.seed)
+    server = FaultProxy(("127.0.0.1", args.port), upstream=args.upstream, fault_rate=args.fault_rate, seed=args.seed,
+                         lose_answer=args.lose_answer)
     print(f"http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()
 

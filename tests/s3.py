@@ -121,11 +121,14 @@ def running_moto_server() -> Iterator[tuple[str, subprocess.Popen]]:
 
 
 @contextlib.contextmanager
-def running_fault_proxy(upstream: str, *, fault_rate: float, seed: int = 0) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_fault_proxy(
+    upstream: str, *, fault_rate: float, seed: int = 0, lose_answer: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """(URL, process) of a tests.fault_proxy in front of upstream, stopped on exit."""
+    extra = ["--lose-answer", lose_answer] if lose_answer else []
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fault_proxy", "--upstream", upstream, "--port", "0",
-         "--fault-rate", str(fault_rate), "--seed", str(seed)],
+         "--fault-rate", str(fault_rate), "--seed", str(seed), *extra],
         cwd=REPO_ROOT,
         start_new_session=True,
         stdout=subprocess.PIPE,

@@ -1,0 +1,55 @@
+"""Find and reap every process a test started, by an environment tag its children inherit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+TAG_VARIABLE = "PRESSROOM_TEST_TAG"
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex
+
+
+def tagged_pids(tag: str) -> list[int]:
+    """Live processes whose environment carries the tag (Ray's raylet, workers, engines too)."""
+    needle = f"{TAG_VARIABLE}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def reap(tag: str, *, timeout: float = 30) -> list[int]:
+    """SIGKILL every tagged process until none is left; returns those still alive (should be [])."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = tagged_pids(tag)
+        if not pids:
+            return []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    return tagged_pids(tag)
