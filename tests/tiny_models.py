@@ -126,15 +126,11 @@ def build_lora_adapter(base: Path, path: Path, *, seed: int, steps: int = 10) ->
     model = get_peft_model(model, lora)
     # Each seed teaches one repeated phrase, so two seeds give visibly different outputs.
     phrase = corpus_lines(seed=1000 + seed, count=1)[0]
-    texts = [" ".join([phrase] * 4)] * 4
-    batch = tokenizer(texts, return_tensors="pt", padding=True)
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=1e-2
-    )
+    batch = tokenizer([" ".join([phrase] * 4)], return_tensors="pt")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     model.train()
     for _ in range(steps):
-        loss = model(**batch, labels=labels).loss
+        loss = model(**batch, labels=batch["input_ids"]).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

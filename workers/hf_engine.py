@@ -7,7 +7,6 @@ the tokenizer has one), so both engines see identical token ids.
 
 from __future__ import annotations
 
-import copy
 import gc
 from dataclasses import dataclass
 from typing import Any
@@ -53,11 +52,13 @@ class HfEngine:
         self._max_len: int | None = None
 
     def version(self) -> str:
+        """The transformers version."""
         import transformers
 
         return transformers.__version__
 
     def load(self) -> None:
+        """Tokenizer, model and optional PEFT adapter; unknown engine_args raise here."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -114,33 +115,38 @@ class HfEngine:
                 results[row.index] = result
         return results
 
-    def _generation_config(self, budget: int):
+    def _eos_ids(self) -> set[int]:
+        eos = self._model.generation_config.eos_token_id
+        if eos is None:
+            eos = self._tokenizer.eos_token_id
+        if eos is None:
+            return set()
+        return {eos} if isinstance(eos, int) else set(eos)
+
+    def _generate_kwargs(self, budget: int) -> dict[str, Any]:
+        """Keyword arguments for model.generate; they override the model's generation_config.json."""
         sampling = self.config.sampling
-        generation_config = copy.deepcopy(self._model.generation_config)
         temperature = float(sampling.get("temperature", 0.0))
-        # Our sampling replaces the model's own defaults (e.g. temperature 0.6 in its json).
-        # Greedy gets transformers' neutral values (top_k 50 included), which it does not warn on.
-        sample = {
-            "temperature": temperature,
-            "top_p": float(sampling.get("top_p", 1.0)),
-            # 0 turns top-k off; left unset, transformers would apply its default of 50.
-            "top_k": int(sampling.get("top_k", 0) or 0),
-        }
-        greedy = {"temperature": 1.0, "top_p": 1.0, "top_k": 50}
-        updates: dict[str, Any] = {
-            **(sample if temperature > 0 else greedy),
-            "max_new_tokens": budget,
+        if temperature > 0:
+            # top_k 0 turns top-k off; left unset, transformers would apply its default of 50.
+            knobs = {
+                "temperature": temperature,
+                "top_p": float(sampling.get("top_p", 1.0)),
+                "top_k": int(sampling.get("top_k", 0) or 0),
+            }
+        else:
+            # transformers' neutral values: they silence its warnings about a model's own defaults.
+            knobs = {"temperature": 1.0, "top_p": 1.0, "top_k": 50}
+        return {
+            **knobs,
             "do_sample": temperature > 0,
+            "max_new_tokens": budget,
             "pad_token_id": self._tokenizer.pad_token_id,
+            # As in vLLM, ignore_eos lets EOS be sampled but never ends the row.
+            "eos_token_id": None if sampling.get("ignore_eos") else (sorted(self._eos_ids()) or None),
             "stop_strings": list(sampling.get("stop", [])) or None,
+            "tokenizer": self._tokenizer,
         }
-        if sampling.get("ignore_eos"):
-            # min_new_tokens masks EOS until the budget is spent, so every row runs to the end.
-            updates["min_new_tokens"] = budget
-        if generation_config.eos_token_id is None:
-            updates["eos_token_id"] = self._tokenizer.eos_token_id
-        generation_config.update(**updates)
-        return generation_config
 
     def _generate_chunk(self, chunk: list[_Pending]) -> list[Result]:
         import torch
@@ -149,7 +155,6 @@ class HfEngine:
         width = max(len(row.ids) for row in chunk)
         input_ids = [[pad_id] * (width - len(row.ids)) + row.ids for row in chunk]
         mask = [[0] * (width - len(row.ids)) + [1] * len(row.ids) for row in chunk]
-        generation_config = self._generation_config(chunk[0].budget)
         seed = self.config.sampling.get("seed")
         if seed is not None:
             torch.manual_seed(int(seed))
@@ -157,19 +162,18 @@ class HfEngine:
             output = self._model.generate(
                 input_ids=torch.tensor(input_ids, device=self._device),
                 attention_mask=torch.tensor(mask, device=self._device),
-                generation_config=generation_config,
-                tokenizer=self._tokenizer,
+                **self._generate_kwargs(chunk[0].budget),
             )
-        eos_ids = _as_set(generation_config.eos_token_id)
-        if self.config.sampling.get("ignore_eos"):
-            eos_ids = set()
+        eos_ids = set() if self.config.sampling.get("ignore_eos") else self._eos_ids()
         stops = list(self.config.sampling.get("stop", []))
         return [
             self._result(output[k, width:].tolist(), len(row.ids), eos_ids=eos_ids, stops=stops)
             for k, row in enumerate(chunk)
         ]
 
-    def _result(self, new: list[int], num_input: int, *, eos_ids: set[int], stops: list[str]) -> Result:
+    def _result(
+        self, new: list[int], num_input: int, *, eos_ids: set[int], stops: list[str]
+    ) -> Result:
         # A row that hit neither EOS nor a stop string ran its whole budget: no padding to drop.
         end = next((j + 1 for j, token in enumerate(new) if token in eos_ids), None)
         tokens = new if end is None else new[:end]
@@ -195,6 +199,7 @@ class HfEngine:
         return self._tokenizer.decode(tokens, skip_special_tokens=True)
 
     def close(self) -> None:
+        """Drop the model so its memory can be reclaimed."""
         on_cuda = self._device == "cuda"
         self._model = None
         self._tokenizer = None
@@ -214,12 +219,6 @@ def _chunks(rows: list[_Pending]) -> list[list[_Pending]]:
         else:
             chunks.append([row])
     return chunks
-
-
-def _as_set(eos: int | list[int] | None) -> set[int]:
-    if eos is None:
-        return set()
-    return {eos} if isinstance(eos, int) else set(eos)
 
 
 def _first_stop(text: str, stops: list[str]) -> int | None:
