@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 from schemas.rows import ErrorCode
@@ -12,6 +14,12 @@ from workers.engine import EngineConfig, Request, Result
 # Without a GPU, vLLM reserves CPU RAM and KV cache from these; its own defaults fail on small hosts.
 CPU_DEFAULTS: dict[str, Any] = {"gpu_memory_utilization": 0.3}
 CPU_KVCACHE_GIB = "1"
+
+
+def _lora_rank(adapter_path: str) -> int:
+    """The smallest rank vLLM accepts that holds the adapter's rank."""
+    rank = json.loads((Path(adapter_path) / "adapter_config.json").read_text()).get("r", 8)
+    return next(size for size in (8, 16, 32, 64, 128, 256, 320, 512) if size >= rank)
 
 
 def _has_cuda() -> bool:
@@ -50,10 +58,19 @@ class VllmEngine:
         if not _has_cuda():
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
             args.update(CPU_DEFAULTS)
+        if self.config.adapter_path:
+            args.update(enable_lora=True, max_loras=1, max_lora_rank=_lora_rank(self.config.adapter_path))
         args.update(self.config.engine_args)
         self._llm = LLM(**args)
         self._tokenizer = self._llm.get_tokenizer()
         self._max_len = self._llm.llm_engine.model_config.max_model_len
+
+    def _lora(self):
+        if not self.config.adapter_path:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest("adapter", 1, self.config.adapter_path)
 
     def _sampling_params(self):
         from vllm import SamplingParams
@@ -96,7 +113,7 @@ class VllmEngine:
         params = self._sampling_params()
         prompts = [TokensPrompt(prompt_token_ids=ids) for _, ids in pending]
         try:
-            outputs = self._llm.generate(prompts, params, use_tqdm=False) if prompts else []
+            outputs = self._llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora()) if prompts else []
         except Exception:  # isolate the row(s) the engine rejects; the rest still generate
             outputs = [self._generate_one(prompt, params) for prompt in prompts]
         for (i, ids), output in zip(pending, outputs, strict=True):
@@ -105,7 +122,7 @@ class VllmEngine:
 
     def _generate_one(self, prompt, params):
         try:
-            return self._llm.generate([prompt], params, use_tqdm=False)[0]
+            return self._llm.generate([prompt], params, use_tqdm=False, lora_request=self._lora())[0]
         except Exception as exc:
             tokens = len(prompt["prompt_token_ids"])
             return Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)
