@@ -21,6 +21,7 @@ from jobs.version import code_version
 from schemas.manifest import Manifest, ModelLineage, PlannedShard, RunPlan, ShardRecord, Totals
 from schemas.rows import output_schema
 from schemas.spec import JobSpec
+from workers.actor import ENGINE_LOAD, GEN_START
 from workers.engine import EngineConfig
 from workers.models import ModelSourceError, ResolvedModel, resolve_adapter, resolve_model
 
@@ -221,36 +222,61 @@ def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, ada
     )
 
 
+@dataclass
+class GenerationClock:
+    """Wall-clock marks: when the pipeline started, when an engine first got rows (from the
+    actors' per-batch marks), when the last shard was written, and the slowest engine load."""
+
+    pipeline_start: float = field(default_factory=time.time)
+    first_generate: float | None = None
+    last_written: float | None = None
+    engine_load: float = 0.0
+    write_seconds: float = 0.0
+
+    def see(self, batch: pa.Table) -> None:
+        if batch.num_rows:
+            start = pc.min(batch.column(GEN_START)).as_py()
+            self.first_generate = min(start, self.first_generate or start)
+            self.engine_load = max(self.engine_load, pc.max(batch.column(ENGINE_LOAD)).as_py())
+
+    def timings(self) -> dict[str, float]:
+        end = self.last_written or time.time()
+        first = self.first_generate or end
+        return {
+            "startup": first - self.pipeline_start,  # Ray Data start, read, engine load
+            "engine_load": self.engine_load,
+            "generate": end - first,  # first row handed to a loaded engine -> last shard written
+            "write": self.write_seconds,
+        }
+
+
 def _generate(spec: JobSpec, *, table, model, adapter, todo, schema, layout, storage, progress, timings, verbose) -> None:
     phase = time.monotonic()
     started_ray = init_ray(verbose=verbose)
     timings["ray_start"] = time.monotonic() - phase
-    write_seconds = 0.0
+    clock = GenerationClock()
 
     def write(shard: Shard, rows: pa.Table) -> None:
-        nonlocal write_seconds
         began = time.monotonic()
         commit.write_shard(storage, layout, shard=shard.index, input_file=shard.input_file,
                            row_range=(shard.row_start, shard.row_end), table=rows)
-        write_seconds += time.monotonic() - began
+        clock.write_seconds += time.monotonic() - began
+        clock.last_written = time.time()
         progress.add(rows)
 
     collector = ShardCollector(todo, schema=schema, write=write)
-    phase = time.monotonic()
-    first_batch = None
     try:
         for batch in stream_outputs(todo, config=_stage_config(spec, table=table, model=model, adapter=adapter)):
-            first_batch = first_batch or time.monotonic()
+            clock.see(batch)
             collector.add(batch)
     except Exception as exc:
         raise JobError(f"generation failed: {_root_cause(exc)}") from exc
     finally:
+        timings.update(clock.timings())
         if started_ray:
+            phase = time.monotonic()
             shutdown_ray()
-    end = time.monotonic()
-    timings["startup_to_first_rows"] = (first_batch or end) - phase
-    timings["generate"] = end - (first_batch or end)
-    timings["write"] = write_seconds
+            timings["ray_shutdown"] = time.monotonic() - phase
     if collector.missing():
         raise JobError(f"shards {collector.missing()[:10]} did not complete")
 

@@ -12,6 +12,10 @@ import pyarrow as pa
 
 from workers.engine import EngineConfig, Request, Result, build_engine, finalize_text, generate_checked
 
+GEN_START = "_gen_start"
+GEN_END = "_gen_end"
+ENGINE_LOAD = "_engine_load_s"
+
 # Columns the generation stage adds (the render stage added prompt, prompt_sha256, error_*).
 TEXT_FIELDS = [
     pa.field("text", pa.string()),
@@ -63,7 +67,13 @@ class GenerationActor:
         self._model = config.model_name
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return generate_table(self._engine, batch, system=self._system, model=self._model)
+        started = time.time()
+        out = generate_table(self._engine, batch, system=self._system, model=self._model)
+        # Wall-clock marks for the driver's timings (dropped before rows are written).
+        rows = out.num_rows
+        out = out.append_column(GEN_START, pa.array([started] * rows, pa.float64()))
+        out = out.append_column(GEN_END, pa.array([time.time()] * rows, pa.float64()))
+        return out.append_column(ENGINE_LOAD, pa.array([self.load_seconds] * rows, pa.float64()))
 
     def __del__(self):
         engine = getattr(self, "_engine", None)
