@@ -205,9 +205,11 @@ def _output_schema(spec: JobSpec, table: InputTable) -> pa.Schema:
 def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapter: ResolvedModel | None) -> StageConfig:
     keep = list(dict.fromkeys([spec.input.id_column, *spec.input.columns]))
     engine_config = EngineConfig(
-        model_path=model.path,
+        model_path=model.source if model.source.startswith("s3://") else model.path,
+        model_sha256=model.sha256,
         model_name=model.source if model.source != "default" else "default:SmolLM2-135M-Instruct",
-        adapter_path=adapter.path if adapter else None,
+        adapter_path=(adapter.source if adapter.source.startswith("s3://") else adapter.path) if adapter else None,
+        adapter_sha256=adapter.sha256 if adapter else None,
         max_model_len=spec.model.max_model_len,
         dtype=spec.model.dtype,
         engine_args=dict(spec.model.engine_args),

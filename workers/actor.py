@@ -7,10 +7,12 @@ Arrow batches from the render stage. Every input row comes back exactly once, in
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pyarrow as pa
 
 from workers.engine import EngineConfig, Request, Result, build_engine, finalize_text, generate_checked
+from workers.models import local_copy
 
 GEN_START = "_gen_start"
 GEN_END = "_gen_end"
@@ -60,6 +62,12 @@ class GenerationActor:
 
     def __init__(self, *, engine_name: str, config: EngineConfig, system: str | None):
         started = time.monotonic()
+        config = replace(
+            config,
+            model_path=local_copy(config.model_path, expected_sha256=config.model_sha256),
+            adapter_path=config.adapter_path
+            and local_copy(config.adapter_path, expected_sha256=config.adapter_sha256),
+        )
         self._engine = build_engine(engine_name, config)
         self._engine.load()
         self.load_seconds = time.monotonic() - started

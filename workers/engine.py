@@ -24,9 +24,11 @@ ENGINES: dict[str, str] = {
 class EngineConfig:
     """Everything an engine needs to load; built by the driver, shipped to actors."""
 
-    model_path: str
+    model_path: str  # a local directory, or an s3:// URI each node fetches once
     model_name: str
     adapter_path: str | None = None
+    model_sha256: str | None = None  # remote copies are verified against these
+    adapter_sha256: str | None = None
     max_model_len: int | None = None
     dtype: str = "auto"
     engine_args: dict[str, Any] = field(default_factory=dict)

@@ -66,8 +66,31 @@ def _hub_snapshot(repo_id: str) -> Path:
         ) from None
 
 
+def _remote(uri: str, *, required: str) -> ResolvedModel:
+    from workers.model_cache import ModelCacheError, fetch_directory
+
+    try:
+        path, sha256 = fetch_directory(uri)
+    except (ModelCacheError, OSError) as exc:
+        raise ModelSourceError(f"cannot fetch {uri}: {exc}") from None
+    if not (path / required).exists():
+        raise ModelSourceError(f"{uri} has no {required}")
+    return ResolvedModel(source=uri, path=str(path), sha256=sha256)
+
+
+def local_copy(path: str, *, expected_sha256: str | None) -> str:
+    """The local directory for an engine: remote sources are fetched (once per node) and verified."""
+    if not path.startswith("s3://"):
+        return path
+    from workers.model_cache import fetch_directory
+
+    return str(fetch_directory(path, expected_sha256=expected_sha256)[0])
+
+
 def resolve_model(source: str) -> ResolvedModel:
     """'default' -> the prepared SmolLM2 directory; a directory -> itself; else a hub snapshot."""
+    if source.startswith("s3://"):
+        return _remote(source, required="config.json")
     if source == "default":
         path = default_model_dir()
         if not (path / "config.json").exists():
@@ -88,6 +111,8 @@ def resolve_model(source: str) -> ResolvedModel:
 
 def resolve_adapter(path: str) -> ResolvedModel:
     """A LoRA adapter directory in PEFT format, hashed."""
+    if path.startswith("s3://"):
+        return _remote(path, required="adapter_config.json")
     root = Path(path)
     if not (root / "adapter_config.json").exists():
         raise ModelSourceError(f"adapter {path} is not a PEFT adapter directory (no adapter_config.json)")
@@ -96,6 +121,8 @@ def resolve_adapter(path: str) -> ResolvedModel:
 
 def check_model_source(source: str) -> str | None:
     """None if the source looks loadable, without hashing or loading it; else the reason."""
+    if source.startswith("s3://"):
+        return _remote(source, required="config.json")
     if source == "default":
         path = default_model_dir()
         return None if (path / "config.json").exists() else f"the default model is not prepared at {path}: run `make setup`"
