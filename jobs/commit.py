@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections import Counter
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.storage import AlreadyExists, ConditionFailed, Storage, join
-from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardTotals
+from jobs.tally import shard_quality, shard_totals
+from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord
 
 MANIFEST_NAME = "_manifest.json"
 PLAN_NAME = "_run.json"
@@ -67,24 +67,9 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def shard_totals(table: pa.Table) -> tuple[ShardTotals, dict[str, int]]:
-    """Row and token counts of one output table, and failed rows by error code."""
-    codes = [c for c in table.column("error_code").to_pylist() if c is not None]
-    input_tokens = sum(v or 0 for v in table.column("num_input_tokens").to_pylist())
-    output_tokens = sum(v or 0 for v in table.column("num_output_tokens").to_pylist())
-    totals = ShardTotals(
-        rows_in=table.num_rows,
-        rows_ok=table.num_rows - len(codes),
-        rows_failed=len(codes),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-    )
-    return totals, dict(Counter(codes))
-
-
 def write_shard(
     storage: Storage, layout: RunLayout, *, shard: int, input_file: str, row_range: tuple[int, int],
-    table: pa.Table,
+    table: pa.Table, id_column: str, references: dict[str, str] | None = None,
 ) -> ShardRecord:
     """Write one shard's data file, check it, then write its completion record."""
     buffer = io.BytesIO()
@@ -95,7 +80,7 @@ def write_shard(
     stored = storage.stat(data_uri)
     if stored.size != len(data):
         raise OSError(f"{data_uri}: wrote {len(data)} bytes, store reports {stored.size}")
-    totals, errors = shard_totals(table)
+    totals, errors = shard_totals(table, id_column=id_column)
     record = ShardRecord(
         shard=shard,
         input_file=input_file,
@@ -104,6 +89,7 @@ def write_shard(
         file=FileEntry(path=layout.data_path(shard), rows=table.num_rows, bytes=len(data), sha256=sha256_hex(data)),
         totals=totals,
         errors=errors,
+        quality=shard_quality(table, references=references or {}),
     )
     storage.write_bytes(layout.shard_record(shard), record.model_dump_json(indent=2).encode())
     return record
@@ -143,17 +129,6 @@ def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
     if not storage.exists(layout.manifest):
         return None
     return Manifest.model_validate_json(storage.read_bytes(layout.manifest))
-
-
-def sum_totals(records: list[ShardRecord]) -> tuple[dict[str, int], dict[str, int]]:
-    """Totals and error counts over shard records."""
-    totals: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    for record in records:
-        totals.update(record.totals.model_dump())
-        errors.update(record.errors)
-    keys = ShardTotals.model_fields
-    return {k: totals.get(k, 0) for k in keys}, dict(sorted(errors.items()))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from jobs.plan import Shard, read_shard
 from jobs.render import PromptRenderer
+from workers.actor import ADAPTER
 from workers.engine import EngineConfig
 
 # Non-secret AWS settings workers need (credentials reach local workers by inheritance, and
@@ -37,6 +38,8 @@ class StageConfig:
 
     read_columns: list[str]
     keep_columns: list[str]
+    adapter_column: str | None  # per-row adapter names
+    default_adapter: str | None  # the adapter for every row (model.adapter)
     template: str
     template_columns: list[str]
     system: str | None
@@ -97,13 +100,24 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
         rows = read_shard(shard, columns=config.read_columns)
         rendered = renderer.render_table(rows)
         keep = [*config.keep_columns, "prompt", "prompt_sha256", "error_code", "error_message"]
+        adapters = _adapter_names(rows, config)
         rendered = rendered.select(keep)
+        if adapters is not None:
+            rendered = rendered.append_column(ADAPTER, adapters)
         rendered = rendered.append_column(SHARD_COLUMN, pa.array([shard.index] * rows.num_rows, pa.int64()))
         rendered = rendered.append_column(
             ROW_COLUMN, pa.array(range(shard.row_start, shard.row_start + rows.num_rows), pa.int64())
         )
         tables.append(rendered)
     return pa.concat_tables(tables)
+
+
+def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:
+    if config.adapter_column:
+        return rows.column(config.adapter_column).cast(pa.string()).combine_chunks()
+    if config.default_adapter:
+        return pa.array([config.default_adapter] * rows.num_rows, pa.string())
+    return None
 
 
 def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.Table]:

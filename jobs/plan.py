@@ -90,6 +90,20 @@ def _check_ids(storage: Storage, files: list[str], id_column: str) -> None:
         )
 
 
+def _check_adapter_names(storage: Storage, files: list[str], column: str, *, known: set[str]) -> None:
+    for uri in files:
+        try:
+            values = _open_parquet(storage, uri).read(columns=[column]).column(column)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"input file {uri} is corrupt (reading column {column!r}): {exc}") from None
+        unknown = sorted({v for v in pc.unique(values).to_pylist() if v is not None} - known)
+        if unknown:
+            raise InputError(
+                f"input file {uri}: column {column!r} names adapters not in model.adapters: "
+                f"{', '.join(map(repr, unknown[:5]))} (known: {', '.join(sorted(known))})"
+            )
+
+
 def inspect_input(spec: JobSpec) -> InputTable:
     """Validate files, columns and ids; raises InputError naming the file and column."""
     storage = storage_for(spec.input.uri)
@@ -97,6 +111,8 @@ def inspect_input(spec: JobSpec) -> InputTable:
     template_columns = sorted(template_variables(spec.task.prompt or ""))
     needed = {"id_column": [spec.input.id_column], "input.columns": list(spec.input.columns)}
     needed["task.prompt"] = template_columns
+    needed["model.adapter_column"] = [spec.model.adapter_column] if spec.model.adapter_column else []
+    needed["task.reference_columns"] = sorted(set(spec.task.reference_columns.values()))
     files: list[InputFile] = []
     schema: pa.Schema | None = None
     for uri in uris:
@@ -110,7 +126,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
                         f"columns: {', '.join(file_schema.names)}"
                     )
         schema = schema or file_schema
-        for column in {spec.input.id_column, *spec.input.columns, *template_columns}:
+        for column in {c for columns in needed.values() for c in columns}:
             if not file_schema.field(column).type.equals(schema.field(column).type):
                 raise InputError(
                     f"input file {uri}: column {column!r} is {file_schema.field(column).type}, "
@@ -127,7 +143,10 @@ def inspect_input(spec: JobSpec) -> InputTable:
             )
         )
     _check_ids(storage, uris, spec.input.id_column)
-    read_columns = list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *template_columns]))
+    if spec.model.adapter_column:
+        _check_adapter_names(storage, uris, spec.model.adapter_column, known=set(spec.model.adapters))
+    extra = [c for c in [spec.model.adapter_column, *spec.task.reference_columns.values()] if c]
+    read_columns = list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *template_columns, *extra]))
     return InputTable(files=files, schema=schema, read_columns=read_columns, template_columns=template_columns)
 
 

@@ -9,19 +9,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jobs import commit
 from jobs.errors import InputError, JobError, SpecError
-from jobs.pipeline import ROW_COLUMN, SHARD_COLUMN, StageConfig, init_ray, shutdown_ray, stream_outputs
+from jobs.collect import GenerationClock, ShardCollector
+from jobs.pipeline import StageConfig, init_ray, shutdown_ray, stream_outputs
 from jobs.plan import InputTable, Shard, inspect_input, plan_shards
 from jobs.spec import spec_fingerprint
 from jobs.storage import storage_for
+from jobs.tally import sum_records
 from jobs.version import code_version
-from schemas.manifest import Manifest, ModelLineage, PlannedShard, RunPlan, ShardRecord, Totals
-from schemas.rows import output_schema
+from schemas.manifest import AdapterLineage, Manifest, ModelLineage, PlannedShard, RunPlan, ShardRecord, Totals
+from schemas.rows import output_schema, structured_fields
 from schemas.spec import JobSpec
-from workers.actor import ENGINE_LOAD, GEN_START
 from workers.engine import EngineConfig
 from workers.models import ModelSourceError, ResolvedModel, resolve_adapter, resolve_model
 
@@ -63,13 +63,23 @@ class RunResult:
     written: bool
 
 
-def _resolve_models(spec: JobSpec) -> tuple[ResolvedModel, ResolvedModel | None]:
+SINGLE_ADAPTER = "adapter"  # the name model.adapter is served under
+
+
+def _resolve_models(spec: JobSpec) -> tuple[ResolvedModel, dict[str, ResolvedModel]]:
+    """The base model and every adapter by name, resolved and hashed."""
+    sources = {SINGLE_ADAPTER: spec.model.adapter} if spec.model.adapter else dict(spec.model.adapters)
     try:
         model = resolve_model(spec.model.source)
-        adapter = resolve_adapter(spec.model.adapter) if spec.model.adapter else None
+        adapters = {name: resolve_adapter(source) for name, source in sources.items()}
     except ModelSourceError as exc:
         raise SpecError(str(exc)) from None
-    return model, adapter
+    return model, adapters
+
+
+def _engine_path(resolved: ResolvedModel) -> str:
+    """Remote sources travel as URIs so every node fetches (and verifies) its own copy."""
+    return resolved.source if resolved.source.startswith("s3://") else resolved.path
 
 
 def _engine_version(name: str) -> str:
@@ -82,40 +92,6 @@ def _engine_version(name: str) -> str:
         except PackageNotFoundError:
             continue
     return "unknown"
-
-
-class ShardCollector:
-    """Buffers generated rows per shard; hands each complete shard, in row order, to `write`."""
-
-    def __init__(self, shards: list[Shard], *, schema: pa.Schema, write: Callable[[Shard, pa.Table], None]):
-        self._shards = {s.index: s for s in shards}
-        self._parts: dict[int, list[pa.Table]] = {s.index: [] for s in shards}
-        self._counts: dict[int, int] = {s.index: 0 for s in shards}
-        self._schema = schema
-        self._write = write
-
-    def add(self, batch: pa.Table) -> None:
-        shard_ids = batch.column(SHARD_COLUMN).to_pylist()
-        for index in sorted(set(shard_ids)):
-            part = batch.filter(pc.equal(batch.column(SHARD_COLUMN), index))
-            self._parts[index].append(part)
-            self._counts[index] += part.num_rows
-            shard = self._shards[index]
-            if self._counts[index] > shard.rows:
-                raise JobError(f"shard {index} received {self._counts[index]} rows for {shard.rows} inputs")
-            if self._counts[index] == shard.rows:
-                self._flush(shard)
-
-    def _flush(self, shard: Shard) -> None:
-        table = pa.concat_tables(self._parts.pop(shard.index)).sort_by(ROW_COLUMN)
-        rows = table.column(ROW_COLUMN).to_pylist()
-        if rows != list(range(shard.row_start, shard.row_end)):
-            raise JobError(f"shard {shard.index} lost or duplicated rows")
-        self._write(shard, table.select(self._schema.names).cast(self._schema))
-
-    def missing(self) -> list[int]:
-        """Shards that never completed."""
-        return sorted(self._parts)
 
 
 def run_job(
@@ -134,7 +110,7 @@ def run_job(
     if existing is not None:
         return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
     table = inspect_input(spec)
-    model, adapter = _resolve_models(spec)
+    model, adapters = _resolve_models(spec)
     plan = _claim_plan(storage, layout, spec=spec, table=table)
     shards = [Shard(s.index, s.input_file, s.row_start, s.row_end) for s in plan.shards]
     timings["validate"] = time.monotonic() - started
@@ -145,7 +121,7 @@ def run_job(
     progress.rows_total = table.rows
     progress.rows_done = sum(r.file.rows for r in done.values())
     if todo:
-        _generate(spec, table=table, model=model, adapter=adapter, todo=todo, schema=_output_schema(spec, table),
+        _generate(spec, table=table, model=model, adapters=adapters, todo=todo, schema=_output_schema(spec, table),
                   layout=layout, storage=storage, progress=progress, timings=timings, verbose=verbose)
     records = commit.read_shard_records(storage, layout)
     missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
@@ -153,7 +129,7 @@ def run_job(
         raise JobError(f"run {run_id}: shards {missing[:10]} have no completion record")
     split = {"rows_reused": sum(r.file.rows for r in done.values()), "rows_generated": sum(s.rows for s in todo)}
     manifest = _manifest(spec, run_id=run_id, created_at=plan.created_at, table=table, model=model,
-                         adapter=adapter, records=[records[s.index] for s in shards], timings=timings, split=split)
+                         adapters=adapters, records=[records[s.index] for s in shards], timings=timings, split=split)
     result = commit.commit_manifest(storage, layout, manifest)
     return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
 
@@ -197,19 +173,28 @@ def _matches(record: ShardRecord, shards: list[Shard]) -> bool:
     return (record.input_file, record.row_start, record.row_end) == (shard.input_file, shard.row_start, shard.row_end)
 
 
+def _carried(spec: JobSpec) -> list[str]:
+    """Id, then input.columns, then reference columns (kept so readers can check the labels)."""
+    return list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *spec.task.reference_columns.values()]))
+
+
 def _output_schema(spec: JobSpec, table: InputTable) -> pa.Schema:
-    carried = [table.schema.field(c) for c in spec.input.columns if c != spec.input.id_column]
-    return output_schema(id_field=table.schema.field(spec.input.id_column), carried=carried)
+    carried = [table.schema.field(c) for c in _carried(spec)[1:]]
+    return output_schema(
+        id_field=table.schema.field(spec.input.id_column), carried=carried,
+        structured=structured_fields(spec.task.output_schema),
+    )
 
 
-def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapter: ResolvedModel | None) -> StageConfig:
-    keep = list(dict.fromkeys([spec.input.id_column, *spec.input.columns]))
+def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapters: dict) -> StageConfig:
+    keep = _carried(spec)
     engine_config = EngineConfig(
-        model_path=model.source if model.source.startswith("s3://") else model.path,
+        model_path=_engine_path(model),
         model_sha256=model.sha256,
         model_name=model.source if model.source != "default" else "default:SmolLM2-135M-Instruct",
-        adapter_path=(adapter.source if adapter.source.startswith("s3://") else adapter.path) if adapter else None,
-        adapter_sha256=adapter.sha256 if adapter else None,
+        adapters={name: _engine_path(a) for name, a in adapters.items()},
+        adapter_sha256s={name: a.sha256 for name, a in adapters.items()},
+        output_schema=spec.task.output_schema,
         max_model_len=spec.model.max_model_len,
         dtype=spec.model.dtype,
         engine_args=dict(spec.model.engine_args),
@@ -218,41 +203,15 @@ def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, ada
     )
     return StageConfig(
         read_columns=table.read_columns, keep_columns=keep, template=spec.task.prompt or "",
+        adapter_column=spec.model.adapter_column,
+        default_adapter=SINGLE_ADAPTER if spec.model.adapter else None,
         template_columns=table.template_columns, system=spec.task.system, engine_name=spec.model.engine,
         engine_config=engine_config, batch_size=spec.resources.batch_size,
         replicas=spec.resources.replica_range, gpus_per_replica=spec.resources.gpus_per_replica,
     )
 
 
-@dataclass
-class GenerationClock:
-    """Wall-clock marks: when the pipeline started, when an engine first got rows (from the
-    actors' per-batch marks), when the last shard was written, and the slowest engine load."""
-
-    pipeline_start: float = field(default_factory=time.time)
-    first_generate: float | None = None
-    last_written: float | None = None
-    engine_load: float = 0.0
-    write_seconds: float = 0.0
-
-    def see(self, batch: pa.Table) -> None:
-        if batch.num_rows:
-            start = pc.min(batch.column(GEN_START)).as_py()
-            self.first_generate = min(start, self.first_generate or start)
-            self.engine_load = max(self.engine_load, pc.max(batch.column(ENGINE_LOAD)).as_py())
-
-    def timings(self) -> dict[str, float]:
-        end = self.last_written or time.time()
-        first = self.first_generate or end
-        return {
-            "startup": first - self.pipeline_start,  # Ray Data start, read, engine load
-            "engine_load": self.engine_load,
-            "generate": end - first,  # first row handed to a loaded engine -> last shard written
-            "write": self.write_seconds,
-        }
-
-
-def _generate(spec: JobSpec, *, table, model, adapter, todo, schema, layout, storage, progress, timings, verbose) -> None:
+def _generate(spec: JobSpec, *, table, model, adapters, todo, schema, layout, storage, progress, timings, verbose) -> None:
     phase = time.monotonic()
     started_ray = init_ray(verbose=verbose)
     timings["ray_start"] = time.monotonic() - phase
@@ -261,14 +220,16 @@ def _generate(spec: JobSpec, *, table, model, adapter, todo, schema, layout, sto
     def write(shard: Shard, rows: pa.Table) -> None:
         began = time.monotonic()
         commit.write_shard(storage, layout, shard=shard.index, input_file=shard.input_file,
-                           row_range=(shard.row_start, shard.row_end), table=rows)
+                           row_range=(shard.row_start, shard.row_end), table=rows,
+                           id_column=spec.input.id_column, references=dict(spec.task.reference_columns))
         clock.write_seconds += time.monotonic() - began
         clock.last_written = time.time()
         progress.add(rows)
 
-    collector = ShardCollector(todo, schema=schema, write=write)
+    samples = spec.sampling.n
+    collector = ShardCollector(todo, schema=schema, samples=samples, write=write)
     try:
-        for batch in stream_outputs(todo, config=_stage_config(spec, table=table, model=model, adapter=adapter)):
+        for batch in stream_outputs(todo, config=_stage_config(spec, table=table, model=model, adapters=adapters)):
             clock.see(batch)
             collector.add(batch)
     except Exception as exc:
@@ -290,8 +251,8 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"
 
 
-def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, adapter, records, timings, split) -> Manifest:
-    totals, errors = commit.sum_totals(records)
+def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, adapters, records, timings, split) -> Manifest:
+    totals, errors, quality = sum_records(records, references=dict(spec.task.reference_columns))
     return Manifest(
         job=spec.name,
         run_id=run_id,
@@ -303,7 +264,8 @@ def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, ad
         model=ModelLineage(
             source=spec.model.source, path=model.path, sha256=model.sha256, engine=spec.model.engine,
             engine_version=_engine_version(spec.model.engine),
-            adapter=adapter.path if adapter else None, adapter_sha256=adapter.sha256 if adapter else None,
+            adapters={n: AdapterLineage(source=a.source, path=a.path, sha256=a.sha256) for n, a in adapters.items()},
+            adapter_column=spec.model.adapter_column,
             max_model_len=spec.model.max_model_len, dtype=spec.model.dtype,
         ),
         sampling=spec.sampling.model_dump(mode="json"),
@@ -311,6 +273,7 @@ def _manifest(spec: JobSpec, *, run_id, created_at, table: InputTable, model, ad
         files=[r.file for r in records],
         totals=Totals(**totals, **split),
         errors=errors,
+        quality=quality,
         timings={k: round(v, 3) for k, v in timings.items()},
         code_version=code_version(),
     )

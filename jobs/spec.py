@@ -78,6 +78,7 @@ def _resolved(spec: JobSpec, *, path: Path) -> JobSpec:
         update={
             "source": _resolve_model_source(spec.model.source, base),
             "adapter": _resolve_path(spec.model.adapter, base) if spec.model.adapter else None,
+            "adapters": {name: _resolve_path(path, base) for name, path in spec.model.adapters.items()},
         }
     )
     return spec.model_copy(

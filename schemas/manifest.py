@@ -28,10 +28,34 @@ class ShardTotals(RecordModel):
     """Row and token counts of one shard or one run."""
 
     rows_in: int = Field(default=0, ge=0, description="Input rows.")
-    rows_ok: int = Field(default=0, ge=0, description="Rows with generated text and no error.")
-    rows_failed: int = Field(default=0, ge=0, description="Rows carrying an error_code.")
+    rows_ok: int = Field(default=0, ge=0, description="Input rows whose every output has no error.")
+    rows_failed: int = Field(default=0, ge=0, description="Input rows with at least one failed output.")
+    outputs: int = Field(default=0, ge=0, description="Output rows: rows_in x sampling.n.")
+    outputs_failed: int = Field(default=0, ge=0, description="Output rows carrying an error_code.")
     input_tokens: int = Field(default=0, ge=0, description="Prompt tokens over all rows.")
     output_tokens: int = Field(default=0, ge=0, description="Generated tokens over all rows.")
+
+
+class QualityCount(RecordModel):
+    """How many outputs matched their reference value (error rows count as wrong)."""
+
+    correct: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class Accuracy(QualityCount):
+    """A run's accuracy for one output field against its reference column."""
+
+    reference_column: str
+    accuracy: float | None = Field(description="correct / total; null when total is 0.")
+
+
+class AdapterLineage(RecordModel):
+    """One LoRA adapter the run used."""
+
+    source: str = Field(description="The spec's adapter directory or URI as written.")
+    path: str = Field(description="Resolved local directory.")
+    sha256: str = Field(description="Content hash of the adapter's files.")
 
 
 class ShardRecord(RecordModel):
@@ -43,7 +67,10 @@ class ShardRecord(RecordModel):
     row_end: int = Field(ge=0, description="Last input row (exclusive) in that file.")
     file: FileEntry
     totals: ShardTotals
-    errors: dict[str, int] = Field(default_factory=dict, description="Failed rows by error_code.")
+    errors: dict[str, int] = Field(default_factory=dict, description="Failed output rows by error_code.")
+    quality: dict[str, QualityCount] = Field(
+        default_factory=dict, description="Per output field: outputs matching the reference column."
+    )
 
 
 class InputFile(RecordModel):
@@ -84,8 +111,10 @@ class ModelLineage(RecordModel):
     sha256: str = Field(description="Content hash of the model directory's files.")
     engine: str = Field(description="Engine name.")
     engine_version: str = Field(description="Version of the engine's library (vllm, transformers).")
-    adapter: str | None = Field(default=None, description="Resolved adapter directory, if any.")
-    adapter_sha256: str | None = Field(default=None, description="Content hash of the adapter.")
+    adapters: dict[str, AdapterLineage] = Field(
+        default_factory=dict, description="Adapters by name ('adapter' for model.adapter)."
+    )
+    adapter_column: str | None = Field(default=None, description="Input column choosing the adapter per row.")
     max_model_len: int | None = None
     dtype: str = "auto"
 
@@ -113,6 +142,9 @@ class Manifest(RecordModel):
     inputs: list[InputFile]
     files: list[FileEntry]
     totals: Totals
-    errors: dict[str, int] = Field(default_factory=dict, description="Failed rows by error_code.")
+    errors: dict[str, int] = Field(default_factory=dict, description="Failed output rows by error_code.")
+    quality: dict[str, Accuracy] = Field(
+        default_factory=dict, description="Accuracy per output field against task.reference_columns."
+    )
     timings: dict[str, float] = Field(description="Seconds per phase.")
     code_version: str = Field(description="pressroom version (and git commit when known).")

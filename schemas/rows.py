@@ -15,6 +15,7 @@ class ErrorCode(str, Enum):
     INVALID_TEXT = "invalid_text"
     EMPTY_OUTPUT = "empty_output"
     ENGINE_ERROR = "engine_error"
+    INVALID_STRUCTURED_OUTPUT = "invalid_structured_output"
 
 
 ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -23,7 +24,25 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_TEXT: "A text value in this row is not valid UTF-8.",
     ErrorCode.EMPTY_OUTPUT: "The engine returned no text for this row.",
     ErrorCode.ENGINE_ERROR: "The engine raised an error for this row alone.",
+    ErrorCode.INVALID_STRUCTURED_OUTPUT: "The output is empty, not JSON, or fails task.output_schema.",
 }
+
+SAMPLE_INDEX = pa.field("sample_index", pa.int32())
+STRUCTURED_PREFIX = "out_"
+_JSON_TYPES = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
+
+
+def structured_fields(output_schema: dict | None) -> list[pa.Field]:
+    """Typed columns for an output schema's top-level properties; objects and arrays as JSON text."""
+    if not output_schema:
+        return []
+    fields = []
+    for name, prop in output_schema.get("properties", {}).items():
+        json_type = prop.get("type")
+        if json_type is None and "enum" in prop:
+            json_type = "string" if all(isinstance(v, str) for v in prop["enum"]) else None
+        fields.append(pa.field(f"{STRUCTURED_PREFIX}{name}", _JSON_TYPES.get(json_type, pa.string())))
+    return fields
 
 # Columns pressroom adds after the id and the carried columns, in this order.
 GENERATED_FIELDS: list[pa.Field] = [
@@ -38,6 +57,8 @@ GENERATED_FIELDS: list[pa.Field] = [
 ]
 
 
-def output_schema(*, id_field: pa.Field, carried: list[pa.Field]) -> pa.Schema:
-    """The Arrow schema of a job's data files: id, carried columns, generated columns."""
-    return pa.schema([id_field, *carried, *GENERATED_FIELDS])
+def output_schema(
+    *, id_field: pa.Field, carried: list[pa.Field], structured: list[pa.Field] | None = None
+) -> pa.Schema:
+    """The Arrow schema of a job's data files: (id, sample_index), carried, generated, structured."""
+    return pa.schema([id_field, SAMPLE_INDEX, *carried, *GENERATED_FIELDS, *(structured or [])])

@@ -41,11 +41,31 @@ class TaskSpec(SpecModel):
         default=None,
         description="Jinja2 template over the row's columns (sandboxed, StrictUndefined).",
     )
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema (an object with properties) constraining the output (vllm engine); "
+        "its fields land as typed out_<field> columns.",
+    )
+    reference_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Output field -> input column holding the expected value; the manifest reports accuracy.",
+    )
+
+    @field_validator("output_schema")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and (value.get("type") != "object" or not isinstance(value.get("properties"), dict)):
+            raise ValueError("output_schema must be a JSON Schema with type: object and properties")
+        return value
 
     @model_validator(mode="after")
     def _custom_needs_prompt(self) -> TaskSpec:
         if self.kind == "custom" and not self.prompt:
             raise ValueError("task.kind 'custom' has no preset template: set task.prompt")
+        fields = set((self.output_schema or {}).get("properties", {}))
+        unknown = sorted(set(self.reference_columns) - fields)
+        if unknown:
+            raise ValueError(f"reference_columns name fields not in output_schema: {', '.join(unknown)}")
         return self
 
 
@@ -57,7 +77,13 @@ class ModelSpec(SpecModel):
         default="default",
         description="'default' (bundled SmolLM2-135M-Instruct), a local directory, or a hub id.",
     )
-    adapter: str | None = Field(default=None, description="LoRA adapter directory (PEFT format).")
+    adapter: str | None = Field(default=None, description="LoRA adapter (PEFT directory) for every row.")
+    adapters: dict[str, str] = Field(
+        default_factory=dict, description="Adapter name -> PEFT directory, chosen per row by adapter_column."
+    )
+    adapter_column: str | None = Field(
+        default=None, description="Input column naming a key of `adapters` per row; null means the base model."
+    )
     max_model_len: int | None = Field(
         default=None, ge=16, description="Context length; prompts longer than it are error rows."
     )
@@ -65,6 +91,17 @@ class ModelSpec(SpecModel):
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="Passed to the engine as-is; the engine validates them."
     )
+
+    @model_validator(mode="after")
+    def _adapters_consistent(self) -> ModelSpec:
+        if self.adapter and (self.adapters or self.adapter_column):
+            raise ValueError("use either adapter (one for all rows) or adapters + adapter_column")
+        if bool(self.adapters) != bool(self.adapter_column):
+            raise ValueError("adapters and adapter_column go together")
+        for name in self.adapters:
+            if not name or not all(c.isalnum() or c in "-_" for c in name):
+                raise ValueError(f"adapter name {name!r}: use letters, digits, '-', '_'")
+        return self
 
 
 class SamplingSpec(SpecModel):
@@ -77,6 +114,7 @@ class SamplingSpec(SpecModel):
     seed: int | None = Field(default=None, description="Fixed seed for reproducible sampling.")
     stop: list[str] = Field(default_factory=list, description="Stop strings.")
     ignore_eos: bool = Field(default=False, description="Keep generating past end-of-sequence.")
+    n: int = Field(default=1, ge=1, le=64, description="Outputs per row, keyed by (id, sample_index).")
 
 
 class OutputSpec(SpecModel):
@@ -120,3 +158,9 @@ class JobSpec(SpecModel):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     output: OutputSpec
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+
+    @model_validator(mode="after")
+    def _engine_supports_task(self) -> JobSpec:
+        if self.task.output_schema is not None and self.model.engine != "vllm":
+            raise ValueError("task.output_schema needs model.engine: vllm (hf has no constrained decoding)")
+        return self

@@ -154,5 +154,6 @@ def test_hf_engine_with_lora_adapter_through_ray(tiny_model, tmp_path, ray_sessi
     assert [r["id"] for r in tuned_rows] == [f"r{i:04d}" for i in range(12)]
     assert all(r["error_code"] is None and r["num_output_tokens"] == 8 for r in tuned_rows)
     assert [r["text"] for r in base_rows] != [r["text"] for r in tuned_rows]
-    assert tuned_manifest["model"]["adapter_sha256"] and tuned_manifest["model"]["engine"] == "hf"
+    assert len(tuned_manifest["model"]["adapters"]["adapter"]["sha256"]) == 64
+    assert tuned_manifest["model"]["engine"] == "hf"
     assert tuned_manifest["model"]["engine_version"].startswith("transformers")

@@ -11,22 +11,17 @@ from dataclasses import replace
 
 import pyarrow as pa
 
-from workers.engine import EngineConfig, Request, Result, build_engine, finalize_text, generate_checked
+from workers.engine import (
+    EngineConfig, Request, Result, build_engine, finalize_text, generate_checked, samples_per_request,
+)
 from workers.models import local_copy
+from workers.structured import structured_columns
 
+ADAPTER = "_adapter"  # per-row adapter name from the render stage; null means the base model
+SAMPLE_INDEX = "sample_index"
 GEN_START = "_gen_start"
 GEN_END = "_gen_end"
 ENGINE_LOAD = "_engine_load_s"
-
-# Columns the generation stage adds (the render stage added prompt, prompt_sha256, error_*).
-TEXT_FIELDS = [
-    pa.field("text", pa.string()),
-    pa.field("finish_reason", pa.string()),
-    pa.field("num_input_tokens", pa.int64()),
-    pa.field("num_output_tokens", pa.int64()),
-    pa.field("model", pa.string()),
-]
-
 
 def results_to_columns(results: list[Result], *, model: str) -> dict[str, pa.Array]:
     """Arrow columns for a list of results, in the order given."""
@@ -41,18 +36,28 @@ def results_to_columns(results: list[Result], *, model: str) -> dict[str, pa.Arr
     }
 
 
-def generate_table(engine, table: pa.Table, *, system: str | None, model: str) -> pa.Table:
-    """Generate for every rendered row without an error; carry render errors through as they are."""
+def generate_table(
+    engine, table: pa.Table, *, system: str | None, model: str, output_schema: dict | None = None
+) -> pa.Table:
+    """n output rows per input row (sample_index 0..n-1); render errors carried through as they are."""
+    n = samples_per_request(engine.config)
     prompts = table.column("prompt").to_pylist()
     codes = table.column("error_code").to_pylist()
     messages = table.column("error_message").to_pylist()
+    adapters = table.column(ADAPTER).to_pylist() if ADAPTER in table.column_names else [None] * table.num_rows
     todo = [i for i, code in enumerate(codes) if code is None]
-    generated = generate_checked(engine, [Request(system=system, prompt=prompts[i]) for i in todo])
-    results: list[Result] = [Result(None, None, 0, 0, code, message) for code, message in zip(codes, messages)]
-    for i, result in zip(todo, generated, strict=True):
-        results[i] = finalize_text(result)
-    out = table.drop_columns(["prompt", "error_code", "error_message"])
-    for name, column in results_to_columns(results, model=model).items():
+    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i]) for i in todo])
+    per_row = [[Result(None, None, 0, 0, code, message)] * n for code, message in zip(codes, messages)]
+    for k, i in enumerate(todo):
+        per_row[i] = [finalize_text(r) for r in generated[k * n : (k + 1) * n]]
+    results = [r for samples in per_row for r in samples]
+    structured: dict[str, pa.Array] = {}
+    if output_schema is not None:
+        results, structured = structured_columns(results, output_schema=output_schema)
+    drop = [c for c in ("prompt", "error_code", "error_message", ADAPTER) if c in table.column_names]
+    out = table.drop_columns(drop).take(pa.array([i for i in range(table.num_rows) for _ in range(n)], pa.int64()))
+    out = out.append_column(SAMPLE_INDEX, pa.array([j for _ in range(table.num_rows) for j in range(n)], pa.int32()))
+    for name, column in {**results_to_columns(results, model=model), **structured}.items():
         out = out.append_column(name, column)
     return out
 
@@ -65,18 +70,23 @@ class GenerationActor:
         config = replace(
             config,
             model_path=local_copy(config.model_path, expected_sha256=config.model_sha256),
-            adapter_path=config.adapter_path
-            and local_copy(config.adapter_path, expected_sha256=config.adapter_sha256),
+            adapters={
+                name: local_copy(path, expected_sha256=config.adapter_sha256s.get(name))
+                for name, path in config.adapters.items()
+            },
         )
         self._engine = build_engine(engine_name, config)
         self._engine.load()
         self.load_seconds = time.monotonic() - started
         self._system = system
         self._model = config.model_name
+        self._output_schema = config.output_schema
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.time()
-        out = generate_table(self._engine, batch, system=self._system, model=self._model)
+        out = generate_table(
+            self._engine, batch, system=self._system, model=self._model, output_schema=self._output_schema
+        )
         # Wall-clock marks for the driver's timings (dropped before rows are written).
         rows = out.num_rows
         out = out.append_column(GEN_START, pa.array([started] * rows, pa.float64()))

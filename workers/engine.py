@@ -26,9 +26,10 @@ class EngineConfig:
 
     model_path: str  # a local directory, or an s3:// URI each node fetches once
     model_name: str
-    adapter_path: str | None = None
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA name -> directory or s3:// URI
     model_sha256: str | None = None  # remote copies are verified against these
-    adapter_sha256: str | None = None
+    adapter_sha256s: dict[str, str] = field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None  # constrain decoding to this JSON Schema
     max_model_len: int | None = None
     dtype: str = "auto"
     engine_args: dict[str, Any] = field(default_factory=dict)
@@ -38,10 +39,20 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class Request:
-    """One rendered row: the chat messages are (system, prompt)."""
+    """One rendered row: the chat messages are (system, prompt), on the named adapter or the base."""
 
     system: str | None
     prompt: str
+    adapter: str | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        """Chat messages for a chat template."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return [*head, {"role": "user", "content": self.prompt}]
+
+    def plain_text(self) -> str:
+        """The prompt for a model without a chat template."""
+        return f"{self.system}\n\n{self.prompt}" if self.system else self.prompt
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class Engine(Protocol):
     """Load once, generate many batches, close."""
 
     name: str
+    config: EngineConfig
 
     def load(self) -> None:
         """Load weights and tokenizer. Raises on bad engine_args."""
@@ -73,7 +85,7 @@ class Engine(Protocol):
         """Version string of the library behind the engine."""
 
     def generate(self, requests: list[Request]) -> list[Result]:
-        """One result per request, same order."""
+        """`samples` results per request (sampling.n), request-major, same order."""
 
     def close(self) -> None:
         """Free the model and any engine processes."""
@@ -94,14 +106,21 @@ def build_engine(name: str, config: EngineConfig) -> Engine:
     return engine_class(config)
 
 
+def samples_per_request(config: EngineConfig) -> int:
+    """Outputs per request: sampling.n."""
+    return int(config.sampling.get("n", 1))
+
+
 def generate_checked(engine: Engine, requests: list[Request]) -> list[Result]:
-    """Call the engine and insist on one result per request."""
+    """Call the engine and insist on exactly n results per request."""
     if not requests:
         return []
     results = engine.generate(requests)
-    if len(results) != len(requests):
+    expected = len(requests) * samples_per_request(engine.config)
+    if len(results) != expected:
         raise RowCountError(
-            f"engine {engine.name!r} returned {len(results)} results for {len(requests)} requests"
+            f"engine {engine.name!r} returned {len(results)} results for {len(requests)} requests "
+            f"(expected {expected})"
         )
     return results
 

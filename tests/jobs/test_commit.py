@@ -15,11 +15,11 @@ from jobs.commit import (
     read_manifest,
     read_shard_records,
     sha256_hex,
-    sum_totals,
     write_shard,
 )
 from jobs.errors import InputError
 from jobs.show import load_committed, verify_files
+from jobs.tally import sum_records
 from jobs.storage import AlreadyExists, LocalStorage
 from tests.jobs.builders import JOB, RUN_ID, committed_run, make_manifest, output_table
 
@@ -44,7 +44,7 @@ def layout(tmp_path) -> RunLayout:
 
 def _write(storage, layout: RunLayout, shard: int, ids: list[str], start: int, **kwargs):
     return write_shard(storage, layout, shard=shard, input_file="/data/articles.parquet",
-                       row_range=(start, start + len(ids)), table=output_table(ids, **kwargs))
+                       row_range=(start, start + len(ids)), table=output_table(ids, **kwargs), id_column="id")
 
 
 def test_layout_names(tmp_path):
@@ -69,7 +69,8 @@ def test_write_shard_writes_data_then_record(layout):
     assert pq.read_table(data).column("id").to_pylist() == IDS[:4]
     assert (record.shard, record.input_file, record.row_start, record.row_end) == (0, "/data/articles.parquet", 0, 4)
     assert record.totals.model_dump() == {
-        "rows_in": 4, "rows_ok": 3, "rows_failed": 1, "input_tokens": 20 + 21 + 23, "output_tokens": 24,
+        "rows_in": 4, "rows_ok": 3, "rows_failed": 1, "outputs": 4, "outputs_failed": 1,
+        "input_tokens": 20 + 21 + 23, "output_tokens": 24,
     }
     assert record.errors == {"template_error": 1}
     on_disk = json.loads(Path(layout.shard_record(0)).read_text())
@@ -102,9 +103,10 @@ def test_sum_totals(layout):
         _write(storage, layout, 0, IDS[:4], 0, errors={"r0001": "template_error", "r0003": "prompt_too_long"}),
         _write(storage, layout, 1, IDS[4:], 4, errors={"r0005": "template_error"}),
     ]
-    totals, errors = sum_totals(records)
-    assert totals == {"rows_in": 7, "rows_ok": 4, "rows_failed": 3, "input_tokens": 20 + 22 + 20 + 22,
-                      "output_tokens": 32}
+    totals, errors, quality = sum_records(records, references={})
+    assert totals == {"rows_in": 7, "rows_ok": 4, "rows_failed": 3, "outputs": 7, "outputs_failed": 3,
+                      "input_tokens": 20 + 22 + 20 + 22, "output_tokens": 32}
+    assert quality == {}
     assert errors == {"prompt_too_long": 1, "template_error": 2}
     assert list(errors) == sorted(errors)
 

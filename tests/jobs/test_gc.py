@@ -28,7 +28,7 @@ def test_gc_removes_orphans_and_abandoned_runs_but_keeps_committed_files(tmp_pat
     for shard in shards:
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
         write_shard(storage, committed, shard=shard.index, input_file=shard.input_file,
-                    row_range=(shard.row_start, shard.row_end), table=output_table(ids))
+                    row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
     result = runner.run_job(spec, run_id="done")  # every shard recorded: commits without Ray
     assert result.written
     # A crash between a data file and its record, in a run nobody resumed:

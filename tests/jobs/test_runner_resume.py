@@ -42,7 +42,7 @@ def _write_records(spec, *, rows_per_shard: int) -> None:
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
         write_shard(layout=layout, storage=runner.storage_for(spec.output.uri), shard=shard.index,
                     input_file=shard.input_file, row_range=(shard.row_start, shard.row_end),
-                    table=output_table(ids))
+                    table=output_table(ids), id_column="id")
 
 
 def test_resume_with_every_shard_recorded_commits(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -30,7 +31,7 @@ def load_engine(
     config = EngineConfig(
         model_path=str(model),
         model_name="tiny",
-        adapter_path=str(adapter) if adapter else None,
+        adapters={"a": str(adapter)} if adapter else {},
         max_model_len=max_model_len,
         sampling={"temperature": 0.0, "max_tokens": 16, **sampling},
     )
@@ -168,7 +169,7 @@ def test_lora_adapter_changes_output_and_matches_plain_peft(tiny_model, adapter,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    request = REQUESTS[0]
+    request = dataclasses.replace(REQUESTS[0], adapter="a")
     engine = load_engine(tiny_model, adapter=adapter)
     try:
         with_adapter = engine.generate([request])[0]

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import article_rows, tiny_spec, write_spec, write_table
@@ -92,6 +91,7 @@ def test_job_with_input_model_and_adapter_on_s3(tiny_model, tmp_path, s3_bucket,
     manifest, _ = load_committed(run_dir)
     assert verify_files(manifest, run_dir) == []
     assert manifest.model.source == model_uri and manifest.model.sha256 == directory_sha256(tiny_model)
-    assert manifest.model.adapter_sha256 == directory_sha256(adapter)
+    assert manifest.model.adapters["adapter"].sha256 == directory_sha256(adapter)
+    assert manifest.model.adapters["adapter"].source == adapter_uri
     assert manifest.totals.rows_ok == 12 and manifest.inputs[0].etag
     assert "testing" not in proc.stdout + proc.stderr + json.dumps(manifest.model_dump(mode="json"))

@@ -13,17 +13,17 @@ from workers.engine import EngineConfig, Request, build_engine, generate_checked
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 REQUESTS = [
-    Request("Be brief.", "Summarize the report about cloud sales."),
-    Request(None, "Write a title for the press release."),
-    Request(None, " ".join(["overflowing"] * 600)),  # longer than the 256-token context
-    Request("You are an editor.", "Describe the market in the third quarter in one sentence."),
-    Request(None, "hi"),
+    Request("Be brief.", "Summarize the report about cloud sales.", "a"),
+    Request(None, "Write a title for the press release.", "a"),
+    Request(None, " ".join(["overflowing"] * 600), "a"),  # longer than the 256-token context
+    Request("You are an editor.", "Describe the market in the third quarter in one sentence."),  # base
+    Request(None, "hi", "a"),
 ]
 
 
 def engine_for(name: str, model, adapter, **extra):
     config = EngineConfig(
-        model_path=str(model), model_name="tiny", adapter_path=str(adapter), max_model_len=256,
+        model_path=str(model), model_name="tiny", adapters={"a": str(adapter)}, max_model_len=256,
         dtype="float32",  # both engines in float32: vLLM's CPU "auto" would pick bfloat16
         engine_args=dict(VLLM_TEST_ARGS) if name == "vllm" else {},
         sampling={"temperature": 0.0, "max_tokens": 12, "ignore_eos": True}, **extra,
