@@ -138,3 +138,18 @@ def build_lora_adapter(base: Path, path: Path, *, seed: int, steps: int = 10) ->
     Path(path).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     return Path(path)
+
+
+def build_random_lora_adapter(base: Path, path: Path, *, seed: int) -> Path:
+    """A LoRA adapter with random (not trained) A and B: each seed moves the output its own way."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    lora = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"],
+                      init_lora_weights=False, task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    model.save_pretrained(path)
+    return Path(path)

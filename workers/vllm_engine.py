@@ -63,7 +63,7 @@ class VllmEngine:
             args.update(enable_lora=True, max_loras=len(self.config.adapters), max_lora_rank=rank)
         if self.config.output_schema is not None:
             # A weak model can emit endless whitespace inside JSON unless the grammar forbids it.
-            args["structured_outputs_config"] = {"disable_any_whitespace": True}
+            args["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
         args.update(self.config.engine_args)
         self._llm = LLM(**args)
         self._tokenizer = self._llm.get_tokenizer()
