@@ -1,0 +1,91 @@
+"""Timestamps from inside a pressroom job's Ray workers, for the benchmark only.
+
+The runner records the generation window and the engine load itself (timings.generate and
+timings.engine_load, since 180e769); these probes cross-check that window and add what it does
+not record: the `import vllm` share of the load, read and render time, and the engine's thread
+count. `install` is a Ray `worker_process_setup_hook`: in every worker it points the "vllm"
+registry entry at `TimedVllmEngine` (the real engine plus timestamps) and wraps the render
+stage's read and render, appending one JSON line per event to a file in
+`$PRESSROOM_BENCH_EVENTS`. Wall-clock time (`time.time`) so events compare across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from workers.vllm_engine import VllmEngine
+
+EVENTS_ENV = "PRESSROOM_BENCH_EVENTS"
+
+
+def record(event: str, start: float, end: float, **fields) -> None:
+    """Append one event to this process's events file (no-op without $PRESSROOM_BENCH_EVENTS)."""
+    folder = os.environ.get(EVENTS_ENV)
+    if not folder:
+        return
+    line = json.dumps({"event": event, "start": start, "end": end, "pid": os.getpid(), **fields})
+    with open(Path(folder) / f"events-{os.getpid()}.jsonl", "a") as stream:
+        stream.write(line + "\n")
+
+
+def read_events(folder: str | Path) -> list[dict]:
+    """All events written under `folder`, ordered by start time."""
+    events = []
+    for path in Path(folder).glob("events-*.jsonl"):
+        events += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sorted(events, key=lambda e: e["start"])
+
+
+def threads() -> dict:
+    """The compute threads this process runs the engine with (Ray sets OMP_NUM_THREADS=num_cpus)."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "affinity": len(os.sched_getaffinity(0))}
+
+
+class TimedVllmEngine(VllmEngine):
+    """The real vLLM engine; records load and each generate call (start, end, rows)."""
+
+    def load(self) -> None:
+        began = time.time()
+        import vllm  # noqa: F401  (timed apart: the import alone is a large part of a cold load)
+
+        imported = time.time()
+        super().load()
+        record("engine_load", began, time.time(), imported=imported, **threads())
+
+    def generate(self, requests):
+        began = time.time()
+        results = super().generate(requests)
+        record("generate_call", began, time.time(), rows=len(requests))
+        return results
+
+
+def install() -> None:
+    """Worker setup hook: timed engine under the name "vllm", timed read and render."""
+    import jobs.pipeline as pipeline
+    from workers import engine
+
+    engine.ENGINES["vllm"] = f"{__name__}:TimedVllmEngine"
+    read_shard = pipeline.read_shard
+    renderer = pipeline.PromptRenderer
+
+    def timed_read_shard(shard, *, columns):
+        began = time.time()
+        table = read_shard(shard, columns=columns)
+        record("read", began, time.time(), rows=table.num_rows)
+        return table
+
+    class TimedPromptRenderer(renderer):
+        def render_table(self, table):
+            began = time.time()
+            rendered = super().render_table(table)
+            record("render", began, time.time(), rows=table.num_rows)
+            return rendered
+
+    pipeline.read_shard = timed_read_shard
+    pipeline.PromptRenderer = TimedPromptRenderer

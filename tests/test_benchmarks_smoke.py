@@ -1,0 +1,71 @@
+"""The benchmark scripts at their smallest sizes, so they cannot rot (issue 5).
+
+Figures at this size are noise; these tests check that each script runs end to end, prints its
+key lines, and ends with a positive, finite `ratio=`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+RATIO = re.compile(r"^ratio=(\d+\.\d{3})$")
+
+
+def run_script(name: str, *args: str, timeout: int) -> list[str]:
+    """Run benchmarks/<name> as a user would; return its stdout lines (asserting exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc.stdout.strip().splitlines()
+
+
+def last_ratio(lines: list[str]) -> float:
+    match = RATIO.match(lines[-1])
+    assert match, f"last line is not ratio=<float>: {lines[-1]!r}"
+    value = float(match.group(1))
+    assert math.isfinite(value) and value > 0
+    return value
+
+
+def test_engine_ratio_smoke(tiny_model, tmp_path):
+    # --cache-dir: the session's tiny model is `<dir>/tiny-llama`, so --model tiny reuses it.
+    lines = run_script(
+        "engine_ratio.py", "--model", "tiny", "--cache-dir", str(tiny_model.parent), "--prompts", "16",
+        "--max-tokens", "8", "--pairs", "1", "--skip-ray-llm", "--workdir", str(tmp_path), timeout=420,
+    )
+    last_ratio(lines)
+    text = "\n".join(lines)
+    assert "16 chats x 8 tokens" in lines[0]
+    for side in ("(a) raw vLLM.chat", "(b) pressroom job", "(c) bare Ray actor"):
+        assert re.search(rf"^{re.escape(side)}\s+\d+\.\d", text, re.M), f"no figures for {side}"
+    assert "ray.data.llm" not in text
+    assert "(b) phases, consecutive" in text and "engine_load" in text and "commit" in text
+    # Every side generated exactly 16 x 8 tokens from identically tokenized prompts.
+    assert "(identical)" in text
+    assert re.search(r"^pair 1/1: raw .* tok/s .* \| job .* tok/s .* \| actor .* tok/s", text, re.M)
+
+
+def test_pipeline_ceiling_smoke(tmp_path):
+    lines = run_script("pipeline_ceiling.py", "--rows", "2000", "--workdir", str(tmp_path), timeout=300)
+    last_ratio(lines)
+    text = "\n".join(lines)
+    assert lines[0].startswith("input: 2000 rows")
+    assert re.search(r"^plain process : +[\d,]+ rows/s", text, re.M)
+    assert re.search(r"^pressroom job : +[\d,]+ rows/s", text, re.M)
+    assert "identical prompt_sha256 sequence on both sides" in text
+    assert re.search(r"job driver \d+ MiB", text)
+    # The job's 2000 rows were written by the null engine as 2 shards of 1000 rows.
+    job_files = sorted(tmp_path.glob("out-job/ceiling/runs/*/data/*.parquet"))
+    assert len(job_files) == 2
