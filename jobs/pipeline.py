@@ -98,10 +98,10 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
     for item in batch.to_pylist():
         shard = Shard(item["index"], item["input_file"], item["row_start"], item["row_end"])
         rows = read_shard(shard, columns=config.read_columns)
-        rendered = renderer.render_table(rows)
-        keep = [*config.keep_columns, "prompt", "prompt_sha256", "error_code", "error_message"]
+        rendered = rows.select(config.keep_columns)
+        for name, column in zip(*_columns_of(renderer.render_table(rows))):
+            rendered = rendered.append_column(name, column)
         adapters = _adapter_names(rows, config)
-        rendered = rendered.select(keep)
         if adapters is not None:
             rendered = rendered.append_column(ADAPTER, adapters)
         rendered = rendered.append_column(SHARD_COLUMN, pa.array([shard.index] * rows.num_rows, pa.int64()))
@@ -110,6 +110,10 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
         )
         tables.append(rendered)
     return pa.concat_tables(tables)
+
+
+def _columns_of(table: pa.Table) -> tuple[list[str], list[pa.ChunkedArray]]:
+    return table.column_names, table.columns
 
 
 def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:

@@ -12,6 +12,7 @@ from jobs.errors import InputError
 from jobs.render import template_variables
 from jobs.storage import Storage, storage_for
 from schemas.manifest import InputFile
+from schemas.rows import GENERATED_FIELDS, SAMPLE_INDEX, structured_fields
 from schemas.spec import JobSpec
 
 
@@ -104,6 +105,19 @@ def _check_adapter_names(storage: Storage, files: list[str], column: str, *, kno
             )
 
 
+def _check_reserved(spec: JobSpec, uri: str) -> None:
+    """Columns copied into the output must not share a name with a column pressroom adds."""
+    reserved = {f.name for f in [*GENERATED_FIELDS, SAMPLE_INDEX, *structured_fields(spec.task.output_schema)]}
+    copied = {spec.input.id_column: "input.id_column", **{c: "input.columns" for c in spec.input.columns},
+              **{c: "task.reference_columns" for c in spec.task.reference_columns.values()}}
+    for column, field in copied.items():
+        if column in reserved:
+            raise InputError(
+                f"input file {uri}: column {column!r} ({field}) has the name of an output column "
+                "pressroom writes; rename it in the input or leave it out of the output"
+            )
+
+
 def inspect_input(spec: JobSpec) -> InputTable:
     """Validate files, columns and ids; raises InputError naming the file and column."""
     storage = storage_for(spec.input.uri)
@@ -142,6 +156,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
                 etag=info.etag,
             )
         )
+    _check_reserved(spec, uris[0])
     _check_ids(storage, uris, spec.input.id_column)
     if spec.model.adapter_column:
         _check_adapter_names(storage, uris, spec.model.adapter_column, known=set(spec.model.adapters))

@@ -104,19 +104,19 @@ class PromptRenderer:
         self._variables = variables
 
     def render_table(self, table: pa.Table) -> pa.Table:
-        """The table with prompt, prompt_sha256, error_code and error_message appended."""
+        """prompt, prompt_sha256, error_code and error_message for each row of the table."""
         columns = {name: _decoded_column(table.column(name)) for name in self._variables}
         rows = [self._render_row({n: columns[n][i] for n in columns}) for i in range(table.num_rows)]
         hashes = [
             prompt_sha256(system=self._system, prompt=row.prompt) if row.prompt is not None else None
             for row in rows
         ]
-        return (
-            table.append_column(PROMPT, pa.array([r.prompt for r in rows], pa.string()))
-            .append_column(PROMPT_SHA256, pa.array(hashes, pa.string()))
-            .append_column(ERROR_CODE, pa.array([r.error_code for r in rows], pa.string()))
-            .append_column(ERROR_MESSAGE, pa.array([r.error_message for r in rows], pa.string()))
-        )
+        return pa.table({
+            PROMPT: pa.array([r.prompt for r in rows], pa.string()),
+            PROMPT_SHA256: pa.array(hashes, pa.string()),
+            ERROR_CODE: pa.array([r.error_code for r in rows], pa.string()),
+            ERROR_MESSAGE: pa.array([r.error_message for r in rows], pa.string()),
+        })
 
     def _render_row(self, values: dict[str, object]) -> RenderedRow:
         for name, value in values.items():

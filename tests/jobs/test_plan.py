@@ -222,3 +222,19 @@ def test_read_shard_from_second_file(tmp_path):
     shards = plan_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=3)
     ids = [read_shard(s, columns=["id"]).column("id").to_pylist() for s in shards]
     assert ids == [["r0000", "r0001", "r0002"], ["r0003"], ["r0004", "r0005", "r0006"], ["r0007", "r0008", "r0009"]]
+
+
+def test_a_carried_column_named_like_an_output_column_is_rejected(tmp_path):
+    table = article_table(3).append_column("text", pa.array(["x", "y", "z"]))
+    path = write_parquet(tmp_path / "a.parquet", table)
+    message = _input_error(_spec(path, columns=["title", "text"]))
+    assert message == (
+        f"input file {path}: column 'text' (input.columns) has the name of an output column "
+        "pressroom writes; rename it in the input or leave it out of the output"
+    )
+
+
+def test_a_template_column_named_prompt_is_fine(tmp_path):
+    table = article_table(3).append_column("prompt", pa.array(["x", "y", "z"]))
+    spec = _spec(write_parquet(tmp_path / "a.parquet", table), prompt="{{ prompt }}")
+    assert inspect_input(spec).template_columns == ["prompt"]

@@ -17,7 +17,10 @@ COLUMNS_ADDED = ["prompt", "prompt_sha256", "error_code", "error_message"]
 
 def _render(template: str, table: pa.Table, *, system: str | None = "Be brief.") -> pa.Table:
     renderer = PromptRenderer(template=template, system=system, variables=sorted(template_variables(template)))
-    return renderer.render_table(table)
+    rendered = renderer.render_table(table)  # the pipeline appends these to the kept input columns
+    for name in rendered.column_names:
+        table = table.append_column(name, rendered.column(name))
+    return table
 
 
 def _column(table: pa.Table, name: str) -> list:
