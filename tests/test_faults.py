@@ -175,28 +175,31 @@ def test_thirty_percent_503s_from_object_storage_change_nothing(tiny_model, tmp_
     assert "testing" not in flaky.stdout + flaky.stderr  # the test secret never shows
 
 
-def test_two_drivers_committing_one_run_write_one_manifest(tmp_path, s3_bucket):
-    import boto3
-
+def _every_shard_done(tmp_path, *, bucket: str, run_id: str):
+    """A spec on S3 and a run whose every shard has its data file and record: only the commit is left."""
     from jobs.commit import RunLayout, write_shard
     from jobs.plan import inspect_input, plan_shards
     from jobs.spec import load_spec
     from jobs.storage import storage_for
-    from tests.jobs.builders import output_table
+    from tests.jobs.builders import make_model_dir, output_table
+
+    spec_path = _s3_spec(tmp_path, model=make_model_dir(tmp_path / "model"), bucket=bucket)
+    spec = load_spec(spec_path)
+    layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
+    storage = storage_for(spec.output.uri)
+    for shard in plan_shards(inspect_input(spec).files, rows_per_shard=8):
+        ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
+        write_shard(storage, layout, shard=shard.index, input_file=shard.input_file,
+                    row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
+    return spec_path, layout
+
+
+def test_two_drivers_committing_one_run_write_one_manifest(tmp_path, s3_bucket):
+    import boto3
 
     client = boto3.session.Session().client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    spec_path = _s3_spec(tmp_path, model=model, bucket=s3_bucket)
-    spec = load_spec(spec_path)
-    layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="race")
-    storage = storage_for(spec.output.uri)
-    for shard in plan_shards(inspect_input(spec).files, rows_per_shard=8):  # every shard done
-        ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(storage, layout, shard=shard.index, input_file=shard.input_file,
-                    row_range=(shard.row_start, shard.row_end), table=output_table(ids))
+    spec_path, layout = _every_shard_done(tmp_path, bucket=s3_bucket, run_id="race")
 
     tag = new_tag()
     drivers = [start_cli("run", str(spec_path), "--run-id", "race", "--json", tag=tag) for _ in range(2)]
@@ -215,25 +218,9 @@ def test_two_drivers_committing_one_run_write_one_manifest(tmp_path, s3_bucket):
 def test_a_manifest_put_whose_answer_is_lost_commits_once(tmp_path, s3_bucket, s3_server):
     import boto3
 
-    from jobs.commit import RunLayout, write_shard
-    from jobs.plan import inspect_input, plan_shards
-    from jobs.spec import load_spec
-    from jobs.storage import storage_for
-    from tests.jobs.builders import output_table
-
     client = boto3.session.Session().client("s3", endpoint_url=s3_server)
     client.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    spec_path = _s3_spec(tmp_path, model=model, bucket=s3_bucket)
-    spec = load_spec(spec_path)
-    layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="lost")
-    storage = storage_for(spec.output.uri)
-    for shard in plan_shards(inspect_input(spec).files, rows_per_shard=8):
-        ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(storage, layout, shard=shard.index, input_file=shard.input_file,
-                    row_range=(shard.row_start, shard.row_end), table=output_table(ids))
+    spec_path, layout = _every_shard_done(tmp_path, bucket=s3_bucket, run_id="lost")
 
     with running_fault_proxy(s3_server, fault_rate=0.0, lose_answer="_manifest.json") as (proxy, _process):
         result = run_cli("run", str(spec_path), "--run-id", "lost", "--json", tag=new_tag(),
