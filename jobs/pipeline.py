@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
+from jobs.images import image_prompt_sha256, load_image_column
 from jobs.plan import Shard, read_shard
-from jobs.render import PromptRenderer
-from workers.actor import ADAPTER
+from jobs.render import ERROR_CODE, ERROR_MESSAGE, PROMPT_SHA256, PromptRenderer
+from workers.actor import ADAPTER, IMAGE
 from workers.engine import EngineConfig
 
 # Non-secret AWS settings workers need (credentials reach local workers by inheritance, and
@@ -48,6 +49,7 @@ class StageConfig:
     batch_size: int
     replicas: tuple[int, int]
     gpus_per_replica: float
+    image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
 
 
 def init_ray(*, verbose: bool) -> bool:
@@ -101,6 +103,8 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
         rendered = rows.select(config.keep_columns)
         for name, column in zip(*_columns_of(renderer.render_table(rows))):
             rendered = rendered.append_column(name, column)
+        if config.image_column:
+            rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file)
         adapters = _adapter_names(rows, config)
         if adapters is not None:
             rendered = rendered.append_column(ADAPTER, adapters)
@@ -114,6 +118,26 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
 
 def _columns_of(table: pa.Table) -> tuple[list[str], list[pa.ChunkedArray]]:
     return table.column_names, table.columns
+
+
+def _with_images(rendered: pa.Table, values: pa.ChunkedArray, *, input_file: str) -> pa.Table:
+    """Add the `_image` bytes; a row whose image is missing or unreadable becomes an error row."""
+    images = load_image_column(values, input_file=input_file)
+    hashes = rendered.column(PROMPT_SHA256).to_pylist()
+    codes = rendered.column(ERROR_CODE).to_pylist()
+    messages = rendered.column(ERROR_MESSAGE).to_pylist()
+    data: list[bytes | None] = [None] * len(images)
+    for i, image in enumerate(images):
+        if codes[i] is not None:  # a render error is reported first
+            continue
+        if image.error_code is not None:
+            codes[i], messages[i], hashes[i] = image.error_code, image.error_message, None
+        else:
+            data[i], hashes[i] = image.data, image_prompt_sha256(hashes[i], image.data)
+    for name, column in ((PROMPT_SHA256, pa.array(hashes, pa.string())), (ERROR_CODE, pa.array(codes, pa.string())),
+                         (ERROR_MESSAGE, pa.array(messages, pa.string()))):
+        rendered = rendered.set_column(rendered.schema.get_field_index(name), name, column)
+    return rendered.append_column(IMAGE, pa.array(data, pa.binary()))
 
 
 def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.errors import InputError
+from jobs.images import is_image_column_type
 from jobs.render import template_variables
 from jobs.storage import Storage, storage_for
 from schemas.manifest import InputFile
@@ -118,6 +119,15 @@ def _check_reserved(spec: JobSpec, uri: str) -> None:
             )
 
 
+def _check_image_type(spec: JobSpec, uri: str, schema: pa.Schema) -> None:
+    column = spec.input.image_column
+    if column and not is_image_column_type(schema.field(column).type):
+        raise InputError(
+            f"input file {uri}: column {column!r} (input.image_column) is {schema.field(column).type}; "
+            "it must hold image bytes (binary) or image paths/URIs (string)"
+        )
+
+
 def inspect_input(spec: JobSpec) -> InputTable:
     """Validate files, columns and ids; raises InputError naming the file and column."""
     storage = storage_for(spec.input.uri)
@@ -127,6 +137,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
     needed["task.prompt"] = template_columns
     needed["model.adapter_column"] = [spec.model.adapter_column] if spec.model.adapter_column else []
     needed["task.reference_columns"] = sorted(set(spec.task.reference_columns.values()))
+    needed["input.image_column"] = [spec.input.image_column] if spec.input.image_column else []
     files: list[InputFile] = []
     schema: pa.Schema | None = None
     for uri in uris:
@@ -139,6 +150,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
                         f"input file {uri} has no column {column!r} (needed by {field_name}); "
                         f"columns: {', '.join(file_schema.names)}"
                     )
+        _check_image_type(spec, uri, file_schema)
         schema = schema or file_schema
         for column in {c for columns in needed.values() for c in columns}:
             if not file_schema.field(column).type.equals(schema.field(column).type):
@@ -160,7 +172,8 @@ def inspect_input(spec: JobSpec) -> InputTable:
     _check_ids(storage, uris, spec.input.id_column)
     if spec.model.adapter_column:
         _check_adapter_names(storage, uris, spec.model.adapter_column, known=set(spec.model.adapters))
-    extra = [c for c in [spec.model.adapter_column, *spec.task.reference_columns.values()] if c]
+    extra = [c for c in [spec.model.adapter_column, *spec.task.reference_columns.values(),
+                         spec.input.image_column] if c]
     read_columns = list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *template_columns, *extra]))
     return InputTable(files=files, schema=schema, read_columns=read_columns, template_columns=template_columns)
 

@@ -16,6 +16,8 @@ class ErrorCode(str, Enum):
     EMPTY_OUTPUT = "empty_output"
     ENGINE_ERROR = "engine_error"
     INVALID_STRUCTURED_OUTPUT = "invalid_structured_output"
+    IMAGE_MISSING = "image_missing"
+    IMAGE_UNREADABLE = "image_unreadable"
 
 
 ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -25,6 +27,8 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.EMPTY_OUTPUT: "The engine returned no text for this row.",
     ErrorCode.ENGINE_ERROR: "The engine raised an error for this row alone.",
     ErrorCode.INVALID_STRUCTURED_OUTPUT: "The output is empty, not JSON, or fails task.output_schema.",
+    ErrorCode.IMAGE_MISSING: "The row's image is null, or its path or URI names no object.",
+    ErrorCode.IMAGE_UNREADABLE: "The row's image bytes are not an image PIL can open.",
 }
 
 SAMPLE_INDEX = pa.field("sample_index", pa.int32())

@@ -25,6 +25,11 @@ class InputSpec(SpecModel):
     columns: list[str] = Field(
         default_factory=list, description="Input columns copied unchanged into every output row."
     )
+    image_column: str | None = Field(
+        default=None,
+        description="Column holding each row's image: bytes (binary), or a path or s3:// URI (string); "
+        "relative paths resolve against the input file's directory.",
+    )
     rows_per_shard: int = Field(
         default=1000,
         ge=1,
@@ -75,7 +80,8 @@ class ModelSpec(SpecModel):
     engine: EngineName = Field(default="vllm", description="Engine name from the registry.")
     source: str = Field(
         default="default",
-        description="'default' (bundled SmolLM2-135M-Instruct), a local directory, or a hub id.",
+        description="'default' (bundled SmolLM2-135M-Instruct), 'default-vlm' (a tiny random Idefics3 "
+        "for caption demos: gibberish captions), a local directory, or a hub id.",
     )
     adapter: str | None = Field(default=None, description="LoRA adapter (PEFT directory) for every row.")
     adapters: dict[str, str] = Field(
@@ -163,4 +169,6 @@ class JobSpec(SpecModel):
     def _engine_supports_task(self) -> JobSpec:
         if self.task.output_schema is not None and self.model.engine != "vllm":
             raise ValueError("task.output_schema needs model.engine: vllm (hf has no constrained decoding)")
+        if self.task.kind == "caption" and not self.input.image_column:
+            raise ValueError("task.kind 'caption' needs input.image_column (the column holding the images)")
         return self

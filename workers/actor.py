@@ -18,6 +18,7 @@ from workers.models import local_copy
 from workers.structured import structured_columns
 
 ADAPTER = "_adapter"  # per-row adapter name from the render stage; null means the base model
+IMAGE = "_image"  # per-row image bytes from the render stage (checked there); null means text only
 SAMPLE_INDEX = "sample_index"
 GEN_START = "_gen_start"
 GEN_END = "_gen_end"
@@ -36,6 +37,10 @@ def results_to_columns(results: list[Result], *, model: str) -> dict[str, pa.Arr
     }
 
 
+def _optional_column(table: pa.Table, name: str) -> list:
+    return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+
+
 def generate_table(
     engine, table: pa.Table, *, system: str | None, model: str, output_schema: dict | None = None
 ) -> pa.Table:
@@ -44,9 +49,10 @@ def generate_table(
     prompts = table.column("prompt").to_pylist()
     codes = table.column("error_code").to_pylist()
     messages = table.column("error_message").to_pylist()
-    adapters = table.column(ADAPTER).to_pylist() if ADAPTER in table.column_names else [None] * table.num_rows
+    adapters = _optional_column(table, ADAPTER)
+    images = _optional_column(table, IMAGE)
     todo = [i for i, code in enumerate(codes) if code is None]
-    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i]) for i in todo])
+    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
     per_row = [[Result(None, None, 0, 0, code, message)] * n for code, message in zip(codes, messages)]
     for k, i in enumerate(todo):
         per_row[i] = [finalize_text(r) for r in generated[k * n : (k + 1) * n]]
@@ -54,7 +60,7 @@ def generate_table(
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
-    drop = [c for c in ("prompt", "error_code", "error_message", ADAPTER) if c in table.column_names]
+    drop = [c for c in ("prompt", "error_code", "error_message", ADAPTER, IMAGE) if c in table.column_names]
     out = table.drop_columns(drop).take(pa.array([i for i in range(table.num_rows) for _ in range(n)], pa.int64()))
     out = out.append_column(SAMPLE_INDEX, pa.array([j for _ in range(table.num_rows) for j in range(n)], pa.int32()))
     for name, column in {**results_to_columns(results, model=model), **structured}.items():

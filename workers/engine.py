@@ -8,7 +8,9 @@ Heavy libraries (vllm, torch, transformers) are imported inside the engine modul
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from schemas.rows import ErrorCode
@@ -39,11 +41,13 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class Request:
-    """One rendered row: the chat messages are (system, prompt), on the named adapter or the base."""
+    """One rendered row: the chat messages are (system, prompt), on the named adapter or the base;
+    `image` (encoded bytes, checked by the render stage) goes before the prompt text."""
 
     system: str | None
     prompt: str
     adapter: str | None = None
+    image: bytes | None = None
 
     def messages(self) -> list[dict[str, str]]:
         """Chat messages for a chat template."""
@@ -53,6 +57,54 @@ class Request:
     def plain_text(self) -> str:
         """The prompt for a model without a chat template."""
         return f"{self.system}\n\n{self.prompt}" if self.system else self.prompt
+
+
+NOT_A_VLM = "the row has an image, but the model is not a vision-language model"
+
+
+def is_vision_language(model_path: str) -> bool:
+    """Whether a model directory holds a vision-language model (its config has a vision tower)."""
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    return "vision_config" in config
+
+
+def image_prompt_text(template_owner: Any, request: Request) -> str:
+    """The prompt text for a request with an image: the chat template (of a processor or
+    tokenizer) over one image part then the text, with the generation prompt. The system prompt
+    is a system message if the template accepts one, else it leads the text."""
+    def user(text: str) -> dict[str, Any]:
+        return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+
+    def render(messages: list[dict[str, Any]]) -> str:
+        return template_owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    if request.system:
+        system = {"role": "system", "content": [{"type": "text", "text": request.system}]}
+        try:
+            return render([system, user(request.prompt)])
+        except Exception:  # templates without a system role raise from inside Jinja
+            return render([user(f"{request.system}\n\n{request.prompt}")])
+    return render([user(request.prompt)])
+
+
+def load_processor(model_path: str):
+    """A vision-language model's processor; its chat template places the image in the prompt."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model_path)
+    if not getattr(processor, "chat_template", None):
+        raise ValueError(f"vision-language model {model_path} has no chat template to place the image in")
+    return processor
+
+
+def decode_image(data: bytes):
+    """A PIL RGB image from encoded bytes."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
 
 
 @dataclass(frozen=True)

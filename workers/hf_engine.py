@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.rows import ErrorCode
-from workers.engine import EngineConfig, Request, Result, samples_per_request
+from workers.engine import (
+    NOT_A_VLM, EngineConfig, Request, Result, decode_image, image_prompt_text, is_vision_language,
+    load_processor, samples_per_request,
+)
 
 # Rows per model.generate call: bounds padding waste and activation memory.
 MAX_SUB_BATCH = 32
@@ -28,6 +31,8 @@ class _Pending:
     ids: list[int]
     budget: int  # new tokens allowed: max_tokens, capped so prompt + output fits the context
     adapter: str | None  # PEFT adapter name, None for the base model
+    text: str | None = None  # an image row's prompt text (the processor tokenizes it with the image)
+    image: Any = None  # an image row's PIL image
 
 
 def _torch_dtype(name: str, device: str):
@@ -50,6 +55,7 @@ class HfEngine:
         self.config = config
         self._model = None
         self._tokenizer = None
+        self._processor = None  # vision-language models only
         self._device = "cpu"
         self._max_len: int | None = None
 
@@ -62,14 +68,21 @@ class HfEngine:
     def load(self) -> None:
         """Tokenizer, model and optional PEFT adapter; unknown engine_args raise here."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
         config = self.config
         self._device = "cuda" if config.gpus > 0 and torch.cuda.is_available() else "cpu"
-        tokenizer = AutoTokenizer.from_pretrained(config.model_path, padding_side="left")
+        model_class = AutoModelForCausalLM
+        if is_vision_language(config.model_path):
+            model_class = AutoModelForImageTextToText
+            self._processor = load_processor(config.model_path)
+            self._processor.tokenizer.padding_side = "left"
+            tokenizer = self._processor.tokenizer
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(config.model_path, padding_side="left")
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(
+        model = model_class.from_pretrained(
             config.model_path, dtype=_torch_dtype(config.dtype, self._device), **config.engine_args
         )
         if config.adapters:
@@ -83,7 +96,7 @@ class HfEngine:
         self._model = model
         self._tokenizer = tokenizer
         self._max_len = config.max_model_len or getattr(
-            model.config, "max_position_embeddings", None
+            model.config.get_text_config(), "max_position_embeddings", None
         )
 
     def _token_ids(self, request: Request) -> list[int]:
@@ -102,7 +115,11 @@ class HfEngine:
         results: list[list[Result] | None] = [None] * len(requests)
         pending: list[_Pending] = []
         for i, request in enumerate(requests):
-            ids = self._token_ids(request)
+            if request.image is not None and self._processor is None:
+                results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, NOT_A_VLM)] * n
+                continue
+            text, image = (None, None) if request.image is None else self._image_inputs(request)
+            ids = self._token_ids(request) if image is None else self._image_token_ids(text, image)
             if self._max_len is not None and len(ids) >= self._max_len:
                 message = f"prompt has {len(ids)} tokens; the model's context is {self._max_len}"
                 results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids))] * n
@@ -112,13 +129,37 @@ class HfEngine:
                                             num_input_tokens=len(ids))] * n
                 continue
             room = max_tokens if self._max_len is None else self._max_len - len(ids)
-            pending.append(_Pending(i, ids, min(max_tokens, room), request.adapter))
-        # Same adapter and budget, similar length per sub-batch: little padding, no row past the context.
-        pending.sort(key=lambda p: (p.adapter or "", p.budget, len(p.ids)))
+            pending.append(_Pending(i, ids, min(max_tokens, room), request.adapter, text, image))
+        # Same adapter, kind and budget, similar length per sub-batch: little padding, no row past the context.
+        pending.sort(key=lambda p: (p.adapter or "", p.image is not None, p.budget, len(p.ids)))
         for chunk in _chunks(pending):
             for row, samples in zip(chunk, self._generate_chunk(chunk, n), strict=True):
                 results[row.index] = samples
         return [result for per_request in results for result in per_request]
+
+    def _image_inputs(self, request: Request) -> tuple[str, Any]:
+        return image_prompt_text(self._processor, request), decode_image(request.image)
+
+    def _image_token_ids(self, text: str, image) -> list[int]:
+        """The prompt ids with the image placeholder expanded, as the model will see them."""
+        # The processor runs again per sub-batch (padding): image tensors are model-specific to batch.
+        return self._processor(text=[text], images=[[image]])["input_ids"][0]
+
+    def _model_inputs(self, chunk: list[_Pending]) -> tuple[dict[str, Any], int]:
+        """Left-padded model inputs for a sub-batch, and their padded width."""
+        import torch
+
+        if chunk[0].image is not None:
+            inputs = self._processor(text=[row.text for row in chunk], images=[[row.image] for row in chunk],
+                                     padding=True, return_tensors="pt").to(self._device)
+            return dict(inputs), inputs["input_ids"].shape[1]
+        pad_id = self._tokenizer.pad_token_id
+        width = max(len(row.ids) for row in chunk)
+        input_ids = [[pad_id] * (width - len(row.ids)) + row.ids for row in chunk]
+        mask = [[0] * (width - len(row.ids)) + [1] * len(row.ids) for row in chunk]
+        inputs = {"input_ids": torch.tensor(input_ids, device=self._device),
+                  "attention_mask": torch.tensor(mask, device=self._device)}
+        return inputs, width
 
     def _adapter_scope(self, name: str | None):
         """Run under the named adapter, or with adapters disabled for the base model."""
@@ -165,10 +206,7 @@ class HfEngine:
     def _generate_chunk(self, chunk: list[_Pending], n: int) -> list[list[Result]]:
         import torch
 
-        pad_id = self._tokenizer.pad_token_id
-        width = max(len(row.ids) for row in chunk)
-        input_ids = [[pad_id] * (width - len(row.ids)) + row.ids for row in chunk]
-        mask = [[0] * (width - len(row.ids)) + [1] * len(row.ids) for row in chunk]
+        inputs, width = self._model_inputs(chunk)
         seed = self.config.sampling.get("seed")
         if seed is not None:
             torch.manual_seed(int(seed))
@@ -176,12 +214,7 @@ class HfEngine:
         # Greedy decoding gives the same text n times; sampling draws n sequences per row.
         copies = n if kwargs["do_sample"] else 1
         with torch.inference_mode(), self._adapter_scope(chunk[0].adapter):
-            output = self._model.generate(
-                input_ids=torch.tensor(input_ids, device=self._device),
-                attention_mask=torch.tensor(mask, device=self._device),
-                num_return_sequences=copies,
-                **kwargs,
-            )
+            output = self._model.generate(**inputs, num_return_sequences=copies, **kwargs)
         eos_ids = set() if self.config.sampling.get("ignore_eos") else self._eos_ids()
         stops = list(self.config.sampling.get("stop", []))
         per_row = []
@@ -225,6 +258,7 @@ class HfEngine:
         on_cuda = self._device == "cuda"
         self._model = None
         self._tokenizer = None
+        self._processor = None
         gc.collect()
         if on_cuda:
             import torch
@@ -233,11 +267,13 @@ class HfEngine:
 
 
 def _chunks(rows: list[_Pending]) -> list[list[_Pending]]:
-    """Consecutive runs of rows with the same budget and adapter, at most MAX_SUB_BATCH long."""
+    """Consecutive runs of rows with the same budget, adapter and kind (text or image), at most
+    MAX_SUB_BATCH long."""
     chunks: list[list[_Pending]] = []
     for row in rows:
         last = chunks[-1][0] if chunks else None
-        if last and (last.budget, last.adapter) == (row.budget, row.adapter) and len(chunks[-1]) < MAX_SUB_BATCH:
+        same = last and (last.budget, last.adapter, last.image is None) == (row.budget, row.adapter, row.image is None)
+        if same and len(chunks[-1]) < MAX_SUB_BATCH:
             chunks[-1].append(row)
         else:
             chunks.append([row])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers.default_model import default_model_dir, pressroom_home
+from workers.default_vlm import SOURCE as DEFAULT_VLM, prepare_default_vlm
 
 
 class ModelSourceError(Exception):
@@ -88,7 +89,8 @@ def local_copy(path: str, *, expected_sha256: str | None) -> str:
 
 
 def resolve_model(source: str) -> ResolvedModel:
-    """'default' -> the prepared SmolLM2 directory; a directory -> itself; else a hub snapshot."""
+    """'default' -> the prepared SmolLM2 directory; 'default-vlm' -> the tiny random Idefics3
+    (built if absent); a directory -> itself; else a hub snapshot."""
     if source.startswith("s3://"):
         return _remote(source, required="config.json")
     if source == "default":
@@ -98,6 +100,8 @@ def resolve_model(source: str) -> ResolvedModel:
                 f"the default model is not prepared at {path}: run `make setup` "
                 "(or `python -m workers.default_model`)"
             )
+    elif source == DEFAULT_VLM:
+        path = prepare_default_vlm()  # local and deterministic: built on first use (seconds)
     elif Path(source).is_dir():
         path = Path(source)
     elif Path(source).exists() or source.startswith(("/", ".")):
@@ -126,6 +130,8 @@ def check_model_source(source: str) -> str | None:
     if source == "default":
         path = default_model_dir()
         return None if (path / "config.json").exists() else f"the default model is not prepared at {path}: run `make setup`"
+    if source == DEFAULT_VLM:
+        return None  # built on first use
     if Path(source).exists():
         return None if (Path(source) / "config.json").exists() else f"{source} is not a model directory (no config.json)"
     if source.startswith(("/", ".")):

