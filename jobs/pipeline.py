@@ -49,6 +49,7 @@ class StageConfig:
     batch_size: int
     replicas: tuple[int, int]
     gpus_per_replica: float
+    threads_per_replica: int | None = None
     image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
 
 
@@ -148,6 +149,15 @@ def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:
     return None
 
 
+def engine_threads(config: StageConfig) -> int:
+    """Threads each engine may use: the spec's, else the node's cores shared by the replicas."""
+    if config.threads_per_replica:
+        return config.threads_per_replica
+    if config.gpus_per_replica:
+        return 1
+    return max(1, (os.cpu_count() or 1) // config.replicas[1])
+
+
 def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.Table]:
     """Run the graph over the given shards; yield generated batches as they finish."""
     import ray.data
@@ -172,5 +182,7 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
         concurrency=low if low == high else (low, high),
         num_cpus=1,
         num_gpus=config.gpus_per_replica or None,
+        # Ray pins OMP_NUM_THREADS to an actor's num_cpus (1): a CPU engine would use one core.
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": str(engine_threads(config))}},
     )
     yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")

@@ -208,6 +208,7 @@ def _stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, ada
         template_columns=table.template_columns, system=spec.task.system, engine_name=spec.model.engine,
         engine_config=engine_config, batch_size=spec.resources.batch_size,
         replicas=spec.resources.replica_range, gpus_per_replica=spec.resources.gpus_per_replica,
+        threads_per_replica=spec.resources.threads_per_replica,
         image_column=spec.input.image_column,
     )
 

@@ -136,6 +136,11 @@ class ResourcesSpec(SpecModel):
         default=1, description="Actors: a fixed count, or [min, max] for an autoscaling pool."
     )
     gpus_per_replica: float = Field(default=0, ge=0, description="0 on CPU machines.")
+    threads_per_replica: int | None = Field(
+        default=None, ge=1,
+        description="Engine threads (OMP_NUM_THREADS) per actor; default: the node's cores / max replicas "
+        "without GPUs, 1 with GPUs.",
+    )
     batch_size: int = Field(default=256, ge=1, description="Rows handed to an actor per call.")
 
     @field_validator("replicas")
