@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from jobs.errors import InputError
 from jobs.images import check_image, image_prompt_sha256, load_image, load_image_column, resolve_image_uri
-from jobs.plan import Shard, inspect_input
+from jobs.plan import inspect_input
 from jobs.render import prompt_sha256
 from schemas.rows import ERROR_DESCRIPTIONS, ErrorCode
 from schemas.spec import JobSpec
