@@ -47,8 +47,8 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     on_update: Callable[[Progress], None] | None = None
 
-    def add(self, table: pa.Table) -> None:
-        self.rows_done += table.num_rows
+    def add(self, table: pa.Table, *, samples: int = 1) -> None:
+        self.rows_done += table.num_rows // samples  # input rows: each yields `samples` outputs
         self.output_tokens += sum(v or 0 for v in table.column("num_output_tokens").to_pylist())
         if self.on_update:
             self.on_update(self)
@@ -119,7 +119,7 @@ def run_job(
     todo = [s for s in shards if s.index not in done]
     progress = progress or Progress(rows_total=0)
     progress.rows_total = table.rows
-    progress.rows_done = sum(r.file.rows for r in done.values())
+    progress.rows_done = sum(r.totals.rows_in for r in done.values())
     if todo:
         _generate(spec, table=table, model=model, adapters=adapters, todo=todo, schema=_output_schema(spec, table),
                   layout=layout, storage=storage, progress=progress, timings=timings, verbose=verbose)
@@ -127,7 +127,7 @@ def run_job(
     missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
     if missing:
         raise JobError(f"run {run_id}: shards {missing[:10]} have no completion record")
-    split = {"rows_reused": sum(r.file.rows for r in done.values()), "rows_generated": sum(s.rows for s in todo)}
+    split = {"rows_reused": sum(r.totals.rows_in for r in done.values()), "rows_generated": sum(s.rows for s in todo)}
     manifest = _manifest(spec, run_id=run_id, created_at=plan.created_at, table=table, model=model,
                          adapters=adapters, records=[records[s.index] for s in shards], timings=timings, split=split)
     result = commit.commit_manifest(storage, layout, manifest)
@@ -226,7 +226,7 @@ def _generate(spec: JobSpec, *, table, model, adapters, todo, schema, layout, st
                            id_column=spec.input.id_column, references=dict(spec.task.reference_columns))
         clock.write_seconds += time.monotonic() - began
         clock.last_written = time.time()
-        progress.add(rows)
+        progress.add(rows, samples=spec.sampling.n)
 
     samples = spec.sampling.n
     collector = ShardCollector(todo, schema=schema, samples=samples, write=write)

@@ -89,6 +89,7 @@ def test_n_samples_are_keyed_and_reproducible_with_a_seed(tiny_model, tmp_path, 
     assert any(len(texts) > 1 for texts in texts_per_row)  # the samples differ from each other
     totals = first_manifest["totals"]
     assert (totals["rows_in"], totals["outputs"], totals["rows_ok"]) == (6, 18, 6)
+    assert (totals["rows_generated"], totals["rows_reused"]) == (6, 0)
     assert totals["output_tokens"] == 18 * 6
 
 

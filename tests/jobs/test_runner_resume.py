@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from jobs import runner
@@ -122,3 +123,12 @@ def test_resume_flag_without_a_started_run_is_an_error(tmp_path):
     spec = load_spec(write_job(tmp_path / "job", rows=4))
     with pytest.raises(PressroomError, match="has no uncommitted run"):
         runner.run_job(spec, resume=True)
+
+
+def test_progress_counts_input_rows_when_each_row_has_several_samples():
+    from tests.jobs.builders import output_table
+
+    progress = runner.Progress(rows_total=2)
+    table = output_table(["a", "b"])
+    progress.add(pa.concat_tables([table, table]), samples=2)  # 4 outputs of 2 input rows
+    assert progress.rows_done == 2
