@@ -123,6 +123,22 @@ class Result:
         """An error result for one row."""
         return cls(None, None, num_input_tokens, 0, code.value, message)
 
+    @classmethod
+    def too_long(cls, tokens: int, *, context: int) -> Result:
+        """A `prompt_too_long` row: the prompt does not fit the model's context."""
+        message = f"prompt has {tokens} tokens; the model's context is {context}"
+        return cls.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=tokens)
+
+
+def chat_token_ids(tokenizer, request: Request) -> list[int]:
+    """Prompt ids as both engines build them: the chat template if the tokenizer has one."""
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template(
+            request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        return list(ids)
+    return tokenizer.encode(request.plain_text())
+
 
 class Engine(Protocol):
     """Load once, generate many batches, close."""

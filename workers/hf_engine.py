@@ -14,7 +14,7 @@ from typing import Any
 
 from schemas.rows import ErrorCode
 from workers.engine import (
-    NOT_A_VLM, EngineConfig, Request, Result, decode_image, image_prompt_text, is_vision_language,
+    NOT_A_VLM, EngineConfig, Request, Result, chat_token_ids, decode_image, image_prompt_text, is_vision_language,
     load_processor, samples_per_request,
 )
 
@@ -99,15 +99,6 @@ class HfEngine:
             model.config.get_text_config(), "max_position_embeddings", None
         )
 
-    def _token_ids(self, request: Request) -> list[int]:
-        tokenizer = self._tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            ids = tokenizer.apply_chat_template(
-                request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-            return list(ids)
-        return tokenizer.encode(request.plain_text())
-
     def generate(self, requests: list[Request]) -> list[Result]:
         """n results per request, request-major, same order; too-long prompts become error rows."""
         max_tokens = int(self.config.sampling.get("max_tokens", DEFAULT_MAX_TOKENS))
@@ -119,10 +110,9 @@ class HfEngine:
                 results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, NOT_A_VLM)] * n
                 continue
             text, image = (None, None) if request.image is None else self._image_inputs(request)
-            ids = self._token_ids(request) if image is None else self._image_token_ids(text, image)
+            ids = chat_token_ids(self._tokenizer, request) if image is None else self._image_token_ids(text, image)
             if self._max_len is not None and len(ids) >= self._max_len:
-                message = f"prompt has {len(ids)} tokens; the model's context is {self._max_len}"
-                results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=len(ids))] * n
+                results[i] = [Result.too_long(len(ids), context=self._max_len)] * n
                 continue
             if request.adapter is not None and request.adapter not in self.config.adapters:
                 results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, f"unknown adapter {request.adapter!r}",

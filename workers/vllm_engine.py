@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas.rows import ErrorCode
 from workers.engine import (
-    NOT_A_VLM, EngineConfig, Request, Result, decode_image, image_prompt_text, is_vision_language,
+    NOT_A_VLM, EngineConfig, Request, Result, chat_token_ids, decode_image, image_prompt_text, is_vision_language,
     load_processor, samples_per_request,
 )
 
@@ -110,22 +110,13 @@ class VllmEngine:
             ignore_eos=s.get("ignore_eos", False),
         )
 
-    def _token_ids(self, request: Request) -> list[int]:
-        tokenizer = self._tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            ids = tokenizer.apply_chat_template(
-                request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-            return list(ids)
-        return tokenizer.encode(request.plain_text())
-
     def _prompt(self, request: Request) -> tuple[dict, int]:
         """vLLM's prompt for a request and its token count (for an image, the text's alone: a
         lower bound until vLLM expands the image placeholder)."""
         from vllm.inputs import TokensPrompt
 
         if request.image is None:
-            ids = self._token_ids(request)
+            ids = chat_token_ids(self._tokenizer, request)
             return TokensPrompt(prompt_token_ids=ids), len(ids)
         text = image_prompt_text(self._processor, request)
         count = len(self._tokenizer.encode(text, add_special_tokens=False))
@@ -142,8 +133,7 @@ class VllmEngine:
                 continue
             prompt, count = self._prompt(request)
             if count >= self._max_len:
-                message = f"prompt has {count} tokens; the model's context is {self._max_len}"
-                results[i] = [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=count)] * n
+                results[i] = [Result.too_long(count, context=self._max_len)] * n
             else:
                 pending.append(i)
                 prompts.append(prompt)
@@ -178,9 +168,7 @@ class VllmEngine:
             tokens = len(prompt.get("prompt_token_ids") or [])
             too_long = re.search(r"prompt \(length (\d+)\)[^.]* is longer than the maximum model length", str(exc))
             if too_long:  # an image prompt: only vLLM knows its length once the image is expanded
-                tokens = int(too_long.group(1))
-                message = f"prompt has {tokens} tokens; the model's context is {self._max_len}"
-                return [Result.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=tokens)] * n
+                return [Result.too_long(int(too_long.group(1)), context=self._max_len)] * n
             return [Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)] * n
 
     @staticmethod
