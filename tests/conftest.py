@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def ray_session():
     yield
     if started:
         shutdown_ray()
+
+
+def committed_outputs(result) -> tuple[dict, list[dict]]:
+    """A run_job result's manifest (as JSON) and the rows of every file it lists, in order."""
+    run_dir = Path(result.manifest_uri).parent
+    manifest = json.loads(Path(result.manifest_uri).read_text())
+    rows = []
+    for entry in manifest["files"]:
+        rows += pq.read_table(run_dir / entry["path"]).to_pylist()
+    return manifest, rows
 
 
 def write_table(path: Path, rows: list[dict], *, schema: pa.Schema | None = None) -> Path:

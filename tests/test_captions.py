@@ -4,14 +4,13 @@ stored inline (bytes) and as file paths next to the input table."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import VLLM_TEST_ARGS, write_spec
+from tests.conftest import VLLM_TEST_ARGS, committed_outputs, write_spec
 from tests.tiny_vlm import IMAGE_PROMPT_TOKENS, IMAGE_TOKEN, build_tiny_idefics3, make_test_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -53,15 +52,6 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     return {"bytes": root / "bytes.parquet", "paths": root / "paths.parquet"}
 
 
-def _committed(result) -> tuple[dict, list[dict]]:
-    run_dir = Path(result.manifest_uri).parent
-    manifest = json.loads(Path(result.manifest_uri).read_text())
-    rows = []
-    for entry in manifest["files"]:
-        rows += pq.read_table(run_dir / entry["path"]).to_pylist()
-    return manifest, rows
-
-
 @pytest.fixture(scope="module")
 def jobs(tiny_vlm, inputs, tmp_path_factory, ray_session) -> dict[tuple[str, str], tuple[dict, list[dict]]]:
     """(engine, storage) -> (manifest, output rows) of a caption job on the preset prompt."""
@@ -82,7 +72,7 @@ def jobs(tiny_vlm, inputs, tmp_path_factory, ray_session) -> dict[tuple[str, str
             "output": {"uri": str(work / "out")},
             "resources": {"batch_size": 16},
         }))
-        results[(engine, storage)] = _committed(run_job(spec, run_id="captions"))
+        results[(engine, storage)] = committed_outputs(run_job(spec, run_id="captions"))
     return results
 
 

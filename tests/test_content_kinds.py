@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import VLLM_TEST_ARGS, article_rows, tiny_spec, write_spec, write_table
+from tests.conftest import VLLM_TEST_ARGS, article_rows, committed_outputs, tiny_spec, write_spec, write_table
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +24,6 @@ LABEL_SCHEMA = {
     "required": ["sentiment", "topic"],
     "additionalProperties": False,
 }
-
-
-def committed(result) -> tuple[dict, list[dict]]:
-    run_dir = Path(result.manifest_uri).parent
-    manifest = json.loads(Path(result.manifest_uri).read_text())
-    rows = []
-    for entry in manifest["files"]:
-        rows += pq.read_table(run_dir / entry["path"]).to_pylist()
-    return manifest, rows
 
 
 def test_structured_labels_land_as_typed_columns_with_accuracy(tiny_model, tmp_path, ray_session):
@@ -51,7 +42,7 @@ def test_structured_labels_land_as_typed_columns_with_accuracy(tiny_model, tmp_p
         "output": {"uri": str(tmp_path / "out")},
     }))
 
-    manifest, rows = committed(run_job(spec, run_id="labels"))
+    manifest, rows = committed_outputs(run_job(spec, run_id="labels"))
 
     assert [r["headline_id"] for r in rows] == headlines.column("headline_id").to_pylist()
     schema = pq.read_schema(next((tmp_path / "out").rglob("shard-*.parquet")))
@@ -80,8 +71,8 @@ def test_n_samples_are_keyed_and_reproducible_with_a_seed(tiny_model, tmp_path, 
                           sampling={"n": 3, "seed": 7, "temperature": 1.0, "max_tokens": 6})
     spec = load_spec(write_spec(tmp_path / "job.yaml", spec_dict))
 
-    first_manifest, first = committed(run_job(spec, run_id="one"))
-    _, second = committed(run_job(spec, run_id="two"))
+    first_manifest, first = committed_outputs(run_job(spec, run_id="one"))
+    _, second = committed_outputs(run_job(spec, run_id="two"))
 
     assert [(r["id"], r["sample_index"]) for r in first] == [(f"r{i:04d}", j) for i in range(6) for j in range(3)]
     assert [r["text"] for r in first] == [r["text"] for r in second]  # same seed, same text
@@ -109,7 +100,7 @@ def test_rows_route_to_their_adapter_and_match_transformers_peft(tiny_model, tmp
                               adapter_column="adapter")
     spec = load_spec(write_spec(tmp_path / "job.yaml", spec_dict))
 
-    manifest, outputs = committed(run_job(spec, run_id="routed"))
+    manifest, outputs = committed_outputs(run_job(spec, run_id="routed"))
 
     reference = build_engine("hf", EngineConfig(
         model_path=str(tiny_model), model_name="tiny", adapters={k: str(v) for k, v in adapters.items()},
