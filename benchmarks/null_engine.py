@@ -17,6 +17,7 @@ class NullEngine:
     """Loads nothing; answers every request with one fixed token of text."""
 
     name = "null"
+    concurrent = True  # stateless
 
     def __init__(self, config: EngineConfig):
         self.config = config

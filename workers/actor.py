@@ -6,7 +6,9 @@ Arrow batches from the render stage. Every input row comes back exactly once, in
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pyarrow as pa
@@ -23,6 +25,7 @@ SAMPLE_INDEX = "sample_index"
 GEN_START = "_gen_start"
 GEN_END = "_gen_end"
 ENGINE_LOAD = "_engine_load_s"
+BATCHES_IN_FLIGHT = 2  # one generating, the next already queued in the engine
 
 def results_to_columns(results: list[Result], *, model: str) -> dict[str, pa.Array]:
     """Arrow columns for a list of results, in the order given."""
@@ -82,24 +85,35 @@ class GenerationActor:
             },
         )
         self._engine = build_engine(engine_name, config)
-        self._engine.load()
+        # Batches run in these threads: an engine that can share takes BATCHES_IN_FLIGHT at once,
+        # so the next batch is already in it when the current one finishes; others take one.
+        self._threads = ThreadPoolExecutor(BATCHES_IN_FLIGHT if self._engine.concurrent else 1)
+        # Loaded in the thread that generates: CPU backends bind compute threads to the loader's.
+        self._threads.submit(self._engine.load).result()
         self.load_seconds = time.monotonic() - started
         self._system = system
         self._model = config.model_name
         self._output_schema = config.output_schema
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    async def __call__(self, batch: pa.Table) -> pa.Table:
+        """Async, so Ray Data hands this actor several batches at once (see `_threads`)."""
         started = time.time()
-        out = generate_table(
-            self._engine, batch, system=self._system, model=self._model, output_schema=self._output_schema
-        )
+        out = await asyncio.get_running_loop().run_in_executor(self._threads, self._generate, batch)
         # Wall-clock marks for the driver's timings (dropped before rows are written).
         rows = out.num_rows
         out = out.append_column(GEN_START, pa.array([started] * rows, pa.float64()))
         out = out.append_column(GEN_END, pa.array([time.time()] * rows, pa.float64()))
         return out.append_column(ENGINE_LOAD, pa.array([self.load_seconds] * rows, pa.float64()))
 
+    def _generate(self, batch: pa.Table) -> pa.Table:
+        return generate_table(
+            self._engine, batch, system=self._system, model=self._model, output_schema=self._output_schema
+        )
+
     def __del__(self):
+        threads = getattr(self, "_threads", None)
+        if threads is not None:
+            threads.shutdown(wait=True)
         engine = getattr(self, "_engine", None)
         if engine is not None:
             engine.close()

@@ -145,6 +145,7 @@ class Engine(Protocol):
 
     name: str
     config: EngineConfig
+    concurrent: bool  # generate() may be called from several threads at once
 
     def load(self) -> None:
         """Load weights and tokenizer. Raises on bad engine_args."""

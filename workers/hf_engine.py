@@ -50,6 +50,7 @@ class HfEngine:
     """transformers + PEFT behind the pressroom engine protocol."""
 
     name = "hf"
+    concurrent = False  # one batched generate() at a time
 
     def __init__(self, config: EngineConfig):
         self.config = config

