@@ -71,14 +71,18 @@ def install() -> None:
     from workers import engine
 
     engine.ENGINES["vllm"] = f"{__name__}:TimedVllmEngine"
-    read_shard = pipeline.read_shard
+    read_shards = pipeline.read_shards
     renderer = pipeline.PromptRenderer
 
-    def timed_read_shard(shard, *, columns):
-        began = time.time()
-        table = read_shard(shard, columns=columns)
-        record("read", began, time.time(), rows=table.num_rows)
-        return table
+    def timed_read_shards(shards, *, columns):
+        shards_read = iter(read_shards(shards, columns=columns))
+        while True:
+            began = time.time()
+            item = next(shards_read, None)
+            if item is None:
+                return
+            record("read", began, time.time(), rows=item[1].num_rows)
+            yield item
 
     class TimedPromptRenderer(renderer):
         def render_table(self, table):
@@ -87,5 +91,5 @@ def install() -> None:
             record("render", began, time.time(), rows=table.num_rows)
             return rendered
 
-    pipeline.read_shard = timed_read_shard
+    pipeline.read_shards = timed_read_shards
     pipeline.PromptRenderer = TimedPromptRenderer

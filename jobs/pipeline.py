@@ -1,4 +1,4 @@
-"""The Ray Data graph: shards -> read + render (CPU tasks) -> generate (actor pool) -> driver.
+"""The Ray Data graph: read units -> read + render (CPU tasks) -> generate (actor pool) -> driver.
 
 This is the only module that calls `ray` or `ray.data`. Blocks carry `_shard` and `_row` so the
 driver can reassemble each shard's rows, in input order, into its own deterministic file.
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import pyarrow as pa
 
 from jobs.images import image_prompt_sha256, load_image_column
-from jobs.plan import Shard, read_shard
+from jobs.plan import Shard, read_shards, read_units
 from jobs.render import ERROR_CODE, ERROR_MESSAGE, PROMPT_SHA256, PromptRenderer
 from workers.actor import ADAPTER, IMAGE
 from workers.engine import EngineConfig
@@ -92,29 +92,29 @@ def shutdown_ray() -> None:
     ray.shutdown()
 
 
-def read_and_render(batch: pa.Table, *, config: StageConfig) -> pa.Table:
-    """Read each shard's rows and render their prompts (a CPU task per shard)."""
+def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
+    """Read each unit's shards in one pass and render their prompts: one table per shard."""
     renderer = PromptRenderer(
         template=config.template, system=config.system, variables=config.template_columns
     )
-    tables = []
-    for item in batch.to_pylist():
-        shard = Shard(item["index"], item["input_file"], item["row_start"], item["row_end"])
-        rows = read_shard(shard, columns=config.read_columns)
-        rendered = rows.select(config.keep_columns)
-        for name, column in zip(*_columns_of(renderer.render_table(rows))):
-            rendered = rendered.append_column(name, column)
-        if config.image_column:
-            rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file)
-        adapters = _adapter_names(rows, config)
-        if adapters is not None:
-            rendered = rendered.append_column(ADAPTER, adapters)
-        rendered = rendered.append_column(SHARD_COLUMN, pa.array([shard.index] * rows.num_rows, pa.int64()))
-        rendered = rendered.append_column(
-            ROW_COLUMN, pa.array(range(shard.row_start, shard.row_start + rows.num_rows), pa.int64())
-        )
-        tables.append(rendered)
-    return pa.concat_tables(tables)
+    for unit in batch.column("shards").to_pylist():
+        for shard, rows in read_shards([Shard(**s) for s in unit], columns=config.read_columns):
+            yield _render_shard(shard, rows, renderer=renderer, config=config)
+
+
+def _render_shard(shard: Shard, rows: pa.Table, *, renderer: PromptRenderer, config: StageConfig) -> pa.Table:
+    rendered = rows.select(config.keep_columns)
+    for name, column in zip(*_columns_of(renderer.render_table(rows))):
+        rendered = rendered.append_column(name, column)
+    if config.image_column:
+        rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file)
+    adapters = _adapter_names(rows, config)
+    if adapters is not None:
+        rendered = rendered.append_column(ADAPTER, adapters)
+    rendered = rendered.append_column(SHARD_COLUMN, pa.array([shard.index] * rows.num_rows, pa.int64()))
+    return rendered.append_column(
+        ROW_COLUMN, pa.array(range(shard.row_start, shard.row_start + rows.num_rows), pa.int64())
+    )
 
 
 def _columns_of(table: pa.Table) -> tuple[list[str], list[pa.ChunkedArray]]:
@@ -164,7 +164,8 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
 
     from workers.actor import GenerationActor
 
-    items = [asdict(shard) for shard in shards]
+    # One read task per unit: shards sharing Parquet row groups are read in one pass.
+    items = [{"shards": [asdict(shard) for shard in unit]} for unit in read_units(shards)]
     low, high = config.replicas
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.map_batches(
@@ -179,7 +180,9 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
         },
         batch_size=config.batch_size,
         batch_format="pyarrow",
-        concurrency=low if low == high else (low, high),
+        # Two shards' tasks at once per actor: the next shard's batches enter the engine while the
+        # current shard's last batch finishes (within a task, the async actor overlaps batches).
+        compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high, max_concurrent_calls_per_actor=2),
         num_cpus=1,
         num_gpus=config.gpus_per_replica or None,
         # Ray pins OMP_NUM_THREADS to an actor's num_cpus (1): a CPU engine would use one core.

@@ -169,8 +169,9 @@ def _render(path: Path, rows: int):
         engine_name="vllm", engine_config=EngineConfig(model_path="/m", model_name="m"), batch_size=8,
         replicas=(1, 1), gpus_per_replica=0, image_column="image",
     )
-    shard = pa.table({"index": [0], "input_file": [str(path)], "row_start": [0], "row_end": [rows]})
-    return read_and_render(shard, config=config)
+    unit = pa.table({"shards": [[{"index": 0, "input_file": str(path), "row_start": 0, "row_end": rows}]]})
+    [rendered] = read_and_render(unit, config=config)
+    return rendered
 
 
 def test_render_stage_adds_image_bytes_and_error_rows(tmp_path):

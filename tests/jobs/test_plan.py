@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.errors import InputError
-from jobs.plan import Shard, inspect_input, plan_shards, read_shard
+from jobs.plan import Shard, inspect_input, plan_shards, read_shard, read_shards, read_units
 from schemas.manifest import InputFile
 from schemas.spec import JobSpec
 from tests.jobs.builders import article_table, write_parquet
@@ -222,6 +222,36 @@ def test_read_shard_from_second_file(tmp_path):
     shards = plan_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=3)
     ids = [read_shard(s, columns=["id"]).column("id").to_pylist() for s in shards]
     assert ids == [["r0000", "r0001", "r0002"], ["r0003"], ["r0004", "r0005", "r0006"], ["r0007", "r0008", "r0009"]]
+
+
+def test_read_units_group_shards_that_share_row_groups(tmp_path):
+    write_parquet(tmp_path / "in" / "a.parquet", article_table(23), row_group_size=7)  # groups 0-7-14-21-23
+    write_parquet(tmp_path / "in" / "b.parquet", article_table(6, start=23), row_group_size=3)
+    shards = plan_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=5)
+    spans = [[(Path(s.input_file).name, s.row_start) for s in unit] for unit in read_units(shards)]
+    # a: shards 0-5, 5-10, 10-15, 15-20 chain through shared groups; 20-23 shares group 2 with 15-20.
+    # b: groups of 3 rows; shard 0-5 ends in group 1, shard 5-6 starts in group 1.
+    assert spans == [[("a.parquet", 0), ("a.parquet", 5), ("a.parquet", 10), ("a.parquet", 15), ("a.parquet", 20)],
+                     [("b.parquet", 0), ("b.parquet", 5)]]
+    capped = read_units(shards, max_shards=2)
+    assert [len(unit) for unit in capped] == [2, 2, 1, 2]
+    aligned = plan_shards(inspect_input(_spec(tmp_path / "in" / "a.parquet")).files, rows_per_shard=7)
+    assert [len(unit) for unit in read_units(aligned)] == [1, 1, 1, 1]  # one row group each
+
+
+def test_read_shards_streams_a_unit_skipping_rows_between_shards(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", article_table(50), row_group_size=20)
+    unit = [Shard(1, str(path), 3, 11), Shard(4, str(path), 19, 23), Shard(7, str(path), 41, 50)]  # gaps: done
+    got = [(shard, table.column("id").to_pylist()) for shard, table in read_shards(unit, columns=["id", "score"])]
+    assert [shard for shard, _ in got] == unit
+    for shard, ids in got:
+        assert ids == [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
+
+
+def test_read_shards_names_a_file_shorter_than_planned(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", article_table(4))
+    with pytest.raises(InputError, match="input ended at row 4, before row 6"):
+        list(read_shards([Shard(0, str(path), 2, 6)], columns=["id"]))
 
 
 def test_a_carried_column_named_like_an_output_column_is_rejected(tmp_path):
