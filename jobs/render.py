@@ -100,6 +100,9 @@ class PromptRenderer:
 
     def __init__(self, *, template: str, system: str | None, variables: list[str]):
         self._template = _environment().from_string(template)
+        # Template.render merges the template's globals (a ChainMap) into every row's context,
+        # which was half the render time; merge them once and build each context from a dict.
+        self._globals = dict(self._template.globals)
         self._system = system
         self._variables = variables
 
@@ -124,9 +127,10 @@ class PromptRenderer:
                 message = f"column {name!r} is not valid UTF-8 at byte {value.start}"
                 return RenderedRow(None, ErrorCode.INVALID_TEXT.value, message)
         # Nulls are left undefined so StrictUndefined reports them instead of rendering "None".
-        context = {name: value for name, value in values.items() if value is not None}
+        context = {**self._globals, **{name: value for name, value in values.items() if value is not None}}
         try:
-            return RenderedRow(self._template.render(context), None, None)
+            text = "".join(self._template.root_render_func(self._template.new_context(context, shared=True)))
+            return RenderedRow(text, None, None)
         except Exception as exc:  # any template failure is this row's problem only
             message = f"{type(exc).__name__}: {exc}"
             return RenderedRow(None, ErrorCode.TEMPLATE_ERROR.value, message)
