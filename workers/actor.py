@@ -56,15 +56,20 @@ def generate_table(
     images = _optional_column(table, IMAGE)
     todo = [i for i, code in enumerate(codes) if code is None]
     generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
-    per_row = [[Result(None, None, 0, 0, code, message)] * n for code, message in zip(codes, messages)]
+    per_row: list[list[Result] | None] = [None] * table.num_rows
     for k, i in enumerate(todo):
         per_row[i] = [finalize_text(r) for r in generated[k * n : (k + 1) * n]]
+    for i, code in enumerate(codes):
+        if code is not None:
+            per_row[i] = [Result(None, None, 0, 0, code, messages[i])] * n
     results = [r for samples in per_row for r in samples]
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
     drop = [c for c in ("prompt", "error_code", "error_message", ADAPTER, IMAGE) if c in table.column_names]
-    out = table.drop_columns(drop).take(pa.array([i for i in range(table.num_rows) for _ in range(n)], pa.int64()))
+    out = table.drop_columns(drop)
+    if n > 1:
+        out = out.take(pa.array([i for i in range(table.num_rows) for _ in range(n)], pa.int64()))
     out = out.append_column(SAMPLE_INDEX, pa.array([j for _ in range(table.num_rows) for j in range(n)], pa.int32()))
     for name, column in {**results_to_columns(results, model=model), **structured}.items():
         out = out.append_column(name, column)
