@@ -6,6 +6,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -21,6 +22,7 @@ from schemas.spec import JobSpec
 
 UNIT_SHARDS = 64  # most shards one read task streams out of shared row groups
 READ_BATCH_ROWS = 1024  # rows decoded at a time while streaming a row group
+ID_BATCH_ROWS = 65536  # ids held at a time while checking them
 
 
 @dataclass(frozen=True)
@@ -70,28 +72,44 @@ def _open_parquet(storage: Storage, uri: str) -> pq.ParquetFile:
         raise InputError(f"input file {uri} is not a readable Parquet file: {exc}") from None
 
 
-def _read_ids(storage: Storage, uri: str, id_column: str) -> pa.ChunkedArray:
+def _id_batches(storage: Storage, uri: str, id_column: str) -> Iterator[list]:
+    """The file's ids, ID_BATCH_ROWS at a time (the driver never holds a whole id column)."""
     try:
-        return _open_parquet(storage, uri).read(columns=[id_column]).column(id_column)
+        for batch in _open_parquet(storage, uri).iter_batches(batch_size=ID_BATCH_ROWS, columns=[id_column]):
+            yield batch.column(0).to_pylist()
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"input file {uri} is corrupt (reading column {id_column!r}): {exc}") from None
 
 
 def _check_ids(storage: Storage, files: list[str], id_column: str) -> None:
-    per_file: list[pa.ChunkedArray] = []
+    """No null and no duplicated id across the files, in memory of 8 bytes per row: a first pass
+    keeps one int64 hash per id, a second pass looks at the ids whose hash repeats."""
+    hashes = []
     for uri in files:
-        ids = _read_ids(storage, uri, id_column)
-        if ids.null_count:
-            raise InputError(f"input file {uri}: id column {id_column!r} has {ids.null_count} null(s)")
-        per_file.append(ids)
-    if not per_file:
+        nulls = 0
+        for ids in _id_batches(storage, uri, id_column):
+            nulls += ids.count(None)
+            hashes.append(np.fromiter((hash(v) for v in ids), dtype=np.int64, count=len(ids)))
+        if nulls:
+            raise InputError(f"input file {uri}: id column {id_column!r} has {nulls} null(s)")
+    if not hashes:
         return
-    all_ids = pa.chunked_array([chunk for ids in per_file for chunk in ids.chunks], type=per_file[0].type)
-    counts = pc.value_counts(all_ids)
-    duplicated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if len(duplicated):
-        examples = ", ".join(repr(v) for v in duplicated.to_pylist()[:5])
-        holders = [uri for uri, ids in zip(files, per_file) if pc.any(pc.is_in(ids, duplicated)).as_py()]
+    ordered = np.concatenate(hashes)
+    del hashes
+    ordered.sort()
+    repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    if not repeated:
+        return
+    seen: dict[object, list[str]] = {}  # candidate id -> files holding it, once per occurrence
+    for uri in files:
+        for ids in _id_batches(storage, uri, id_column):
+            for value in ids:
+                if hash(value) in repeated:
+                    seen.setdefault(value, []).append(uri)
+    duplicated = [value for value, holders in seen.items() if len(holders) > 1]
+    if duplicated:
+        examples = ", ".join(repr(v) for v in duplicated[:5])
+        holders = list(dict.fromkeys(uri for value in duplicated for uri in seen[value]))
         raise InputError(
             f"input file(s) {', '.join(holders[:5])}: id column {id_column!r} has "
             f"{len(duplicated)} duplicated value(s), e.g. {examples}"
