@@ -168,8 +168,9 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
     items = [{"shards": [asdict(shard) for shard in unit]} for unit in read_units(shards)]
     low, high = config.replicas
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    # Half a CPU per read task: next to an actor holding one of two cores, two units still read at once.
     dataset = dataset.map_batches(
-        read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}
+        read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}, num_cpus=0.5
     )
     dataset = dataset.map_batches(
         GenerationActor,
