@@ -192,9 +192,9 @@ def side_actor(job: dict) -> dict:
 
     ray_seconds = start_ray()
     prompts = read_prompts(job["prompts"])
-    # Ray would pin OpenMP to the actor's one CPU; the job's actor gets the same threads as this one
-    threads = {"env_vars": {"OMP_NUM_THREADS": str(job["engine_threads"])}}
-    actor = ray.remote(num_cpus=1, runtime_env=threads)(BareEngine).remote(job)
+    # The job's actor environment (jobs.pipeline.engine_env): its engine threads, niceness 0
+    env = {"env_vars": {"OMP_NUM_THREADS": str(job["engine_threads"]), "RAY_worker_niceness": "0"}}
+    actor = ray.remote(num_cpus=1, runtime_env=env)(BareEngine).remote(job)
     load_began, load_ended = ray.get(actor.load.remote())
     call = ray.get(actor.chat.remote(prompts))
     returned = time.time()

@@ -44,7 +44,7 @@ def threads() -> dict:
     import torch
 
     return {"torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "affinity": len(os.sched_getaffinity(0))}
+            "affinity": len(os.sched_getaffinity(0)), "niceness": os.nice(0)}
 
 
 class TimedVllmEngine(VllmEngine):
