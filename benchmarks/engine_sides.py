@@ -142,7 +142,7 @@ def side_job(job: dict) -> dict:
             "write": manifest.timings.get("write", 0.0),
         },
         "generate_calls": len(calls),
-        "threads": {k: load[k] for k in ("torch_threads", "omp_num_threads", "affinity")},
+        "threads": {k: load[k] for k in ("torch_threads", "omp_num_threads", "affinity", "niceness")},
         "engine_busy_seconds": covered_seconds([(e["start"], e["end"]) for e in calls]),
         "manifest_timings": manifest.timings,
         "peak_rss_mib": peak_rss_mib(),
