@@ -36,7 +36,7 @@ class EngineLoop:
     """Builds an `LLM` in a daemon thread, then steps it there; `submit` is safe from any thread.
 
     The build happens in the stepping thread because vLLM's CPU backend binds the OpenMP threads
-    of the thread that loads the model: stepping from another thread measured 5-10% slower.
+    of the thread that loads the model: stepping from another thread measured 5-15% slower.
     """
 
     def __init__(self, build: Callable[[], Any]):
