@@ -153,18 +153,19 @@ class VllmEngine:
             "base": [k for k, lora in enumerate(loras) if lora is None],
             "adapters": [k for k, lora in enumerate(loras) if lora is not None],
         }
-        futures = {
-            name: self._loop.submit([prompts[k] for k in group], [loras[k] for k in group], params, group=name)
-            for name, group in groups.items()
-            if group
-        }
-        for name, future in futures.items():
-            group = groups[name]
-            outputs = self._wait(future, [prompts[k] for k in group], [loras[k] for k in group], params, name)
+        submitted = []
+        for name, group in groups.items():
+            if group:
+                batch = ([prompts[k] for k in group], [loras[k] for k in group])
+                submitted.append((group, batch, self._loop.submit(*batch, params, group=name), name))
+        for group, (group_prompts, group_loras), future, name in submitted:
+            outputs = self._wait(future, group_prompts, group_loras, params, name)
             for k, output in zip(group, outputs, strict=True):
-                i = pending[k]
                 # prompt_token_ids is what the model saw, image tokens included
-                results[i] = self._error_results(output, prompts[k], n) if isinstance(output, Exception) else self._results(output, n)
+                results[pending[k]] = (
+                    self._error_results(output, prompts[k], n) if isinstance(output, Exception)
+                    else self._results(output, n)
+                )
         return [result for per_request in results for result in per_request]
 
     def _wait(self, future, prompts: list, loras: list, params, group: str) -> list:

@@ -44,8 +44,7 @@ class EngineLoop:
         self._inbox: deque[_Submission] = deque()
         # vLLM's outputs name a request by the id LLM.enqueue gave it; enqueue returns that id
         # with a random suffix (vLLM's internal id, which abort takes).
-        self._owners: dict[str, tuple[_Submission, int]] = {}  # outer id -> (submission, position)
-        self._inner_ids: dict[str, str] = {}  # outer id -> inner id
+        self._owners: dict[str, tuple[_Submission, int, str]] = {}  # outer id -> (submission, position, inner id)
         self._running_group: str | None = None
         self._wake = threading.Condition()
         self._closed = False
@@ -125,9 +124,7 @@ class EngineLoop:
                 except Exception as exc:
                     submission.outputs[k] = exc
         for k, inner in positions:
-            outer = _outer_id(inner)
-            self._owners[outer] = (submission, k)
-            self._inner_ids[outer] = inner
+            self._owners[_outer_id(inner)] = (submission, k, inner)
         submission.unfinished = len(positions)
         if not positions:
             submission.future.set_result(submission.outputs)
@@ -137,23 +134,21 @@ class EngineLoop:
             outputs = self._llm.llm_engine.step()
         except Exception as exc:
             in_flight = self._in_flight()
-            self._llm.llm_engine.abort_request(list(self._inner_ids.values()), internal=True)
+            self._llm.llm_engine.abort_request([inner for _, _, inner in self._owners.values()], internal=True)
             self._owners.clear()
-            self._inner_ids.clear()
             self._fail(in_flight, exc)
             return
         for output in outputs:
             if not output.finished:
                 continue
-            submission, k = self._owners.pop(output.request_id)
-            del self._inner_ids[output.request_id]
+            submission, k, _ = self._owners.pop(output.request_id)
             submission.outputs[k] = output
             submission.unfinished -= 1
             if submission.unfinished == 0:
                 submission.future.set_result(submission.outputs)
 
     def _in_flight(self) -> list[_Submission]:
-        return list({id(s): s for s, _ in self._owners.values()}.values())
+        return list({id(s): s for s, _, _ in self._owners.values()}.values())
 
     @staticmethod
     def _fail(submissions: list[_Submission], exc: BaseException) -> None:
