@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,9 +30,10 @@ class ShardCollector:
         self._write = write
 
     def add(self, batch: pa.Table) -> None:
-        shard_ids = batch.column(SHARD_COLUMN).to_pylist()
-        for index in sorted(set(shard_ids)):
-            part = batch.filter(pc.equal(batch.column(SHARD_COLUMN), index))
+        shard_ids = batch.column(SHARD_COLUMN)
+        indexes = pc.unique(shard_ids).to_pylist()
+        for index in sorted(indexes):
+            part = batch if len(indexes) == 1 else batch.filter(pc.equal(shard_ids, index))
             self._parts[index].append(part)
             self._counts[index] += part.num_rows
             shard = self._shards[index]
@@ -43,8 +45,11 @@ class ShardCollector:
 
     def _flush(self, shard: Shard) -> None:
         table = pa.concat_tables(self._parts.pop(shard.index)).sort_by([(ROW_COLUMN, "ascending"), (SAMPLE, "ascending")])
-        keys = list(zip(table.column(ROW_COLUMN).to_pylist(), table.column(SAMPLE).to_pylist()))
-        if keys != [(row, j) for row in range(shard.row_start, shard.row_end) for j in range(self._samples)]:
+        # Sorted, the keys must be exactly (row_start, 0..n-1), (row_start + 1, 0..n-1), ...
+        rows = np.repeat(np.arange(shard.row_start, shard.row_end, dtype=np.int64), self._samples)
+        samples = np.tile(np.arange(self._samples), shard.rows)
+        if not (np.array_equal(table.column(ROW_COLUMN).to_numpy(), rows)
+                and np.array_equal(table.column(SAMPLE).to_numpy(), samples)):
             raise JobError(f"shard {shard.index} lost or duplicated rows")
         self._write(shard, table.select(self._schema.names).cast(self._schema))
 

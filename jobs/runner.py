@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jobs import commit
 from jobs.errors import InputError, JobError, SpecError
@@ -49,7 +50,7 @@ class Progress:
 
     def add(self, table: pa.Table, *, samples: int = 1) -> None:
         self.rows_done += table.num_rows // samples  # input rows: each yields `samples` outputs
-        self.output_tokens += sum(v or 0 for v in table.column("num_output_tokens").to_pylist())
+        self.output_tokens += pc.sum(table.column("num_output_tokens")).as_py() or 0
         if self.on_update:
             self.on_update(self)
 

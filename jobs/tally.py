@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.manifest import Accuracy, QualityCount, ShardRecord, ShardTotals
 from schemas.rows import STRUCTURED_PREFIX
@@ -12,28 +13,21 @@ from schemas.rows import STRUCTURED_PREFIX
 
 def shard_totals(table: pa.Table, *, id_column: str) -> tuple[ShardTotals, dict[str, int]]:
     """Totals of one output table (input rows counted once, outputs n times) and errors by code."""
-    ids = table.column(id_column).to_pylist()
-    codes = table.column("error_code").to_pylist()
-    failed_ids = {i for i, code in zip(ids, codes) if code is not None}
-    rows_in = len(set(ids))
+    failed = pc.is_valid(table.column("error_code"))
+    rows_in = pc.count_distinct(table.column(id_column), mode="all").as_py()
+    rows_failed = pc.count_distinct(table.filter(failed).column(id_column), mode="all").as_py()
+    firsts = table.filter(pc.equal(table.column("sample_index"), 0)) if "sample_index" in table.column_names else table
     totals = ShardTotals(
         rows_in=rows_in,
-        rows_ok=rows_in - len(failed_ids),
-        rows_failed=len(failed_ids),
+        rows_ok=rows_in - rows_failed,
+        rows_failed=rows_failed,
         outputs=table.num_rows,
-        outputs_failed=sum(code is not None for code in codes),
-        input_tokens=sum(v or 0 for v in _first_samples(table, "num_input_tokens")),
-        output_tokens=sum(v or 0 for v in table.column("num_output_tokens").to_pylist()),
+        outputs_failed=pc.sum(failed).as_py() or 0,
+        input_tokens=pc.sum(firsts.column("num_input_tokens")).as_py() or 0,  # prompt tokens once per input
+        output_tokens=pc.sum(table.column("num_output_tokens")).as_py() or 0,
     )
-    return totals, dict(Counter(code for code in codes if code is not None))
-
-
-def _first_samples(table: pa.Table, column: str) -> list:
-    """A per-input value (prompt tokens) counted once, not once per sample."""
-    values = table.column(column).to_pylist()
-    if "sample_index" not in table.column_names:
-        return values
-    return [v for v, j in zip(values, table.column("sample_index").to_pylist()) if j == 0]
+    counts = pc.value_counts(table.column("error_code").drop_null()).to_pylist()
+    return totals, {c["values"]: c["counts"] for c in counts}
 
 
 def shard_quality(table: pa.Table, *, references: dict[str, str]) -> dict[str, QualityCount]:

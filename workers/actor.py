@@ -50,19 +50,13 @@ def generate_table(
     """n output rows per input row (sample_index 0..n-1); render errors carried through as they are."""
     n = samples_per_request(engine.config)
     prompts = table.column("prompt").to_pylist()
-    codes = table.column("error_code").to_pylist()
-    messages = table.column("error_message").to_pylist()
     adapters = _optional_column(table, ADAPTER)
     images = _optional_column(table, IMAGE)
-    todo = [i for i, code in enumerate(codes) if code is None]
-    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
-    per_row: list[list[Result] | None] = [None] * table.num_rows
-    for k, i in enumerate(todo):
-        per_row[i] = [finalize_text(r) for r in generated[k * n : (k + 1) * n]]
-    for i, code in enumerate(codes):
-        if code is not None:
-            per_row[i] = [Result(None, None, 0, 0, code, messages[i])] * n
-    results = [r for samples in per_row for r in samples]
+    if table.column("error_code").null_count == table.num_rows:  # no render errors: every row goes
+        requests = [Request(system, prompt, adapter, image) for prompt, adapter, image in zip(prompts, adapters, images)]
+        results = [finalize_text(r) for r in generate_checked(engine, requests)]
+    else:
+        results = _with_render_errors(engine, table, prompts, adapters, images, system=system, n=n)
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
@@ -74,6 +68,21 @@ def generate_table(
     for name, column in {**results_to_columns(results, model=model), **structured}.items():
         out = out.append_column(name, column)
     return out
+
+
+def _with_render_errors(engine, table: pa.Table, prompts, adapters, images, *, system, n: int) -> list[Result]:
+    """Generate for the rows that rendered; the others get n copies of their render error."""
+    codes = table.column("error_code").to_pylist()
+    messages = table.column("error_message").to_pylist()
+    todo = [i for i, code in enumerate(codes) if code is None]
+    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
+    per_row: list[list[Result] | None] = [None] * table.num_rows
+    for k, i in enumerate(todo):
+        per_row[i] = [finalize_text(r) for r in generated[k * n : (k + 1) * n]]
+    for i, code in enumerate(codes):
+        if code is not None:
+            per_row[i] = [Result(None, None, 0, 0, code, messages[i])] * n
+    return [r for samples in per_row for r in samples]
 
 
 class GenerationActor:
