@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,15 +152,26 @@ def start_ray(*, setup_hook: str | None = None, env: dict[str, str] | None = Non
     return time.time() - began
 
 
+@dataclass
+class ProcessPeak:
+    """What the sampler saw of one process: peak RSS, peak private memory, CPU seconds so far."""
+
+    title: str = ""
+    rss: int = 0
+    private: int = 0  # RSS less shared pages (Ray's object store is shared memory)
+    cpu: float = 0.0
+
+
 class RssSampler:
-    """Samples the RSS of this process and all its descendants (Ray's raylet, workers, actors)
-    every `interval` seconds on a thread; keeps each process's peak and the peak of the sum."""
+    """Samples this process and all its descendants (Ray's raylet, workers, actors) every
+    `interval` seconds on a thread: each process's peak RSS, peak private memory and CPU time,
+    and the peak of the summed RSS."""
 
     def __init__(self, *, interval: float = 0.25):
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (title, peak rss bytes)
+        self.peaks: dict[int, ProcessPeak] = {}
         self.peak_total = 0
 
     def __enter__(self) -> RssSampler:
@@ -178,26 +190,37 @@ class RssSampler:
             total = 0
             for process in [me, *me.children(recursive=True)]:
                 try:
-                    rss = process.memory_info().rss
+                    memory = process.memory_info()
+                    times = process.cpu_times()
                     title = _title(process)
                 except psutil.Error:
                     continue
-                total += rss
+                total += memory.rss
+                peak = self.peaks.setdefault(process.pid, ProcessPeak())
                 # A Ray worker starts as a setup or IDLE process and is renamed once it runs a task.
-                seen, peak = self.peaks.get(process.pid, ("", 0))
-                if not title.startswith("ray::") or title == "ray::IDLE":
-                    title = seen or title
-                self.peaks[process.pid] = (title, max(peak, rss))
+                if title.startswith("ray::") and title != "ray::IDLE" or not peak.title:
+                    peak.title = title
+                peak.rss = max(peak.rss, memory.rss)
+                peak.private = max(peak.private, memory.rss - memory.shared)
+                peak.cpu = times.user + times.system
             self.peak_total = max(self.peak_total, total)
             self._stop.wait(self._interval)
 
     def by_role(self) -> dict[str, dict[str, float]]:
-        """Peak RSS (MiB) per role: the largest single process and how many processes were seen."""
-        roles: dict[str, list[int]] = {}
-        for pid, (title, rss) in self.peaks.items():
-            roles.setdefault(_role(pid, title), []).append(rss)
-        summary = {role: {"max_mib": max(v) / 2**20, "processes": len(v)} for role, v in sorted(roles.items())}
-        summary["all (peak of sum)"] = {"max_mib": self.peak_total / 2**20, "processes": len(self.peaks)}
+        """Per role: the largest single process's peak RSS and private memory (MiB), the CPU
+        seconds of all its processes, and how many processes were seen."""
+        roles: dict[str, list[ProcessPeak]] = {}
+        for pid, peak in self.peaks.items():
+            roles.setdefault(_role(pid, peak.title), []).append(peak)
+        summary = {
+            role: {"max_mib": max(p.rss for p in peaks) / 2**20, "private_mib": max(p.private for p in peaks) / 2**20,
+                   "cpu_s": sum(p.cpu for p in peaks), "processes": len(peaks)}
+            for role, peaks in sorted(roles.items())
+        }
+        summary["all (peak of sum)"] = {
+            "max_mib": self.peak_total / 2**20, "private_mib": float("nan"),
+            "cpu_s": sum(p.cpu for p in self.peaks.values()), "processes": len(self.peaks),
+        }
         return summary
 
 

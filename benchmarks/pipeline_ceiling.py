@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -77,7 +78,13 @@ def child_job(job: dict) -> dict:
     ray_seconds = start_ray(setup_hook="benchmarks.null_engine.install")
     spec = JobSpec.model_validate(job_spec_dict(job))
     stamps: list[float] = []
-    progress = Progress(rows_total=0, on_update=lambda p: stamps.append(time.time()))
+    memory = DriverMemory(rows=job["rows"])
+
+    def on_update(progress: Progress) -> None:
+        stamps.append(time.time())
+        memory.see(progress.rows_done)
+
+    progress = Progress(rows_total=0, on_update=on_update)
     with RssSampler() as sampler:
         began = time.time()
         result = run_job(spec, progress=progress)  # a fresh run id: a reused --workdir never resumes
@@ -91,7 +98,29 @@ def child_job(job: dict) -> dict:
         "seconds": ended - began, "ray_start": ray_seconds, "startup": imported - job["spawned_at"],
         "first_shard_written": (stamps[0] - began) if stamps else None,
         "timings": manifest.timings, "driver_peak_rss_mib": peak_rss_mib(), "rss": sampler.by_role(),
+        "driver_memory": memory.marks,
     }
+
+
+class DriverMemory:
+    """The driver's memory each time another tenth of the rows is written: private (its own
+    heap) and shared (pages of Ray's object store it has mapped while reading output blocks)."""
+
+    def __init__(self, *, rows: int):
+        import psutil
+
+        self._process = psutil.Process()
+        self._step = max(1, rows // 10)
+        self._next = self._step
+        self.marks: list[dict[str, float]] = []
+
+    def see(self, rows_done: int) -> None:
+        if rows_done < self._next:
+            return
+        self._next = (rows_done // self._step + 1) * self._step
+        memory = self._process.memory_info()
+        self.marks.append({"rows": rows_done, "private_mib": (memory.rss - memory.shared) / 2**20,
+                           "shared_mib": memory.shared / 2**20})
 
 
 def child_plain(job: dict) -> dict:
@@ -131,7 +160,8 @@ def child_plain(job: dict) -> dict:
         files.append(str(path))
         rows += n
     ended = time.time()
-    return {"rows": rows, "files": files, "seconds": ended - began,
+    times = os.times()
+    return {"rows": rows, "files": files, "seconds": ended - began, "cpu_s": times.user + times.system,
             "startup": began - job["spawned_at"], "driver_peak_rss_mib": peak_rss_mib()}
 
 
@@ -174,8 +204,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     (null_model / "config.json").write_text(json.dumps({"model_type": "null"}))
     print(f"input: {args.rows} rows, {groups} row group(s), {input_path.stat().st_size / 2**20:.1f} MiB; "
           f"rows_per_shard={args.rows_per_shard} batch_size={args.batch_size}", flush=True)
-    base = {"input": str(input_path), "rows_per_shard": args.rows_per_shard, "batch_size": args.batch_size,
-            "null_model": str(null_model)}
+    base = {"input": str(input_path), "rows": args.rows, "rows_per_shard": args.rows_per_shard,
+            "batch_size": args.batch_size, "null_model": str(null_model)}
     script = Path(__file__).resolve()
     plain = run_child(script, side="plain", job={**base, "output": str(workdir / "out-plain")},
                       workdir=workdir, timeout=args.timeout, env={})
@@ -207,8 +237,18 @@ def report(args: argparse.Namespace, *, job: dict, plain: dict) -> None:
     print("prompts       : identical prompt_sha256 sequence on both sides")
     print(f"peak RSS      : plain process {plain['driver_peak_rss_mib']:.0f} MiB; "
           f"job driver {job['driver_peak_rss_mib']:.0f} MiB (ru_maxrss)")
+    print(f"  {'job process role':<26} {'peak RSS':>9} {'private':>9} {'CPU s':>7}  (sampled; CPU over each process's life)")
     for role, figures in job["rss"].items():
-        print(f"  job {role:<18} {figures['max_mib']:8.0f} MiB  ({figures['processes']} process(es), sampled)")
+        private = "" if math.isnan(figures["private_mib"]) else f"{figures['private_mib']:5.0f} MiB"
+        print(f"  {role:<26} {figures['max_mib']:5.0f} MiB {private:>9} {figures['cpu_s']:7.1f}  "
+              f"({figures['processes']} process(es))")
+    print(f"  plain process CPU s: {plain['cpu_s']:.1f}")
+    marks = job["driver_memory"]
+    if marks:
+        print("driver memory : private MiB at " + ", ".join(f"{m['rows']:,}: {m['private_mib']:.0f}" for m in marks))
+        print(f"                shared MiB (libraries, object store pages read) {marks[0]['shared_mib']:.0f} -> "
+              f"{marks[-1]['shared_mib']:.0f}")
+        print(f"                private growth over the run {marks[-1]['private_mib'] - marks[0]['private_mib']:+.0f} MiB")
     print(f"ratio={job_rate / plain_rate:.3f}")
 
 
