@@ -212,7 +212,7 @@ SMALL_CPU = 0.25
 
 
 def side_ray_llm(job: dict) -> dict:
-    """(d) `ray.data.llm`: read Parquet -> chat template -> tokenize -> vLLM (async) -> write Parquet.
+    """(d) `ray.data.llm`: Parquet read here -> chat template -> tokenize -> vLLM (async) -> write Parquet.
 
     Its generation window is estimated from its output rows: earliest (postprocess time minus
     the row's `time_taken_llm`) to the latest postprocess time. That start is no earlier than
@@ -225,7 +225,8 @@ def side_ray_llm(job: dict) -> dict:
     ray_seconds = start_ray(num_gpus=1)  # a logical GPU: the vLLM stage asks for one
     engine_kwargs = {k: v for k, v in llm_args(job).items() if k != "model"}
     # By default the chat-template, tokenize and detokenize actors take 1 CPU each and hold them:
-    # on 2 CPUs the engine actor (1 CPU + the logical GPU) then never starts. A quarter each fits.
+    # on 2 CPUs the engine actor (1 CPU + the logical GPU) then never starts. A quarter each fits,
+    # and leaves SMALL_CPU for the (postprocess -> write) tasks, which run one at a time.
     small = {"num_cpus": SMALL_CPU}
     config = vLLMEngineProcessorConfig(
         model_source=job["model_path"], engine_kwargs=engine_kwargs, batch_size=job["ray_llm_batch_size"],
@@ -245,7 +246,11 @@ def side_ray_llm(job: dict) -> dict:
         preprocess_map_kwargs=small, postprocess_map_kwargs=small,
     )
     out = Path(job["result_file"]).with_name(f"ray-llm-out-{time.time_ns()}")
-    dataset = ray.data.read_parquet(job["prompts"], ray_remote_args=small)
+    # Not `ray.data.read_parquet`: in Ray 2.60 it starts with a ListFiles task that always asks for
+    # 1 CPU (ray_remote_args reach only the ReadFiles tasks). The stage actors are placed first and
+    # hold 1.75 of the 2 CPUs, so that task waits forever and no row ever reaches the engine.
+    # The prompts are read in this process instead, as (a) and (c) read theirs.
+    dataset = ray.data.from_arrow(pq.read_table(job["prompts"], columns=["id", "body"]))
     processor(dataset).write_parquet(str(out), ray_remote_args=small)
     ended = time.time()
     ray.shutdown()
