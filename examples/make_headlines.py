@@ -18,12 +18,12 @@ script twice gives byte-identical files.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from fixed_parquet import script_main, write_fixed  # beside this script
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "data" / "headlines.parquet"
 
@@ -137,30 +137,12 @@ def build_rows() -> list[dict]:
 
 
 def write(path: Path, rows: list[dict]) -> None:
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Fixed writer options so the bytes depend only on the data.
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        compression_level=9,
-        row_group_size=len(rows),
-        use_dictionary=["sentiment", "topic"],
-        write_statistics=True,
-    )
+    write_fixed(path, rows, schema=SCHEMA, dictionary=["sentiment", "topic"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) > 1 or (argv and argv[0] in ("-h", "--help")):
-        print(__doc__.strip(), file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    out = Path(argv[0]) if argv else DEFAULT_OUTPUT
-    rows = build_rows()
-    write(out, rows)
-    print(f"wrote {len(rows)} headlines to {out} ({out.stat().st_size:,} bytes)")
-    return 0
+    return script_main(argv, doc=__doc__, default_output=DEFAULT_OUTPUT, build_rows=build_rows, write=write,
+                       noun="headlines")
 
 
 if __name__ == "__main__":
