@@ -82,6 +82,9 @@ def test_n_samples_are_keyed_and_reproducible_with_a_seed(tiny_model, tmp_path, 
     assert (totals["rows_in"], totals["outputs"], totals["rows_ok"]) == (6, 18, 6)
     assert (totals["rows_generated"], totals["rows_reused"]) == (6, 0)
     assert totals["output_tokens"] == 18 * 6
+    # Prompt tokens count once per input row, not once per sample.
+    prompt_tokens = [r["num_input_tokens"] for r in first if r["sample_index"] == 0]
+    assert totals["input_tokens"] == sum(prompt_tokens) == sum(r["num_input_tokens"] for r in first) // 3 > 0
 
 
 def test_rows_route_to_their_adapter_and_match_transformers_peft(tiny_model, tmp_path, ray_session):
