@@ -47,19 +47,11 @@ def corpus_lines(*, seed: int, count: int) -> list[str]:
 
 def build_tokenizer(path: Path):
     """Train a byte-level BPE tokenizer on the corpus and save it as a fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1024,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    raw.train_from_iterator(corpus_lines(seed=0, count=400), trainer=trainer)
+    from workers.byte_bpe import train_byte_bpe
+
+    raw = train_byte_bpe(corpus_lines(seed=0, count=400), special_tokens=SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
         bos_token="<s>",

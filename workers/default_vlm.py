@@ -99,19 +99,11 @@ def _tokenizer_corpus() -> list[str]:
 
 def build_tokenizer():
     """A byte-level BPE tokenizer with the Idefics3 special tokens, trained on a fixed corpus."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    raw = Tokenizer(models.BPE(unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1024,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    raw.train_from_iterator(_tokenizer_corpus(), trainer=trainer)
+    from workers.byte_bpe import train_byte_bpe
+
+    raw = train_byte_bpe(_tokenizer_corpus(), special_tokens=SPECIAL_TOKENS, unk_token="<unk>")
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
         bos_token="<s>",
