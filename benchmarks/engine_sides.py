@@ -190,10 +190,12 @@ def side_actor(job: dict) -> dict:
     """(c) bare-actor ceiling; the generation window is the `chat` call inside the actor."""
     import ray
 
+    from jobs.pipeline import engine_env
+
     ray_seconds = start_ray()
     prompts = read_prompts(job["prompts"])
-    # The job's actor environment (jobs.pipeline.engine_env): its engine threads, niceness 0
-    env = {"env_vars": {"OMP_NUM_THREADS": str(job["engine_threads"]), "RAY_worker_niceness": "0"}}
+    # The job's actor environment: its engine threads, niceness 0
+    env = {"env_vars": engine_env(job["engine_threads"])}
     actor = ray.remote(num_cpus=1, runtime_env=env)(BareEngine).remote(job)
     load_began, load_ended = ray.get(actor.load.remote())
     call = ray.get(actor.chat.remote(prompts))

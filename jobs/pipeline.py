@@ -158,11 +158,11 @@ def engine_threads(config: StageConfig) -> int:
     return max(1, (os.cpu_count() or 1) // config.replicas[1])
 
 
-def engine_env(config: StageConfig) -> dict[str, str]:
+def engine_env(threads: int) -> dict[str, str]:
     """The generation actor's environment: Ray pins OMP_NUM_THREADS to an actor's num_cpus (1), so
     a CPU engine would use one core; and Ray starts workers at niceness 15, so the engine would
     yield its cores to the driver and Ray's own processes. Read tasks stay at 15."""
-    return {"OMP_NUM_THREADS": str(engine_threads(config)), "RAY_worker_niceness": "0"}
+    return {"OMP_NUM_THREADS": str(threads), "RAY_worker_niceness": "0"}
 
 
 def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.Table]:
@@ -193,6 +193,6 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
         compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high, max_concurrent_calls_per_actor=2),
         num_cpus=1,
         num_gpus=config.gpus_per_replica or None,
-        runtime_env={"env_vars": engine_env(config)},
+        runtime_env={"env_vars": engine_env(engine_threads(config))},
     )
     yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")

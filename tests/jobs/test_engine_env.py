@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from jobs.pipeline import StageConfig, engine_env
+from jobs.pipeline import StageConfig, engine_env, engine_threads
 from workers.engine import EngineConfig
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,9 +22,9 @@ def _config(**resources) -> StageConfig:
 
 
 def test_engine_threads_follow_the_spec_then_the_cores_per_replica():
-    assert engine_env(_config(threads_per_replica=3))["OMP_NUM_THREADS"] == "3"
-    assert engine_env(_config(replicas=(1, 2)))["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
-    assert engine_env(_config(gpus=1))["OMP_NUM_THREADS"] == "1"
+    assert engine_env(engine_threads(_config(threads_per_replica=3)))["OMP_NUM_THREADS"] == "3"
+    assert engine_env(engine_threads(_config(replicas=(1, 2))))["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert engine_env(engine_threads(_config(gpus=1)))["OMP_NUM_THREADS"] == "1"
 
 
 def test_ray_starts_an_actor_with_the_engine_env_at_niceness_0(ray_session):
@@ -35,7 +35,7 @@ def test_ray_starts_an_actor_with_the_engine_env_at_niceness_0(ray_session):
         def seen(self):
             return os.nice(0), os.environ.get("OMP_NUM_THREADS")
 
-    env = engine_env(_config(threads_per_replica=2))
+    env = engine_env(engine_threads(_config(threads_per_replica=2)))
     plain = Probe.remote()
     engine = Probe.options(runtime_env={"env_vars": env}).remote()
     assert ray.get(plain.seen.remote())[0] == 15  # Ray's default for workers
