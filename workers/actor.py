@@ -52,11 +52,12 @@ def generate_table(
     prompts = table.column("prompt").to_pylist()
     adapters = _optional_column(table, ADAPTER)
     images = _optional_column(table, IMAGE)
-    if table.column("error_code").null_count == table.num_rows:  # no render errors: every row goes
-        requests = [Request(system, prompt, adapter, image) for prompt, adapter, image in zip(prompts, adapters, images)]
-        results = [finalize_text(r) for r in generate_checked(engine, requests)]
-    else:
-        results = _with_render_errors(engine, table, prompts, adapters, images, system=system, n=n)
+    codes = table.column("error_code").to_pylist()
+    todo = [i for i, code in enumerate(codes) if code is None]  # rows that rendered
+    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
+    results = [finalize_text(r) for r in generated]
+    if len(todo) < table.num_rows:
+        results = _with_render_errors(results, codes, table.column("error_message").to_pylist(), n=n)
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
@@ -70,19 +71,18 @@ def generate_table(
     return out
 
 
-def _with_render_errors(engine, table: pa.Table, prompts, adapters, images, *, system, n: int) -> list[Result]:
-    """Generate for the rows that rendered; the others get n copies of their render error."""
-    codes = table.column("error_code").to_pylist()
-    messages = table.column("error_message").to_pylist()
-    todo = [i for i, code in enumerate(codes) if code is None]
-    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
-    per_row: list[list[Result] | None] = [None] * table.num_rows
-    for k, i in enumerate(todo):
-        per_row[i] = [finalize_text(r) for r in generated[k * n : (k + 1) * n]]
-    for i, code in enumerate(codes):
-        if code is not None:
-            per_row[i] = [Result(None, None, 0, 0, code, messages[i])] * n
-    return [r for samples in per_row for r in samples]
+def _with_render_errors(generated: list[Result], codes: list, messages: list, *, n: int) -> list[Result]:
+    """Rows in input order, n results each: generated for the rows that rendered, n copies of the
+    render error for the others."""
+    results: list[Result] = []
+    done = 0
+    for code, message in zip(codes, messages):
+        if code is None:
+            results += generated[done : done + n]
+            done += n
+        else:
+            results += [Result(None, None, 0, 0, code, message)] * n
+    return results
 
 
 class GenerationActor:
