@@ -198,7 +198,7 @@ class RssSampler:
                 total += memory.rss
                 peak = self.peaks.setdefault(process.pid, ProcessPeak())
                 # A Ray worker starts as a setup or IDLE process and is renamed once it runs a task.
-                if title.startswith("ray::") and title != "ray::IDLE" or not peak.title:
+                if (title.startswith("ray::") and title != "ray::IDLE") or not peak.title:
                     peak.title = title
                 peak.rss = max(peak.rss, memory.rss)
                 peak.private = max(peak.private, memory.rss - memory.shared)
