@@ -123,6 +123,60 @@ class DriverMemory:
                            "shared_mib": memory.shared / 2**20})
 
 
+def child_floor(job: dict) -> dict:
+    """Ray Data's own floor for the job's graph: the same read units, read tasks and actor pool
+    (resources and calls in flight from `jobs.pipeline`), with none of the work: the read tasks
+    only read their shards, the actor hands each batch back, the driver counts rows."""
+    import ray
+    import ray.data
+
+    from jobs.pipeline import CALLS_PER_ACTOR, READ_TASK_CPUS, unit_items
+    from jobs.plan import plan_shards
+    from schemas.manifest import InputFile
+
+    ray_seconds = start_ray()
+    shards = plan_shards([InputFile(uri=job["input"], rows=job["rows"], bytes=0)], rows_per_shard=job["rows_per_shard"])
+    began = time.time()
+    items = unit_items(shards)
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    dataset = dataset.map_batches(read_only, batch_size=1, batch_format="pyarrow", num_cpus=READ_TASK_CPUS,
+                                  fn_kwargs={"columns": input_columns()})
+    dataset = dataset.map_batches(
+        PassThrough, batch_size=job["batch_size"], batch_format="pyarrow", num_cpus=1,
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=1, max_concurrent_calls_per_actor=CALLS_PER_ACTOR),
+    )
+    rows, first = 0, None
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        first = first or time.time()
+        rows += batch.num_rows
+    ended = time.time()
+    ray.shutdown()
+    return {"rows": rows, "seconds": ended - began, "first_rows": (first or ended) - began, "ray_start": ray_seconds}
+
+
+def read_only(batch, *, columns: list[str]):
+    """The floor's read task: each shard's input rows, as `jobs.pipeline.read_and_render` reads them."""
+    from jobs.plan import Shard, read_shards
+
+    for unit in batch.column("shards").to_pylist():
+        for _, rows in read_shards([Shard(**s) for s in unit], columns=columns):
+            yield rows
+
+
+def input_columns() -> list[str]:
+    """What both sides read: the carried columns and the template's."""
+    from jobs.render import template_variables
+
+    return list(dict.fromkeys(["id", "title", "score", *sorted(template_variables(TEMPLATE))]))
+
+
+class PassThrough:
+    """The floor's actor: async like `workers.actor.GenerationActor`, and does nothing."""
+
+    async def __call__(self, batch):
+        return batch
+
+
 def child_plain(job: dict) -> dict:
     """The same read -> render + hash -> write, directly, in this one process."""
     import pyarrow as pa
@@ -134,7 +188,7 @@ def child_plain(job: dict) -> dict:
     began = time.time()
     parquet = pq.ParquetFile(job["input"])
     variables = sorted(template_variables(TEMPLATE))
-    columns = list(dict.fromkeys(["id", "title", "score", *variables]))
+    columns = input_columns()
     schema = output_schema(id_field=parquet.schema_arrow.field("id"),
                            carried=[parquet.schema_arrow.field(c) for c in ("title", "score")])
     renderer = PromptRenderer(template=TEMPLATE, system=None, variables=variables)
@@ -211,16 +265,19 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                       workdir=workdir, timeout=args.timeout, env={})
     job = run_child(script, side="job", job={**base, "output": str(workdir / "out-job")},
                     workdir=workdir, timeout=args.timeout, env={})
+    floor = run_child(script, side="floor", job=base, workdir=workdir, timeout=args.timeout, env={})
     if job["rows_ok"] != args.rows or job["output_tokens"] != args.rows or job["errors"]:
         raise SystemExit(f"job output is wrong: {job['rows_ok']} ok rows, {job['output_tokens']} tokens, "
                          f"errors {job['errors']} for {args.rows} rows (is the null engine installed?)")
     same = prompts_digest(job["files"]) == prompts_digest(plain["files"])
     if not same or plain["rows"] != args.rows:
         raise SystemExit("the job and the plain process rendered different prompts")
-    report(args, job=job, plain=plain)
+    if floor["rows"] != args.rows:
+        raise SystemExit(f"the floor graph passed {floor['rows']} rows for {args.rows}")
+    report(args, job=job, plain=plain, floor=floor)
 
 
-def report(args: argparse.Namespace, *, job: dict, plain: dict) -> None:
+def report(args: argparse.Namespace, *, job: dict, plain: dict, floor: dict) -> None:
     job_rate = args.rows / job["seconds"]
     plain_rate = args.rows / plain["seconds"]
     with_ray = args.rows / (job["seconds"] + job["ray_start"])
@@ -234,6 +291,11 @@ def report(args: argparse.Namespace, *, job: dict, plain: dict) -> None:
     if window:  # the runner's window: first row handed to the (null) engine -> last shard written
         print(f"steady state  : {args.rows / window:12,.0f} rows/s  (job's generate window {window:.2f} s; "
               f"the rest of run_job is fixed start-up)")
+    print(f"ray data floor: {args.rows / floor['seconds']:12,.0f} rows/s  ({floor['seconds']:.2f} s, first rows at the "
+          f"driver after {floor['first_rows']:.2f} s: the job's graph reading and passing rows, no render, no "
+          f"engine, no write; {floor['seconds'] / plain['seconds']:.2f}x the plain process's time)")
+    print(f"above floor   : the job took {job['seconds'] - floor['seconds']:+.2f} s more than the floor for the render, "
+          f"engine calls, shard writes and commit; the plain process does the same work in {plain['seconds']:.2f} s")
     print("prompts       : identical prompt_sha256 sequence on both sides")
     print(f"peak RSS      : plain process {plain['driver_peak_rss_mib']:.0f} MiB; "
           f"job driver {job['driver_peak_rss_mib']:.0f} MiB (ru_maxrss)")
@@ -254,5 +316,5 @@ def report(args: argparse.Namespace, *, job: dict, plain: dict) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not child_main({"job": child_job, "plain": child_plain}, sys.argv[1:]):
+    if not child_main({"job": child_job, "plain": child_plain, "floor": child_floor}, sys.argv[1:]):
         main(sys.argv[1:])

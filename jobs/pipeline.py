@@ -22,6 +22,11 @@ from workers.engine import EngineConfig
 # Non-secret AWS settings workers need (credentials reach local workers by inheritance, and
 # cluster nodes by instance roles: never through runtime_env, which Ray stores and shows).
 AWS_FORWARDED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")
+# Half a CPU per read task: next to an actor holding one of two cores, two units still read at once.
+READ_TASK_CPUS = 0.5
+# Two shards' tasks at once per actor: the next shard's batches enter the engine while the current
+# shard's last batch finishes (within a task, the async actor overlaps batches).
+CALLS_PER_ACTOR = 2
 SHARD_COLUMN = "_shard"
 ROW_COLUMN = "_row"
 QUIET_ENV = {
@@ -165,19 +170,22 @@ def engine_env(threads: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads), "RAY_worker_niceness": "0"}
 
 
+def unit_items(shards: list[Shard]) -> list[dict]:
+    """One input item per read task: shards sharing Parquet row groups are read in one pass."""
+    return [{"shards": [asdict(shard) for shard in unit]} for unit in read_units(shards)]
+
+
 def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.Table]:
     """Run the graph over the given shards; yield generated batches as they finish."""
     import ray.data
 
     from workers.actor import GenerationActor
 
-    # One read task per unit: shards sharing Parquet row groups are read in one pass.
-    items = [{"shards": [asdict(shard) for shard in unit]} for unit in read_units(shards)]
+    items = unit_items(shards)
     low, high = config.replicas
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    # Half a CPU per read task: next to an actor holding one of two cores, two units still read at once.
     dataset = dataset.map_batches(
-        read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}, num_cpus=0.5
+        read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}, num_cpus=READ_TASK_CPUS
     )
     dataset = dataset.map_batches(
         GenerationActor,
@@ -188,9 +196,7 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
         },
         batch_size=config.batch_size,
         batch_format="pyarrow",
-        # Two shards' tasks at once per actor: the next shard's batches enter the engine while the
-        # current shard's last batch finishes (within a task, the async actor overlaps batches).
-        compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high, max_concurrent_calls_per_actor=2),
+        compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high, max_concurrent_calls_per_actor=CALLS_PER_ACTOR),
         num_cpus=1,
         num_gpus=config.gpus_per_replica or None,
         runtime_env={"env_vars": engine_env(engine_threads(config))},

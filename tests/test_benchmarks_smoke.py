@@ -65,6 +65,7 @@ def test_pipeline_ceiling_smoke(tmp_path):
     assert re.search(r"^plain process : +[\d,]+ rows/s", text, re.M)
     assert re.search(r"^pressroom job : +[\d,]+ rows/s", text, re.M)
     assert "identical prompt_sha256 sequence on both sides" in text
+    assert re.search(r"^ray data floor: +[\d,]+ rows/s", text, re.M)  # the same graph doing none of the work
     assert re.search(r"job driver \d+ MiB", text)
     # The job's 2000 rows were written by the null engine as 2 shards of 1000 rows.
     job_files = sorted(tmp_path.glob("out-job/ceiling/runs/*/data/*.parquet"))
