@@ -171,9 +171,7 @@ def print_pair(pair: int, pairs: int, row: dict, *, expected: int) -> None:
             continue
         if result["tokens"] != expected:
             raise SystemExit(f"{SIDE_NAMES[side]} generated {result['tokens']} tokens, expected {expected}")
-        queued = result.get("gen_seconds_from_queue")  # (d): the window's other bound
-        other = f"; from queue {result['tokens'] / queued:.1f} tok/s, {queued:.2f} s" if queued else ""
-        parts.append(f"{side} {rate(result):.1f} tok/s (gen {result['gen_seconds']:.2f} s{other}, "
+        parts.append(f"{side} {rate(result):.1f} tok/s (gen {result['gen_seconds']:.2f} s, "
                      f"e2e {result['e2e_seconds']:.1f} s)")
     ratio = rate(row["job"]) / rate(row["raw"])
     print(f"pair {pair + 1}/{pairs}: " + " | ".join(parts) + f" | b/a {ratio:.3f}", flush=True)

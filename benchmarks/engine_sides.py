@@ -216,17 +216,21 @@ SMALL_CPU = 0.25
 def side_ray_llm(job: dict) -> dict:
     """(d) `ray.data.llm`: Parquet read here -> chat template -> tokenize -> vLLM (async) -> write Parquet.
 
-    Its generation window is estimated from its output rows: earliest (postprocess time minus
-    the row's `time_taken_llm`) to the latest postprocess time. That start is no earlier than
-    the first request's submission and later by the row's time in the detokenize and postprocess
-    stages, so the estimate can only flatter Ray's side; `gen_seconds_from_queue` (from the first
-    row's preprocess) is the bound that can only flatter the others.
+    Its generation window is timed inside its vLLM stage by `benchmarks.probes.install_ray_llm`:
+    from the first request handed to the engine to the last request's output, as (a)'s window
+    runs from the first prompt submitted to the last output.
     """
     import pyarrow.parquet as pq
     import ray
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
-    ray_seconds = start_ray(num_gpus=1)  # a logical GPU: the vLLM stage asks for one
+    from benchmarks.probes import EVENTS_ENV, read_events
+
+    events_dir = Path(job["result_file"]).with_name(f"ray-llm-events-{time.time_ns()}")
+    events_dir.mkdir()
+    # A logical GPU: the vLLM stage asks for one.
+    ray_seconds = start_ray(num_gpus=1, setup_hook="benchmarks.probes.install_ray_llm",
+                            env={EVENTS_ENV: str(events_dir)})
     engine_kwargs = {k: v for k, v in llm_args(job).items() if k != "model"}
     # By default the chat-template, tokenize and detokenize actors take 1 CPU each and hold them:
     # on 2 CPUs the engine actor (1 CPU + the logical GPU) then never starts. A quarter each fits,
@@ -241,12 +245,10 @@ def side_ray_llm(job: dict) -> dict:
                 "max_tokens": job["sampling"]["max_tokens"], "ignore_eos": True}
     processor = build_processor(
         config,
-        preprocess=lambda row: {"messages": [{"role": "user", "content": row["body"]}], "sampling_params": sampling,
-                                "queued_at": time.time()},
+        preprocess=lambda row: {"messages": [{"role": "user", "content": row["body"]}], "sampling_params": sampling},
         postprocess=lambda row: {
             "id": row["id"], "text": row["generated_text"], "num_output_tokens": row["num_generated_tokens"],
-            "num_input_tokens": row["num_input_tokens"], "time_taken_llm": row["time_taken_llm"],
-            "queued_at": row["queued_at"], "done_at": time.time(),
+            "num_input_tokens": row["num_input_tokens"],
         },
         preprocess_map_kwargs=small, postprocess_map_kwargs=small,
     )
@@ -260,15 +262,13 @@ def side_ray_llm(job: dict) -> dict:
     ended = time.time()
     ray.shutdown()
     table = pq.read_table(out)
-    done = table.column("done_at").to_pylist()
-    started = [d - t for d, t in zip(done, table.column("time_taken_llm").to_pylist())]
+    requests = [e for e in read_events(events_dir) if e["event"] == "ray_llm_request"]
+    if len(requests) != table.num_rows:
+        raise RuntimeError(f"timed {len(requests)} engine requests for {table.num_rows} output rows")
     return {
         "tokens": sum(table.column("num_output_tokens").to_pylist()),
         "input_tokens": sum(table.column("num_input_tokens").to_pylist()),
-        "rows": table.num_rows, "gen_seconds": max(done) - min(started),
-        # The other bound: from the first row entering the pipeline (before its chat template and
-        # tokenize stages), which can only flatter this side's rival.
-        "gen_seconds_from_queue": max(done) - min(table.column("queued_at").to_pylist()),
+        "rows": table.num_rows, "gen_seconds": max(e["end"] for e in requests) - requests[0]["start"],
         "e2e_seconds": ended - job["spawned_at"], "phases": {"ray_start": ray_seconds},
     }
 

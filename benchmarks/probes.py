@@ -11,14 +11,18 @@ stage's read and render, appending one JSON line per event to a file in
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 from workers.vllm_engine import VllmEngine
 
 EVENTS_ENV = "PRESSROOM_BENCH_EVENTS"
+RAY_LLM_STAGE = "ray.llm._internal.batch.stages.vllm_engine_stage"
 
 
 def record(event: str, start: float, end: float, **fields) -> None:
@@ -93,3 +97,43 @@ def install() -> None:
 
     pipeline.read_shards = timed_read_shards
     pipeline.PromptRenderer = TimedPromptRenderer
+
+
+def install_ray_llm() -> None:
+    """Worker setup hook for `ray.data.llm`: once a worker imports its vLLM stage (only the stage
+    actor does; the import loads torch and vLLM), each request records when it was handed to the
+    engine (after the stage's pending-request semaphore) and when its output finished."""
+    sys.meta_path.insert(0, _AfterImport(RAY_LLM_STAGE, _time_ray_llm_requests))
+
+
+def _time_ray_llm_requests(module) -> None:
+    generate = module.vLLMEngineWrapper._generate_async
+
+    async def timed(self, request):
+        began = time.time()
+        output = await generate(self, request)
+        record("ray_llm_request", began, time.time())
+        return output
+
+    module.vLLMEngineWrapper._generate_async = timed
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs `patch(module)` right after the named module is first imported."""
+
+    def __init__(self, name: str, patch):
+        self._name, self._patch = name, patch
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self._name:
+            return None
+        sys.meta_path.remove(self)  # find the real spec without coming back here
+        spec = importlib.util.find_spec(name)
+        execute, patch = spec.loader.exec_module, self._patch
+
+        def exec_then_patch(module):
+            execute(module)
+            patch(module)
+
+        spec.loader.exec_module = exec_then_patch
+        return spec
