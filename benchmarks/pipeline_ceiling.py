@@ -7,8 +7,11 @@ Side "job": `jobs.runner.run_job` on local Ray, engine "vllm" replaced in every 
 `benchmarks.null_engine.NullEngine`: read -> render -> (no generation) -> write -> commit.
 Side "plain": one Python process doing the same work directly: pyarrow reads the file in
 shard-sized batches, the same `PromptRenderer` renders and hashes, pyarrow writes zstd Parquet.
-Each side runs in a fresh process. Prints rows/s for both, peak RSS of the job's driver and of
-its Ray processes, and last `ratio=<job rows/s / plain rows/s>`.
+Side "floor": Ray Data's own floor for the job's graph, the same read units, read tasks and
+actor pool doing none of the work (the read tasks only read, the actor hands batches back, the
+driver counts rows): what Ray Data costs here before pressroom does anything.
+Each side runs in a fresh process. Prints rows/s for all three, peak RSS of the job's driver and
+of its Ray processes, and last `ratio=<job rows/s / plain rows/s>`.
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def child_floor(job: dict) -> dict:
     import ray
     import ray.data
 
-    from jobs.pipeline import CALLS_PER_ACTOR, READ_TASK_CPUS, unit_items
+    from jobs.pipeline import CALLS_PER_ACTOR, READ_TASK_CPUS, engine_env, unit_items
     from jobs.plan import plan_shards
     from schemas.manifest import InputFile
 
@@ -144,6 +147,8 @@ def child_floor(job: dict) -> dict:
     dataset = dataset.map_batches(
         PassThrough, batch_size=job["batch_size"], batch_format="pyarrow", num_cpus=1,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=1, max_concurrent_calls_per_actor=CALLS_PER_ACTOR),
+        # The generation actor's environment too: a worker of its own, as the job's actor needs.
+        runtime_env={"env_vars": engine_env(os.cpu_count() or 1)},
     )
     rows, first = 0, None
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
