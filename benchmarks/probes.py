@@ -6,7 +6,8 @@ not record: the `import vllm` share of the load, read and render time, and the e
 count. `install` is a Ray `worker_process_setup_hook`: in every worker it points the "vllm"
 registry entry at `TimedVllmEngine` (the real engine plus timestamps) and wraps the render
 stage's read and render, appending one JSON line per event to a file in
-`$PRESSROOM_BENCH_EVENTS`. Wall-clock time (`time.time`) so events compare across processes.
+`$PRESSROOM_BENCH_EVENTS`. `install_ray_llm` is side (d)'s hook: it times each request inside
+ray.data.llm's vLLM stage. Wall-clock time (`time.time`) so events compare across processes.
 """
 
 from __future__ import annotations
