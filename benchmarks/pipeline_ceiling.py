@@ -161,11 +161,10 @@ def child_floor(job: dict) -> dict:
 
 def read_only(batch, *, columns: list[str]):
     """The floor's read task: each shard's input rows, as `jobs.pipeline.read_and_render` reads them."""
-    from jobs.plan import Shard, read_shards
+    from jobs.pipeline import read_items
 
-    for unit in batch.column("shards").to_pylist():
-        for _, rows in read_shards([Shard(**s) for s in unit], columns=columns):
-            yield rows
+    for _, rows in read_items(batch, columns=columns):
+        yield rows
 
 
 def input_columns() -> list[str]:

@@ -102,9 +102,14 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Tabl
     renderer = PromptRenderer(
         template=config.template, system=config.system, variables=config.template_columns
     )
+    for shard, rows in read_items(batch, columns=config.read_columns):
+        yield _render_shard(shard, rows, renderer=renderer, config=config)
+
+
+def read_items(batch: pa.Table, *, columns: list[str]) -> Iterator[tuple[Shard, pa.Table]]:
+    """Each shard's rows for a batch of `unit_items`, one streaming pass per unit."""
     for unit in batch.column("shards").to_pylist():
-        for shard, rows in read_shards([Shard(**s) for s in unit], columns=config.read_columns):
-            yield _render_shard(shard, rows, renderer=renderer, config=config)
+        yield from read_shards([Shard(**s) for s in unit], columns=columns)
 
 
 def _render_shard(shard: Shard, rows: pa.Table, *, renderer: PromptRenderer, config: StageConfig) -> pa.Table:
