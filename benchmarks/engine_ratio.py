@@ -52,11 +52,11 @@ def make_prompts(count: int, *, max_words: int, seed: int = 0) -> list[str]:
 
 def prepare_model(args: argparse.Namespace) -> Path:
     if args.model == "smollm2":
-        from workers.default_model import prepare_default_model
+        from workers.models.default_model import prepare_default_model
 
         return prepare_default_model(log=lambda line: print(line, file=sys.stderr))
     if args.model == "tiny":
-        from workers.default_model import pressroom_home
+        from workers.home import pressroom_home
 
         target = (args.cache_dir or pressroom_home() / "bench-models") / "tiny-llama"
         if not (target / "model.safetensors").exists():

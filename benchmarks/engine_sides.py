@@ -1,7 +1,7 @@
 """The sides `engine_ratio.py` compares; each runs alone in a fresh child process.
 
 (a) raw: `vllm.LLM.chat` on every prompt at once, in this one process.
-(b) job: a pressroom job (`jobs.runner.run_job` on local Ray, Parquet in, Parquet + manifest out).
+(b) job: a pressroom job (`jobs.run.run_job` on local Ray, Parquet in, Parquet + manifest out).
 (c) actor: one `LLM.chat` of every prompt inside one bare Ray actor (num_cpus=1): the ceiling
     for any pipeline that runs its engine in a Ray actor on this machine.
 (d) ray_llm: Ray's own `ray.data.llm` processor (logical GPU, `log_engine_metrics=False`).
@@ -23,7 +23,7 @@ from benchmarks.probes import threads
 
 def llm_args(job: dict) -> dict[str, Any]:
     """`vllm.LLM` keyword arguments exactly as `VllmEngine.load` builds them (CPU host)."""
-    from workers.vllm_engine import CPU_DEFAULTS
+    from workers.engines.vllm_engine import CPU_DEFAULTS
 
     args: dict[str, Any] = {"model": job["model_path"], "dtype": "auto", "max_model_len": job["max_model_len"]}
     args.update(CPU_DEFAULTS)
@@ -33,8 +33,8 @@ def llm_args(job: dict) -> dict[str, Any]:
 
 def sampling_params(job: dict):
     """The SamplingParams `VllmEngine` would use for the job's sampling section."""
-    from workers.engine import EngineConfig
-    from workers.vllm_engine import VllmEngine
+    from workers.engines import EngineConfig
+    from workers.engines.vllm_engine import VllmEngine
 
     config = EngineConfig(model_path=job["model_path"], model_name="bench", sampling=job["sampling"])
     return VllmEngine(config)._sampling_params()
@@ -92,7 +92,7 @@ def side_job(job: dict) -> dict:
     import ray
 
     from benchmarks.probes import EVENTS_ENV, read_events
-    from jobs.runner import Progress, run_job
+    from jobs.run import Progress, run_job
     from schemas.spec import JobSpec
 
     events_dir = Path(job["result_file"]).with_name(f"events-{time.time_ns()}")
@@ -190,7 +190,7 @@ def side_actor(job: dict) -> dict:
     """(c) bare-actor ceiling; the generation window is the `chat` call inside the actor."""
     import ray
 
-    from jobs.pipeline import engine_env
+    from jobs.run.pipeline import engine_env
 
     ray_seconds = start_ray()
     prompts = read_prompts(job["prompts"])

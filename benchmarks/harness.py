@@ -130,7 +130,7 @@ def write_result(job: dict, result: dict) -> None:
 
 
 def start_ray(*, setup_hook: str | None = None, env: dict[str, str] | None = None, **init_args) -> float:
-    """`ray.init` as `jobs.pipeline.init_ray` does it (quiet, project on PYTHONPATH), plus a
+    """`ray.init` as `jobs.run.init_ray` does it (quiet, project on PYTHONPATH), plus a
     worker setup hook; returns the seconds it took. A job that finds Ray up leaves it up, so
     the job's own `ray_start` timing is then ~0 and this figure stands in for it."""
     import ray

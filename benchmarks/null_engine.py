@@ -1,13 +1,13 @@
 """A zero-cost engine: the pipeline's own ceiling, with generation taking no time at all.
 
-`JobSpec.model.engine` only accepts "vllm" or "hf", and the actors read `workers.engine.ENGINES`
+`JobSpec.model.engine` only accepts "vllm" or "hf", and the actors read `workers.engines.ENGINES`
 in their own processes, so registering in the driver is not enough. `install` is a Ray
 `worker_process_setup_hook` that points the "vllm" name at `NullEngine` in every worker.
 """
 
 from __future__ import annotations
 
-from workers.engine import EngineConfig, Request, Result
+from workers.engines import EngineConfig, Request, Result
 
 # Non-empty: an empty text would become an `empty_output` error row in finalize_text.
 TEXT = "ok"
@@ -37,6 +37,6 @@ class NullEngine:
 
 def install() -> None:
     """Worker setup hook: the "vllm" registry entry builds a NullEngine in this process."""
-    from workers import engine
+    from workers import engines as engine
 
     engine.ENGINES["vllm"] = f"{__name__}:NullEngine"

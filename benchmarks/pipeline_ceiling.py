@@ -3,7 +3,7 @@
     python benchmarks/pipeline_ceiling.py --rows 100000
     python benchmarks/pipeline_ceiling.py --rows 1000000     # the memory target (peak RSS)
 
-Side "job": `jobs.runner.run_job` on local Ray, engine "vllm" replaced in every Ray worker by
+Side "job": `jobs.run.run_job` on local Ray, engine "vllm" replaced in every Ray worker by
 `benchmarks.null_engine.NullEngine`: read -> render -> (no generation) -> write -> commit.
 Side "plain": one Python process doing the same work directly: pyarrow reads the file in
 shard-sized batches, the same `PromptRenderer` renders and hashes, pyarrow writes zstd Parquet.
@@ -29,7 +29,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import (  # noqa: E402
-    RssSampler, child_main, exit_on_sigterm, peak_rss_mib, run_child, start_ray, working_directory,
+    RssSampler,
+    child_main,
+    exit_on_sigterm,
+    peak_rss_mib,
+    run_child,
+    start_ray,
+    working_directory,
 )
 
 TEMPLATE = "Summarize: {{ title }}. {{ body }}"
@@ -74,7 +80,7 @@ def child_job(job: dict) -> dict:
     """The pressroom job with the null engine; Ray started here so its cost is reported apart."""
     import ray
 
-    from jobs.runner import Progress, run_job
+    from jobs.run import Progress, run_job
     from schemas.spec import JobSpec
 
     imported = time.time()
@@ -128,14 +134,15 @@ class DriverMemory:
 
 def child_floor(job: dict) -> dict:
     """Ray Data's own floor for the job's graph: the same read units, read tasks and actor pool
-    (resources and calls in flight from `jobs.pipeline`), with none of the work: the read tasks
+    (resources and calls in flight from `jobs.run.pipeline`), with none of the work: the read tasks
     only read their shards, the actor hands each batch back, the driver counts rows."""
     import ray
     import ray.data
 
-    from jobs.pipeline import CALLS_PER_ACTOR, READ_TASK_CPUS, engine_env, unit_items
     from jobs.plan import plan_shards
+    from jobs.run.pipeline import CALLS_PER_ACTOR, READ_TASK_CPUS, engine_env
     from schemas.manifest import InputFile
+    from workers.render import unit_items
 
     ray_seconds = start_ray()
     shards = plan_shards([InputFile(uri=job["input"], rows=job["rows"], bytes=0)], rows_per_shard=job["rows_per_shard"])
@@ -160,8 +167,8 @@ def child_floor(job: dict) -> dict:
 
 
 def read_only(batch, *, columns: list[str]):
-    """The floor's read task: each shard's input rows, as `jobs.pipeline.read_and_render` reads them."""
-    from jobs.pipeline import read_items
+    """The floor's read task: each shard's input rows, as `workers.render.read_and_render` reads them."""
+    from workers.render import read_items
 
     for _, rows in read_items(batch, columns=columns):
         yield rows
@@ -169,7 +176,7 @@ def read_only(batch, *, columns: list[str]):
 
 def input_columns() -> list[str]:
     """What both sides read: the carried columns and the template's."""
-    from jobs.render import template_variables
+    from workers.render import template_variables
 
     return list(dict.fromkeys(["id", "title", "score", *sorted(template_variables(TEMPLATE))]))
 
@@ -186,8 +193,8 @@ def child_plain(job: dict) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from jobs.render import PromptRenderer, template_variables
     from schemas.rows import output_schema
+    from workers.render import PromptRenderer, template_variables
 
     began = time.time()
     parquet = pq.ParquetFile(job["input"])

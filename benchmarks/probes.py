@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from workers.vllm_engine import VllmEngine
+from workers.engines.vllm_engine import VllmEngine
 
 EVENTS_ENV = "PRESSROOM_BENCH_EVENTS"
 RAY_LLM_STAGE = "ray.llm._internal.batch.stages.vllm_engine_stage"
@@ -72,8 +72,8 @@ class TimedVllmEngine(VllmEngine):
 
 def install() -> None:
     """Worker setup hook: timed engine under the name "vllm", timed read and render."""
-    import jobs.pipeline as pipeline
-    from workers import engine
+    from workers import engines as engine
+    from workers.render import stage as pipeline
 
     engine.ENGINES["vllm"] = f"{__name__}:TimedVllmEngine"
     read_shards = pipeline.read_shards

@@ -5,7 +5,15 @@
 from __future__ import annotations
 
 from article_words import (  # beside this module
-    a_an, COMPANY_HEADS, count_k, Ctx, fit, money_m, MONTHS, poss, surname,
+    COMPANY_HEADS,
+    MONTHS,
+    Ctx,
+    a_an,
+    count_k,
+    fit,
+    money_m,
+    poss,
+    surname,
 )
 
 

@@ -26,8 +26,8 @@ import pyarrow as pa
 
 # beside this script
 from article_words import Ctx
-from fixed_parquet import script_main, write_fixed
 from company_articles import business, incident, product
+from fixed_parquet import script_main, write_fixed
 from public_articles import education, health, local, policy, science, sports, weather
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "data" / "articles.parquet"

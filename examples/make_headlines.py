@@ -22,7 +22,6 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-
 from fixed_parquet import script_main, write_fixed  # beside this script
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "data" / "headlines.parquet"

@@ -7,7 +7,16 @@ from __future__ import annotations
 import datetime as _dt
 
 from article_words import (  # beside this module
-    count_k, Ctx, fit, money_m, MONTHS, poss, REGIONS, surname, TEAMS, UNIVERSITIES,
+    MONTHS,
+    REGIONS,
+    TEAMS,
+    UNIVERSITIES,
+    Ctx,
+    count_k,
+    fit,
+    money_m,
+    poss,
+    surname,
 )
 
 

@@ -1,0 +1,1 @@
+"""pressroom's control plane: spec, plan, run state, one run attempt, and the CLI."""

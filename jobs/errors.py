@@ -1,22 +1,17 @@
-"""The errors the CLI turns into exit codes: 2 for bad spec or input, 1 for a failed job."""
+"""The errors the CLI turns into exit codes: 2 for bad spec or input, 1 for a failed job.
+
+`PressroomError` and `InputError` live in `workers.errors` (the data plane raises them too).
+"""
 
 from __future__ import annotations
 
+from workers.errors import InputError, PressroomError
 
-class PressroomError(Exception):
-    """Base for errors with a one-line message meant for the user."""
-
-    exit_code = 1
+__all__ = ["InputError", "JobError", "PressroomError", "SpecError"]
 
 
 class SpecError(PressroomError):
     """The job spec is invalid (names the file and field)."""
-
-    exit_code = 2
-
-
-class InputError(PressroomError):
-    """The input table is unusable (names the file and column)."""
 
     exit_code = 2
 

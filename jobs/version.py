@@ -8,13 +8,18 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 
+def package_version() -> str:
+    """pressroom's installed package version."""
+    try:
+        return version("pressroom")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 @cache
 def code_version() -> str:
     """pressroom's package version, plus the git commit when running from a checkout."""
-    try:
-        base = version("pressroom")
-    except PackageNotFoundError:
-        base = "0+unknown"
+    base = package_version()
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(

@@ -1,0 +1,1 @@
+"""pressroom's contracts: pydantic models, row columns and the exported JSON Schema."""

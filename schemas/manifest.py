@@ -72,6 +72,11 @@ class ShardRecord(RecordModel):
         default_factory=dict, description="Per output field: outputs matching the reference column."
     )
 
+    def covers(self, shard: Shard) -> bool:
+        """Whether this record is for exactly this planned shard."""
+        return (self.shard, self.input_file, self.row_start, self.row_end) == (
+            shard.index, shard.input_file, shard.row_start, shard.row_end)
+
 
 class InputFile(RecordModel):
     """Identity of an input file when the run planned its shards."""
@@ -83,13 +88,18 @@ class InputFile(RecordModel):
     etag: str | None = Field(default=None, description="Object ETag (object storage).")
 
 
-class PlannedShard(RecordModel):
-    """One shard of a run's plan: a row range of one input file."""
+class Shard(RecordModel):
+    """A contiguous row range of one input file: the unit of output files and resume."""
 
-    index: int = Field(ge=0)
-    input_file: str
-    row_start: int = Field(ge=0)
-    row_end: int = Field(ge=0)
+    index: int = Field(ge=0, description="Shard index in the run's plan.")
+    input_file: str = Field(description="Input file URI the shard's rows come from.")
+    row_start: int = Field(ge=0, description="First input row (inclusive) in that file.")
+    row_end: int = Field(ge=0, description="Last input row (exclusive) in that file.")
+
+    @property
+    def rows(self) -> int:
+        """Input rows in the shard."""
+        return self.row_end - self.row_start
 
 
 class RunPlan(RecordModel):
@@ -100,7 +110,7 @@ class RunPlan(RecordModel):
     spec_sha256: str = Field(description="Fingerprint of the resolved spec the run started with.")
     created_at: str = Field(description="UTC time the run first started (ISO 8601).")
     inputs: list[InputFile] = Field(description="Identity of every input file at the first start.")
-    shards: list[PlannedShard]
+    shards: list[Shard]
 
 
 class ModelLineage(RecordModel):

@@ -1,4 +1,8 @@
-"""Output rows: the columns every data file has, and the error-code vocabulary."""
+"""Row columns and the error-code vocabulary: the one owner of every column name.
+
+Output columns are what data files hold; stage columns (leading underscore) travel between the
+render stage, the generation actors and the driver, and are dropped before rows are written.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +35,29 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.IMAGE_UNREADABLE: "The row's image bytes are not an image PIL can open.",
 }
 
-SAMPLE_INDEX = pa.field("sample_index", pa.int32())
+# Output columns.
+SAMPLE_INDEX = "sample_index"
+PROMPT_SHA256 = "prompt_sha256"
+TEXT = "text"
+FINISH_REASON = "finish_reason"
+NUM_INPUT_TOKENS = "num_input_tokens"
+NUM_OUTPUT_TOKENS = "num_output_tokens"
+MODEL = "model"
+ERROR_CODE = "error_code"
+ERROR_MESSAGE = "error_message"
 STRUCTURED_PREFIX = "out_"
+
+# Stage columns: render -> actors -> driver, never written.
+PROMPT = "prompt"  # the rendered prompt
+ADAPTER = "_adapter"  # per-row adapter name; null means the base model
+IMAGE = "_image"  # per-row image bytes (checked by the render stage); null means text only
+SHARD = "_shard"  # the row's shard index
+ROW = "_row"  # the row's number in its input file
+GEN_START = "_gen_start"  # wall-clock marks of the actor call that generated the row
+GEN_END = "_gen_end"
+ENGINE_LOAD = "_engine_load_s"  # seconds the actor's engine took to load
+
+SAMPLE_INDEX_FIELD = pa.field(SAMPLE_INDEX, pa.int32())
 _JSON_TYPES = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
 
 
@@ -50,14 +75,14 @@ def structured_fields(output_schema: dict | None) -> list[pa.Field]:
 
 # Columns pressroom adds after the id and the carried columns, in this order.
 GENERATED_FIELDS: list[pa.Field] = [
-    pa.field("prompt_sha256", pa.string()),
-    pa.field("text", pa.string()),
-    pa.field("finish_reason", pa.string()),
-    pa.field("num_input_tokens", pa.int64()),
-    pa.field("num_output_tokens", pa.int64()),
-    pa.field("model", pa.string()),
-    pa.field("error_code", pa.string()),
-    pa.field("error_message", pa.string()),
+    pa.field(PROMPT_SHA256, pa.string()),
+    pa.field(TEXT, pa.string()),
+    pa.field(FINISH_REASON, pa.string()),
+    pa.field(NUM_INPUT_TOKENS, pa.int64()),
+    pa.field(NUM_OUTPUT_TOKENS, pa.int64()),
+    pa.field(MODEL, pa.string()),
+    pa.field(ERROR_CODE, pa.string()),
+    pa.field(ERROR_MESSAGE, pa.string()),
 ]
 
 
@@ -65,4 +90,4 @@ def output_schema(
     *, id_field: pa.Field, carried: list[pa.Field], structured: list[pa.Field] | None = None
 ) -> pa.Schema:
     """The Arrow schema of a job's data files: (id, sample_index), carried, generated, structured."""
-    return pa.schema([id_field, SAMPLE_INDEX, *carried, *GENERATED_FIELDS, *(structured or [])])
+    return pa.schema([id_field, SAMPLE_INDEX_FIELD, *carried, *GENERATED_FIELDS, *(structured or [])])

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
-TaskKind = Literal["report", "summary", "caption", "label", "custom"]
-EngineName = Literal["vllm", "hf"]
+
+
+class TaskKind(StrEnum):
+    """Task kinds: each is a preset (system prompt and template) in `jobs.spec.presets`."""
+
+    REPORT = "report"
+    SUMMARY = "summary"
+    CAPTION = "caption"
+    LABEL = "label"
+    CUSTOM = "custom"
+
+
+class EngineName(StrEnum):
+    """Engine names: each maps to an implementation in `workers.engines.ENGINES`."""
+
+    VLLM = "vllm"
+    HF = "hf"
 
 
 class SpecModel(BaseModel):
@@ -65,7 +81,7 @@ class TaskSpec(SpecModel):
 
     @model_validator(mode="after")
     def _custom_needs_prompt(self) -> TaskSpec:
-        if self.kind == "custom" and not self.prompt:
+        if self.kind == TaskKind.CUSTOM and not self.prompt:
             raise ValueError("task.kind 'custom' has no preset template: set task.prompt")
         fields = set((self.output_schema or {}).get("properties", {}))
         unknown = sorted(set(self.reference_columns) - fields)
@@ -77,7 +93,7 @@ class TaskSpec(SpecModel):
 class ModelSpec(SpecModel):
     """Which model generates, on which engine."""
 
-    engine: EngineName = Field(default="vllm", description="Engine name from the registry.")
+    engine: EngineName = Field(default=EngineName.VLLM, description="Engine name from the registry.")
     source: str = Field(
         default="default",
         description="'default' (bundled SmolLM2-135M-Instruct), 'default-vlm' (a tiny random Idefics3 "
@@ -172,8 +188,8 @@ class JobSpec(SpecModel):
 
     @model_validator(mode="after")
     def _engine_supports_task(self) -> JobSpec:
-        if self.task.output_schema is not None and self.model.engine != "vllm":
+        if self.task.output_schema is not None and self.model.engine != EngineName.VLLM:
             raise ValueError("task.output_schema needs model.engine: vllm (hf has no constrained decoding)")
-        if self.task.kind == "caption" and not self.input.image_column:
+        if self.task.kind == TaskKind.CAPTION and not self.input.image_column:
             raise ValueError("task.kind 'caption' needs input.image_column (the column holding the images)")
         return self

@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the in-process job tests; jobs see it running and leave it up."""
-    from jobs.pipeline import init_ray, shutdown_ray
+    from jobs.run.pipeline import init_ray, shutdown_ray
 
     started = init_ray(verbose=False)
     yield

@@ -55,7 +55,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def jobs(tiny_vlm, inputs, tmp_path_factory, ray_session) -> dict[tuple[str, str], tuple[dict, list[dict]]]:
     """(engine, storage) -> (manifest, output rows) of a caption job on the preset prompt."""
-    from jobs.runner import run_job
+    from jobs.run import run_job
     from jobs.spec import load_spec
 
     results = {}
@@ -81,8 +81,8 @@ def expected_input_tokens(tiny_vlm) -> int:
     """The preset prompt's text tokens with the image placeholder replaced by the image's tokens."""
     from transformers import AutoProcessor
 
-    from jobs.presets import PRESETS
-    from workers.engine import Request, image_prompt_text
+    from jobs.spec import PRESETS
+    from workers.engines import Request, image_prompt_text
 
     processor = AutoProcessor.from_pretrained(tiny_vlm)
     preset = PRESETS["caption"]
@@ -131,7 +131,7 @@ def test_image_prompt_past_the_context_is_prompt_too_long_and_the_rest_still_gen
     # row is retried alone (with vLLM's multimodal processor cache on, the retries fail too).
     from transformers import AutoProcessor
 
-    from workers.engine import EngineConfig, Request, build_engine, generate_checked, image_prompt_text
+    from workers.engines import EngineConfig, Request, build_engine, generate_checked, image_prompt_text
 
     processor = AutoProcessor.from_pretrained(tiny_vlm)
     image = _png(make_test_images(1, seed=5)[0])

@@ -27,7 +27,7 @@ LABEL_SCHEMA = {
 
 
 def test_structured_labels_land_as_typed_columns_with_accuracy(tiny_model, tmp_path, ray_session):
-    from jobs.runner import run_job
+    from jobs.run import run_job
     from jobs.spec import load_spec
 
     headlines = pq.read_table(REPO / "examples" / "data" / "headlines.parquet").slice(0, 12)
@@ -63,7 +63,7 @@ def test_structured_labels_land_as_typed_columns_with_accuracy(tiny_model, tmp_p
 
 
 def test_n_samples_are_keyed_and_reproducible_with_a_seed(tiny_model, tmp_path, ray_session):
-    from jobs.runner import run_job
+    from jobs.run import run_job
     from jobs.spec import load_spec
 
     table = write_table(tmp_path / "in.parquet", article_rows(6))
@@ -88,10 +88,10 @@ def test_n_samples_are_keyed_and_reproducible_with_a_seed(tiny_model, tmp_path, 
 
 
 def test_rows_route_to_their_adapter_and_match_transformers_peft(tiny_model, tmp_path, ray_session):
-    from jobs.runner import run_job
+    from jobs.run import run_job
     from jobs.spec import load_spec
     from tests.tiny_models import build_random_lora_adapter
-    from workers.engine import EngineConfig, Request, build_engine, generate_checked
+    from workers.engines import EngineConfig, Request, build_engine, generate_checked
 
     adapters = {name: build_random_lora_adapter(tiny_model, tmp_path / name, seed=seed) for name, seed in (("a", 1), ("b", 2))}
     rows = article_rows(9)

@@ -137,7 +137,7 @@ def test_bad_input_fails_fast_with_exit_2_naming_file_and_column(tmp_path):
 
 
 def test_hf_engine_with_lora_adapter_through_ray(tiny_model, tmp_path, ray_session):
-    from jobs.runner import run_job
+    from jobs.run import run_job
     from jobs.spec import load_spec
     from tests.tiny_models import build_lora_adapter
 

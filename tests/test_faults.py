@@ -141,8 +141,8 @@ def _s3_spec(tmp_path, *, model, bucket, engine="hf") -> Path:
 
 
 def _s3_output(bucket: str, run_id: str) -> tuple[dict, list[dict]]:
-    from jobs.show import load_committed, verify_files
-    from jobs.storage import storage_for
+    from jobs.state import load_committed, verify_files
+    from workers.io import storage_for
 
     run_dir = f"s3://{bucket}/out/tiny-summaries/runs/{run_id}"
     manifest, _ = load_committed(run_dir)
@@ -177,11 +177,11 @@ def test_thirty_percent_503s_from_object_storage_change_nothing(tiny_model, tmp_
 
 def _every_shard_done(tmp_path, *, bucket: str, run_id: str):
     """A spec on S3 and a run whose every shard has its data file and record: only the commit is left."""
-    from jobs.commit import RunLayout, write_shard
     from jobs.plan import inspect_input, plan_shards
     from jobs.spec import load_spec
-    from jobs.storage import storage_for
+    from jobs.state import RunLayout, write_shard
     from tests.jobs.builders import make_model_dir, output_table
+    from workers.io import storage_for
 
     spec_path = _s3_spec(tmp_path, model=make_model_dir(tmp_path / "model"), bucket=bucket)
     spec = load_spec(spec_path)
@@ -237,11 +237,12 @@ def test_a_manifest_put_whose_answer_is_lost_commits_once(tmp_path, s3_bucket, s
 
 
 def test_crash_between_data_file_and_record_regenerates_that_shard(tiny_model, tmp_path, ray_session, monkeypatch):
-    from jobs import commit, runner
+    from jobs import run as runner
+    from jobs import state as commit
     from jobs.errors import JobError
-    from jobs.gc import collect_garbage
     from jobs.spec import load_spec
-    from jobs.storage import storage_for
+    from jobs.state import collect_garbage
+    from workers.io import storage_for
 
     table = write_table(tmp_path / "in.parquet", article_rows(40))
     spec = load_spec(write_spec(tmp_path / "job.yaml", tiny_spec(

@@ -49,7 +49,7 @@ def build_tokenizer(path: Path):
     """Train a byte-level BPE tokenizer on the corpus and save it as a fast tokenizer."""
     from transformers import PreTrainedTokenizerFast
 
-    from workers.byte_bpe import train_byte_bpe
+    from workers.models.byte_bpe import train_byte_bpe
 
     raw = train_byte_bpe(corpus_lines(seed=0, count=400), special_tokens=SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(

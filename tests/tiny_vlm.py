@@ -1,7 +1,7 @@
 """A tiny random Idefics3 vision-language model built locally, for tests that need a real
 multimodal engine and no hub access (and no torchvision).
 
-The builder lives in `workers.default_vlm` (it is also pressroom's `default-vlm` demo model);
+The builder lives in `workers.models.default_vlm` (it is also pressroom's `default-vlm` demo model);
 this module re-exports it with the test-only helpers: deterministic images and the chat prompt.
 `build_tiny_idefics3` writes a deterministic random `Idefics3ForConditionalGeneration` that loads
 and greedy-generates in vLLM (CPU) and in transformers with identical token ids (float32).
@@ -14,9 +14,18 @@ from __future__ import annotations
 
 import random
 
-from workers.default_vlm import (  # noqa: F401  (re-exported for tests)
-    CHAT_TEMPLATE, END_OF_UTTERANCE, FAKE_IMAGE_TOKEN, GLOBAL_IMAGE_TOKEN, IMAGE_PROMPT_TOKENS, IMAGE_SEQ_LEN,
-    IMAGE_SIZE, IMAGE_TOKEN, build_processor, build_tiny_idefics3, build_tokenizer,
+from workers.models.default_vlm import (  # noqa: F401  (re-exported for tests)
+    CHAT_TEMPLATE,
+    END_OF_UTTERANCE,
+    FAKE_IMAGE_TOKEN,
+    GLOBAL_IMAGE_TOKEN,
+    IMAGE_PROMPT_TOKENS,
+    IMAGE_SEQ_LEN,
+    IMAGE_SIZE,
+    IMAGE_TOKEN,
+    build_processor,
+    build_tiny_idefics3,
+    build_tokenizer,
 )
 
 _SHAPES = ["circle", "square", "triangle", "stripe"]

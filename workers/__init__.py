@@ -1,0 +1,1 @@
+"""pressroom's data plane: what runs inside Ray (storage, shard reads, render, engines, actors)."""

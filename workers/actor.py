@@ -13,30 +13,46 @@ from dataclasses import replace
 
 import pyarrow as pa
 
-from workers.engine import (
-    EngineConfig, Request, Result, build_engine, finalize_text, generate_checked, samples_per_request,
+from schemas.rows import (
+    ADAPTER,
+    ENGINE_LOAD,
+    ERROR_CODE,
+    ERROR_MESSAGE,
+    FINISH_REASON,
+    GEN_END,
+    GEN_START,
+    IMAGE,
+    MODEL,
+    NUM_INPUT_TOKENS,
+    NUM_OUTPUT_TOKENS,
+    PROMPT,
+    SAMPLE_INDEX,
+    TEXT,
+)
+from workers.engines import (
+    EngineConfig,
+    Request,
+    Result,
+    build_engine,
+    finalize_text,
+    generate_checked,
+    samples_per_request,
+    structured_columns,
 )
 from workers.models import local_copy
-from workers.structured import structured_columns
 
-ADAPTER = "_adapter"  # per-row adapter name from the render stage; null means the base model
-IMAGE = "_image"  # per-row image bytes from the render stage (checked there); null means text only
-SAMPLE_INDEX = "sample_index"
-GEN_START = "_gen_start"
-GEN_END = "_gen_end"
-ENGINE_LOAD = "_engine_load_s"
 BATCHES_IN_FLIGHT = 2  # one generating, the next already queued in the engine
 
 def results_to_columns(results: list[Result], *, model: str) -> dict[str, pa.Array]:
     """Arrow columns for a list of results, in the order given."""
     return {
-        "text": pa.array([r.text for r in results], pa.string()),
-        "finish_reason": pa.array([r.finish_reason for r in results], pa.string()),
-        "num_input_tokens": pa.array([r.num_input_tokens for r in results], pa.int64()),
-        "num_output_tokens": pa.array([r.num_output_tokens for r in results], pa.int64()),
-        "model": pa.array([model] * len(results), pa.string()),
-        "error_code": pa.array([r.error_code for r in results], pa.string()),
-        "error_message": pa.array([r.error_message for r in results], pa.string()),
+        TEXT: pa.array([r.text for r in results], pa.string()),
+        FINISH_REASON: pa.array([r.finish_reason for r in results], pa.string()),
+        NUM_INPUT_TOKENS: pa.array([r.num_input_tokens for r in results], pa.int64()),
+        NUM_OUTPUT_TOKENS: pa.array([r.num_output_tokens for r in results], pa.int64()),
+        MODEL: pa.array([model] * len(results), pa.string()),
+        ERROR_CODE: pa.array([r.error_code for r in results], pa.string()),
+        ERROR_MESSAGE: pa.array([r.error_message for r in results], pa.string()),
     }
 
 
@@ -49,19 +65,19 @@ def generate_table(
 ) -> pa.Table:
     """n output rows per input row (sample_index 0..n-1); render errors carried through as they are."""
     n = samples_per_request(engine.config)
-    prompts = table.column("prompt").to_pylist()
+    prompts = table.column(PROMPT).to_pylist()
     adapters = _optional_column(table, ADAPTER)
     images = _optional_column(table, IMAGE)
-    codes = table.column("error_code").to_pylist()
+    codes = table.column(ERROR_CODE).to_pylist()
     todo = [i for i, code in enumerate(codes) if code is None]  # rows that rendered
     generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
     results = [finalize_text(r) for r in generated]
     if len(todo) < table.num_rows:
-        results = _with_render_errors(results, codes, table.column("error_message").to_pylist(), n=n)
+        results = _with_render_errors(results, codes, table.column(ERROR_MESSAGE).to_pylist(), n=n)
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
-    drop = [c for c in ("prompt", "error_code", "error_message", ADAPTER, IMAGE) if c in table.column_names]
+    drop = [c for c in (PROMPT, ERROR_CODE, ERROR_MESSAGE, ADAPTER, IMAGE) if c in table.column_names]
     out = table.drop_columns(drop)
     if n > 1:
         out = out.take(pa.array([i for i in range(table.num_rows) for _ in range(n)], pa.int64()))

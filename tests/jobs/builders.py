@@ -1,7 +1,7 @@
 """Builders for the light job tests: input tables, spec files, model stand-ins, committed runs.
 
 No Ray and no model: a "model" here is a directory holding a config.json, which is all that
-`validate` checks, and a committed run is built with jobs.commit directly.
+`validate` checks, and a committed run is built with jobs.state directly.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from jobs.commit import RunLayout, commit_manifest, write_shard
-from jobs.tally import sum_records
-from jobs.storage import LocalStorage
+from jobs.state import RunLayout, commit_manifest, sum_records, write_shard
 from schemas.manifest import InputFile, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.rows import output_schema
+from workers.io import LocalStorage
 
 JOB = "nightly-summaries"
 RUN_ID = "20240601T020000Z-a1b2c3"

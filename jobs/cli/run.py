@@ -1,0 +1,95 @@
+"""`pressroom run`: run or resume a job to a committed manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+
+from jobs.cli.console import diverted_console
+from jobs.cli.progress import TerminalProgress
+from jobs.errors import PressroomError, SpecError
+
+
+def add_parser(sub, common: argparse.ArgumentParser) -> None:
+    """Add the command's parser to the subcommands."""
+    run = sub.add_parser("run", parents=[common], help="run (or resume) a job to a committed manifest")
+    run.add_argument("spec", help="job spec YAML file")
+    run.add_argument("--output-uri", help="override output.uri")
+    run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
+    run.add_argument("--resume", action="store_true", help="resume the job's newest uncommitted run")
+    run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+
+def command(args) -> int:
+    """Run the command; returns the exit code."""
+    from jobs.run import RUN_ID_PATTERN, Progress, run_job
+    from jobs.spec import load_spec
+
+    if args.run_id and not re.match(RUN_ID_PATTERN, args.run_id):
+        raise SpecError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
+    spec = load_spec(args.spec, output_uri=args.output_uri)
+    with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
+        human = console.err if args.json else console.out
+        bar = TerminalProgress(console.err) if console.err.isatty() else None
+
+        def announce(run_id: str) -> None:
+            print(f"run {run_id} (job {spec.name})", file=human, flush=True)
+
+        progress = Progress(rows_total=0, on_update=bar.update if bar else None)
+        try:
+            result = run_job(spec, run_id=args.run_id, resume=args.resume, verbose=args.verbose, progress=progress, on_start=announce)
+        except PressroomError as exc:
+            if console.log_path and exc.exit_code == 1:
+                exc.args = (f"{exc} (engine and Ray logs: {console.log_path})",)
+            raise
+        finally:
+            if bar:
+                bar.close()
+        if console.log_path:
+            os.unlink(console.log_path)  # nothing went wrong: the libraries' chatter is not kept
+        summary = _run_summary(result)
+        if summary["already_committed"]:
+            print(f"run {summary['run_id']} is already committed; nothing written", file=human)
+        if args.json:
+            print(json.dumps(summary), file=console.out, flush=True)
+        else:
+            _print_run(summary, file=human)
+    return 0
+
+
+def _run_summary(result) -> dict:
+    manifest = result.manifest
+    generate_seconds = manifest.timings.get("generate", 0.0)
+    rate = manifest.totals.output_tokens / generate_seconds if generate_seconds > 0 else None
+    from jobs.state import DATA_DIR, run_dir_of
+    from workers.io import join
+
+    run_dir = run_dir_of(result.manifest_uri)
+    return {
+        "job": manifest.job,
+        "run_id": manifest.run_id,
+        "status": manifest.status,
+        "already_committed": not result.written,
+        "manifest_uri": result.manifest_uri,
+        "data_uri": join(run_dir, DATA_DIR) + "/",
+        "totals": manifest.totals.model_dump(),
+        "errors": manifest.errors,
+        "output_tokens_per_second": round(rate, 1) if rate else None,
+        "timings": manifest.timings,
+    }
+
+
+def _print_run(summary: dict, *, file) -> None:
+    totals = summary["totals"]
+    print(
+        f"{summary['status']}: {totals['rows_in']} rows ({totals['rows_ok']} ok, "
+        f"{totals['rows_failed']} failed), {totals['output_tokens']} tokens generated"
+        + (f", {summary['output_tokens_per_second']} tok/s" if summary["output_tokens_per_second"] else ""),
+        file=file,
+    )
+    if summary["errors"]:
+        print("errors: " + ", ".join(f"{k}={v}" for k, v in summary["errors"].items()), file=file)
+    print(f"outputs:  {summary['data_uri']}", file=file)
+    print(f"manifest: {summary['manifest_uri']}", file=file)

@@ -1,0 +1,97 @@
+"""The one place that builds run paths: every state file's name is a function of (job, run, shard).
+
+```
+{output}/{job}/latest                          newest committed run
+{output}/{job}/runs/{run}/_run.json            the run's plan (written once)
+{output}/{job}/runs/{run}/data/shard-k.parquet shard data
+{output}/{job}/runs/{run}/shards/shard-k.json  completion record, after the data is checked
+{output}/{job}/runs/{run}/_manifest.json       written last: the reader's contract
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.io import join
+
+MANIFEST_NAME = "_manifest.json"
+PLAN_NAME = "_run.json"
+LATEST_NAME = "latest"
+RUNS_DIR = "runs"
+DATA_DIR = "data"
+SHARDS_DIR = "shards"
+
+
+@dataclass(frozen=True)
+class JobLayout:
+    """Where a job's runs and its `latest` pointer live under the output root."""
+
+    output_uri: str
+    job: str
+
+    @property
+    def job_dir(self) -> str:
+        return join(self.output_uri, self.job)
+
+    @property
+    def runs_dir(self) -> str:
+        return join(self.job_dir, RUNS_DIR)
+
+    @property
+    def latest(self) -> str:
+        return join(self.job_dir, LATEST_NAME)
+
+    def run(self, run_id: str) -> RunLayout:
+        """The layout of one of this job's runs."""
+        return RunLayout(output_uri=self.output_uri, job=self.job, run_id=run_id)
+
+    def run_dir_of(self, uri: str) -> str | None:
+        """The run directory holding a file listed under `runs_dir`, or None."""
+        prefix = self.runs_dir + "/"
+        if not uri.startswith(prefix) or "/" not in uri[len(prefix):]:
+            return None
+        return prefix + uri[len(prefix):].split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class RunLayout(JobLayout):
+    """Where one run's files live."""
+
+    run_id: str
+
+    @property
+    def run_dir(self) -> str:
+        return join(self.runs_dir, self.run_id)
+
+    @property
+    def manifest(self) -> str:
+        return join(self.run_dir, MANIFEST_NAME)
+
+    @property
+    def plan(self) -> str:
+        return join(self.run_dir, PLAN_NAME)
+
+    @property
+    def data_dir(self) -> str:
+        return join(self.run_dir, DATA_DIR)
+
+    @property
+    def shards_dir(self) -> str:
+        return join(self.run_dir, SHARDS_DIR)
+
+    @staticmethod
+    def data_path(shard: int) -> str:
+        """Data file path relative to the run directory."""
+        return f"{DATA_DIR}/shard-{shard:05d}.parquet"
+
+    def shard_record(self, shard: int) -> str:
+        return join(self.shards_dir, f"shard-{shard:05d}.json")
+
+
+def run_dir_of(target: str) -> str:
+    """The run directory named by a run directory or by its manifest's path."""
+    target = target.rstrip("/")
+    if target.endswith("/" + MANIFEST_NAME) or target == MANIFEST_NAME:
+        target = target[: -len(MANIFEST_NAME)].rstrip("/")
+    return target

@@ -1,0 +1,62 @@
+"""Counts over output rows: totals, errors by code, and accuracy against reference columns."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.manifest import Accuracy, QualityCount, ShardRecord, ShardTotals
+from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS, SAMPLE_INDEX, STRUCTURED_PREFIX
+
+
+def shard_totals(table: pa.Table, *, id_column: str) -> tuple[ShardTotals, dict[str, int]]:
+    """Totals of one output table (input rows counted once, outputs n times) and errors by code."""
+    failed = pc.is_valid(table.column(ERROR_CODE))
+    rows_in = pc.count_distinct(table.column(id_column), mode="all").as_py()
+    rows_failed = pc.count_distinct(table.filter(failed).column(id_column), mode="all").as_py()
+    firsts = table.filter(pc.equal(table.column(SAMPLE_INDEX), 0)) if SAMPLE_INDEX in table.column_names else table
+    totals = ShardTotals(
+        rows_in=rows_in,
+        rows_ok=rows_in - rows_failed,
+        rows_failed=rows_failed,
+        outputs=table.num_rows,
+        outputs_failed=pc.sum(failed).as_py() or 0,
+        input_tokens=pc.sum(firsts.column(NUM_INPUT_TOKENS)).as_py() or 0,  # prompt tokens once per input
+        output_tokens=pc.sum(table.column(NUM_OUTPUT_TOKENS)).as_py() or 0,
+    )
+    counts = pc.value_counts(table.column(ERROR_CODE).drop_null()).to_pylist()
+    return totals, {c["values"]: c["counts"] for c in counts}
+
+
+def shard_quality(table: pa.Table, *, references: dict[str, str]) -> dict[str, QualityCount]:
+    """Outputs whose out_<field> equals the row's reference column, per field."""
+    quality = {}
+    for field, column in references.items():
+        got = table.column(f"{STRUCTURED_PREFIX}{field}").to_pylist()
+        want = table.column(column).to_pylist()
+        quality[field] = QualityCount(correct=sum(g is not None and g == w for g, w in zip(got, want)), total=len(got))
+    return quality
+
+
+def sum_records(records: list[ShardRecord], *, references: dict[str, str]):
+    """Run totals, errors by code and accuracy per field, summed over shard records."""
+    totals: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    correct: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for record in records:
+        totals.update(record.totals.model_dump())
+        errors.update(record.errors)
+        for field, count in record.quality.items():
+            correct[field] += count.correct
+            total[field] += count.total
+    quality = {
+        field: Accuracy(
+            reference_column=column, correct=correct[field], total=total[field],
+            accuracy=round(correct[field] / total[field], 4) if total[field] else None,
+        )
+        for field, column in references.items()
+    }
+    return {k: totals.get(k, 0) for k in ShardTotals.model_fields}, dict(sorted(errors.items())), quality

@@ -1,0 +1,272 @@
+"""The commit protocol on local storage: data, then record, then one manifest, then `latest`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.errors import InputError
+from jobs.state import (
+    RunLayout,
+    commit_manifest,
+    load_committed,
+    read_manifest,
+    read_shard_records,
+    sha256_hex,
+    sum_records,
+    verify_files,
+    write_shard,
+)
+from tests.jobs.builders import JOB, RUN_ID, committed_run, make_manifest, output_table
+from workers.io import AlreadyExists, LocalStorage
+
+IDS = [f"r{i:04d}" for i in range(7)]
+
+
+class RecordingStorage(LocalStorage):
+    """Local storage that remembers the order of writes."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False) -> None:
+        super().write_bytes(uri, data, if_none_match=if_none_match)
+        self.writes.append(uri)
+
+
+@pytest.fixture
+def layout(tmp_path) -> RunLayout:
+    return RunLayout(output_uri=str(tmp_path / "out"), job=JOB, run_id=RUN_ID)
+
+
+def _write(storage, layout: RunLayout, shard: int, ids: list[str], start: int, **kwargs):
+    return write_shard(storage, layout, shard=shard, input_file="/data/articles.parquet",
+                       row_range=(start, start + len(ids)), table=output_table(ids, **kwargs), id_column="id")
+
+
+def test_layout_names(tmp_path):
+    layout = RunLayout(output_uri=str(tmp_path) + "/", job="j", run_id="r1")
+    assert layout.run_dir == f"{tmp_path}/j/runs/r1"
+    assert layout.manifest == f"{tmp_path}/j/runs/r1/_manifest.json"
+    assert layout.latest == f"{tmp_path}/j/latest"
+    assert layout.data_path(3) == "data/shard-00003.parquet"
+    assert layout.shard_record(12) == f"{tmp_path}/j/runs/r1/shards/shard-00012.json"
+
+
+def test_write_shard_writes_data_then_record(layout):
+    storage = RecordingStorage()
+    record = _write(storage, layout, 0, IDS[:4], 0, errors={"r0002": "template_error"})
+    data = Path(layout.run_dir) / "data" / "shard-00000.parquet"
+    assert storage.writes == [str(data), layout.shard_record(0)]
+    payload = data.read_bytes()
+    assert record.file.path == "data/shard-00000.parquet"
+    assert record.file.sha256 == sha256_hex(payload)
+    assert record.file.bytes == len(payload)
+    assert record.file.rows == 4 == pq.read_metadata(data).num_rows
+    assert pq.read_table(data).column("id").to_pylist() == IDS[:4]
+    assert (record.shard, record.input_file, record.row_start, record.row_end) == (0, "/data/articles.parquet", 0, 4)
+    assert record.totals.model_dump() == {
+        "rows_in": 4, "rows_ok": 3, "rows_failed": 1, "outputs": 4, "outputs_failed": 1,
+        "input_tokens": 20 + 21 + 23, "output_tokens": 24,
+    }
+    assert record.errors == {"template_error": 1}
+    on_disk = json.loads(Path(layout.shard_record(0)).read_text())
+    assert on_disk["file"]["sha256"] == record.file.sha256
+
+
+def test_rewriting_a_shard_replaces_its_files(layout):
+    storage = LocalStorage()
+    _write(storage, layout, 0, IDS[:4], 0)
+    second = _write(storage, layout, 0, IDS[:3], 0)
+    data_files = sorted(p.name for p in (Path(layout.run_dir) / "data").iterdir())
+    assert data_files == ["shard-00000.parquet"]
+    assert read_shard_records(storage, layout) == {0: second}
+    assert second.file.rows == 3
+
+
+def test_read_shard_records(layout):
+    storage = LocalStorage()
+    assert read_shard_records(storage, layout) == {}
+    first = _write(storage, layout, 0, IDS[:4], 0)
+    second = _write(storage, layout, 1, IDS[4:], 4)
+    # A leftover temporary file from a crashed write is not a record.
+    (Path(layout.shards_dir) / ".shard-00002.json.abc.tmp").write_text("{partial")
+    assert read_shard_records(storage, layout) == {0: first, 1: second}
+
+
+def test_sum_totals(layout):
+    storage = LocalStorage()
+    records = [
+        _write(storage, layout, 0, IDS[:4], 0, errors={"r0001": "template_error", "r0003": "prompt_too_long"}),
+        _write(storage, layout, 1, IDS[4:], 4, errors={"r0005": "template_error"}),
+    ]
+    totals, errors, quality = sum_records(records, references={})
+    assert totals == {"rows_in": 7, "rows_ok": 4, "rows_failed": 3, "outputs": 7, "outputs_failed": 3,
+                      "input_tokens": 20 + 22 + 20 + 22, "output_tokens": 32}
+    assert quality == {}
+    assert errors == {"prompt_too_long": 1, "template_error": 2}
+    assert list(errors) == sorted(errors)
+
+
+def test_commit_manifest_writes_once(layout):
+    storage = LocalStorage()
+    records = [_write(storage, layout, 0, IDS[:4], 0), _write(storage, layout, 1, IDS[4:], 4)]
+    assert read_manifest(storage, layout) is None
+    manifest = make_manifest(layout, records)
+    first = commit_manifest(storage, layout, manifest)
+    assert first.written is True
+    assert first.manifest == manifest
+    committed = Path(layout.manifest).read_bytes()
+    assert read_manifest(storage, layout) == manifest
+    assert json.loads(Path(layout.latest).read_text())["run_id"] == RUN_ID
+
+    later = make_manifest(layout, records, finished_at="2024-06-01T09:00:00+00:00")
+    second = commit_manifest(storage, layout, later)
+    assert second.written is False
+    assert second.manifest == manifest  # the one that stands, not the one offered
+    assert Path(layout.manifest).read_bytes() == committed
+    assert [p.name for p in Path(layout.run_dir).iterdir() if p.name.startswith(".")] == []
+
+
+def test_latest_names_the_last_committed_run(tmp_path):
+    storage = LocalStorage()
+    first_layout, _ = committed_run(tmp_path / "out", run_id="20240601T020000Z-aaaaaa")
+    second_layout, _ = committed_run(tmp_path / "out", run_id="20240602T020000Z-bbbbbb")
+    assert first_layout.latest == second_layout.latest
+    assert json.loads(storage.read_bytes(second_layout.latest))["run_id"] == "20240602T020000Z-bbbbbb"
+    # A second driver committing the older run finds its manifest and leaves `latest` alone.
+    rival = read_manifest(storage, first_layout).model_copy(update={"finished_at": "2024-06-03T00:00:00+00:00"})
+    again = commit_manifest(storage, first_layout, rival)
+    assert again.written is False
+    assert json.loads(storage.read_bytes(second_layout.latest))["run_id"] == "20240602T020000Z-bbbbbb"
+
+
+def test_if_none_match_refuses_existing_file(tmp_path):
+    storage = LocalStorage()
+    target = str(tmp_path / "d" / "object.json")
+    storage.write_bytes(target, b"first", if_none_match=True)
+    with pytest.raises(AlreadyExists):
+        storage.write_bytes(target, b"second", if_none_match=True)
+    assert storage.read_bytes(target) == b"first"
+    storage.write_bytes(target, b"third")  # an unconditional write replaces
+    assert storage.read_bytes(target) == b"third"
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["object.json"]
+
+
+def test_concurrent_conditional_writers_have_one_winner(tmp_path):
+    storage = LocalStorage()
+    target = str(tmp_path / "runs" / "_manifest.json")
+    barrier = threading.Barrier(8)
+    outcomes: dict[int, str] = {}
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        try:
+            storage.write_bytes(target, f"writer {n}".encode(), if_none_match=True)
+            outcomes[n] = "won"
+        except AlreadyExists:
+            outcomes[n] = "lost"
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(outcomes) == 8
+    winners = [n for n, outcome in outcomes.items() if outcome == "won"]
+    assert len(winners) == 1
+    assert storage.read_bytes(target) == f"writer {winners[0]}".encode()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["_manifest.json"]
+
+
+def test_load_committed_by_run_dir_or_manifest_path(tmp_path):
+    layout, manifest = committed_run(tmp_path / "out")
+    assert load_committed(layout.run_dir) == (manifest, layout.run_dir)
+    assert load_committed(layout.run_dir + "/") == (manifest, layout.run_dir)
+    assert load_committed(layout.manifest) == (manifest, layout.run_dir)
+    assert manifest.totals.rows_in == 7 and manifest.totals.rows_failed == 1
+    assert [f.path for f in manifest.files] == ["data/shard-00000.parquet", "data/shard-00001.parquet"]
+
+
+def test_load_committed_rejects_uncommitted_dir(tmp_path):
+    with pytest.raises(InputError, match="has no _manifest.json: the run is not committed"):
+        load_committed(str(tmp_path))
+
+
+def test_verify_files_ok(tmp_path):
+    layout, manifest = committed_run(tmp_path / "out")
+    assert verify_files(manifest, layout.run_dir) == []
+
+
+def test_verify_files_detects_flipped_byte(tmp_path):
+    layout, manifest = committed_run(tmp_path / "out")
+    path = Path(layout.run_dir) / "data" / "shard-00001.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert verify_files(manifest, layout.run_dir) == ["data/shard-00001.parquet: sha256 mismatch"]
+
+
+def test_verify_files_detects_missing_and_resized(tmp_path):
+    layout, manifest = committed_run(tmp_path / "out")
+    data_dir = Path(layout.run_dir) / "data"
+    (data_dir / "shard-00000.parquet").unlink()
+    resized = data_dir / "shard-00001.parquet"
+    resized.write_bytes(resized.read_bytes() + b"x")
+    expected = manifest.files[1].bytes
+    assert verify_files(manifest, layout.run_dir) == [
+        "data/shard-00000.parquet: missing",
+        f"data/shard-00001.parquet: {expected + 1} bytes, manifest says {expected}",
+    ]
+
+
+def test_a_retry_of_a_put_that_landed_is_recognised_as_ours(layout):
+    storage = LocalStorage()
+    records = [_write(storage, layout, 0, IDS[:4], 0), _write(storage, layout, 1, IDS[4:], 4)]
+    manifest = make_manifest(layout, records)
+
+    class LostAnswer(LocalStorage):
+        """The put lands, then the client sees an error, once."""
+
+        failed = False
+
+        def write_bytes(self, uri, data, *, if_none_match=False):
+            super().write_bytes(uri, data, if_none_match=if_none_match)
+            if uri == layout.manifest and not self.failed:
+                self.failed = True
+                raise ConnectionResetError("connection reset after the request was sent")
+
+    flaky = LostAnswer()
+    result = commit_manifest(flaky, layout, manifest)
+
+    assert flaky.failed and result.written is True and result.manifest == manifest
+    assert read_manifest(storage, layout) == manifest
+    assert json.loads(Path(layout.latest).read_text())["run_id"] == RUN_ID
+
+
+def test_latest_never_moves_back_to_an_older_run(tmp_path):
+    storage = LocalStorage()
+    newer, _ = committed_run(tmp_path / "out", run_id="20240602T020000Z-bbbbbb")
+    older_layout = RunLayout(output_uri=newer.output_uri, job=newer.job, run_id="20240601T020000Z-aaaaaa")
+    older = read_manifest(storage, newer).model_copy(
+        update={"run_id": older_layout.run_id, "finished_at": "2024-05-01T00:00:00+00:00"}
+    )
+    assert commit_manifest(storage, older_layout, older).written is True
+    assert json.loads(storage.read_bytes(newer.latest))["run_id"] == "20240602T020000Z-bbbbbb"
+
+
+def test_local_compare_and_swap(tmp_path):
+    from workers.io import ConditionFailed
+
+    storage = LocalStorage()
+    uri = str(tmp_path / "pointer")
+    storage.write_bytes(uri, b"one")
+    version = storage.stat(uri).version
+    storage.write_bytes(uri, b"two", if_match=version)
+    with pytest.raises(ConditionFailed):
+        storage.write_bytes(uri, b"three", if_match=version)  # stale version: refused
+    assert storage.read_bytes(uri) == b"two"

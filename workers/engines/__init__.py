@@ -1,0 +1,25 @@
+"""Engines: one protocol (load, generate, close), a registry by name, and the implementations.
+
+Importing this package is light: vllm, torch and transformers load inside the engine modules
+only, when `build_engine` constructs one.
+"""
+
+from workers.engines.base import (
+    ENGINES,
+    Engine,
+    EngineConfig,
+    Request,
+    Result,
+    RowCountError,
+    build_engine,
+    finalize_text,
+    generate_checked,
+    image_prompt_text,
+    samples_per_request,
+)
+from workers.engines.structured import structured_columns
+
+__all__ = [
+    "ENGINES", "Engine", "EngineConfig", "Request", "Result", "RowCountError", "build_engine", "finalize_text",
+    "generate_checked", "image_prompt_text", "samples_per_request", "structured_columns",
+]

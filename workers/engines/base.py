@@ -1,0 +1,209 @@
+"""The one contract every engine implements, and the registry that finds engines by name.
+
+An engine is built with an `EngineConfig`, loads its model once in `load()`, turns a list of
+`Request`s into exactly one `Result` per request, in order, and releases everything in `close()`.
+Heavy libraries (vllm, torch, transformers) are imported inside the engine modules only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from schemas.rows import ErrorCode
+from schemas.spec import EngineName
+
+# name -> "module:Class"; adding an engine is one new module, one EngineName, one line here.
+ENGINES: dict[str, str] = {
+    EngineName.VLLM: "workers.engines.vllm_engine:VllmEngine",
+    EngineName.HF: "workers.engines.hf_engine:HfEngine",
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything an engine needs to load; built by the driver, shipped to actors."""
+
+    model_path: str  # a local directory, or an s3:// URI each node fetches once
+    model_name: str
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA name -> directory or s3:// URI
+    model_sha256: str | None = None  # remote copies are verified against these
+    adapter_sha256s: dict[str, str] = field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None  # constrain decoding to this JSON Schema
+    max_model_len: int | None = None
+    dtype: str = "auto"
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    sampling: dict[str, Any] = field(default_factory=dict)
+    gpus: float = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One rendered row: the chat messages are (system, prompt), on the named adapter or the base;
+    `image` (encoded bytes, checked by the render stage) goes before the prompt text."""
+
+    system: str | None
+    prompt: str
+    adapter: str | None = None
+    image: bytes | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        """Chat messages for a chat template."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return [*head, {"role": "user", "content": self.prompt}]
+
+    def plain_text(self) -> str:
+        """The prompt for a model without a chat template."""
+        return f"{self.system}\n\n{self.prompt}" if self.system else self.prompt
+
+
+NOT_A_VLM = "the row has an image, but the model is not a vision-language model"
+
+
+def is_vision_language(model_path: str) -> bool:
+    """Whether a model directory holds a vision-language model (its config has a vision tower)."""
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    return "vision_config" in config
+
+
+def image_prompt_text(template_owner: Any, request: Request) -> str:
+    """The prompt text for a request with an image: the chat template (of a processor or
+    tokenizer) over one image part then the text, with the generation prompt. The system prompt
+    is a system message if the template accepts one, else it leads the text."""
+    def user(text: str) -> dict[str, Any]:
+        return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+
+    def render(messages: list[dict[str, Any]]) -> str:
+        return template_owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    if request.system:
+        system = {"role": "system", "content": [{"type": "text", "text": request.system}]}
+        try:
+            return render([system, user(request.prompt)])
+        except Exception:  # templates without a system role raise from inside Jinja
+            return render([user(f"{request.system}\n\n{request.prompt}")])
+    return render([user(request.prompt)])
+
+
+def load_processor(model_path: str):
+    """A vision-language model's processor; its chat template places the image in the prompt."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model_path)
+    if not getattr(processor, "chat_template", None):
+        raise ValueError(f"vision-language model {model_path} has no chat template to place the image in")
+    return processor
+
+
+def decode_image(data: bytes):
+    """A PIL RGB image from encoded bytes."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the engine made of one request; `error_code` set means no usable text."""
+
+    text: str | None
+    finish_reason: str | None
+    num_input_tokens: int
+    num_output_tokens: int
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def failed(cls, code: ErrorCode, message: str, *, num_input_tokens: int = 0) -> Result:
+        """An error result for one row."""
+        return cls(None, None, num_input_tokens, 0, code.value, message)
+
+    @classmethod
+    def too_long(cls, tokens: int, *, context: int) -> Result:
+        """A `prompt_too_long` row: the prompt does not fit the model's context."""
+        message = f"prompt has {tokens} tokens; the model's context is {context}"
+        return cls.failed(ErrorCode.PROMPT_TOO_LONG, message, num_input_tokens=tokens)
+
+
+def chat_token_ids(tokenizer, request: Request) -> list[int]:
+    """Prompt ids as both engines build them: the chat template if the tokenizer has one."""
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template(
+            request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        return list(ids)
+    return tokenizer.encode(request.plain_text())
+
+
+class Engine(Protocol):
+    """Load once, generate many batches, close."""
+
+    name: str
+    config: EngineConfig
+    concurrent: bool  # generate() may be called from several threads at once
+
+    def load(self) -> None:
+        """Load weights and tokenizer. Raises on bad engine_args."""
+
+    def version(self) -> str:
+        """Version string of the library behind the engine."""
+
+    def generate(self, requests: list[Request]) -> list[Result]:
+        """`samples` results per request (sampling.n), request-major, same order."""
+
+    def close(self) -> None:
+        """Free the model and any engine processes."""
+
+
+class RowCountError(RuntimeError):
+    """An engine returned more or fewer results than requests: a bug, never silently fixed."""
+
+
+def build_engine(name: str, config: EngineConfig) -> Engine:
+    """Look up an engine class by name and construct it (no loading happens here)."""
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}") from None
+    module_name, class_name = target.split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class(config)
+
+
+def samples_per_request(config: EngineConfig) -> int:
+    """Outputs per request: sampling.n."""
+    return int(config.sampling.get("n", 1))
+
+
+def generate_checked(engine: Engine, requests: list[Request]) -> list[Result]:
+    """Call the engine and insist on exactly n results per request."""
+    if not requests:
+        return []
+    results = engine.generate(requests)
+    expected = len(requests) * samples_per_request(engine.config)
+    if len(results) != expected:
+        raise RowCountError(
+            f"engine {engine.name!r} returned {len(results)} results for {len(requests)} requests "
+            f"(expected {expected})"
+        )
+    return results
+
+
+def finalize_text(result: Result) -> Result:
+    """Turn an empty generation into an `empty_output` error row."""
+    if result.error_code is None and not (result.text or "").strip():
+        return Result(
+            result.text,
+            result.finish_reason,
+            result.num_input_tokens,
+            result.num_output_tokens,
+            ErrorCode.EMPTY_OUTPUT.value,
+            "the engine generated no text",
+        )
+    return result

@@ -1,0 +1,107 @@
+"""The read-and-render stage: a Ray task reads a unit's shards and renders their prompts.
+
+Each output block is one shard's rows: the kept input columns, the rendered prompt and its hash
+(or a render error), the image bytes and adapter name when the job has them, and the stage
+columns `_shard` and `_row` that let the driver reassemble each shard in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from schemas.manifest import Shard
+from schemas.rows import ADAPTER, ERROR_CODE, ERROR_MESSAGE, IMAGE, PROMPT_SHA256, ROW, SHARD
+from workers.engines import EngineConfig
+from workers.io import read_shards, read_units
+from workers.render.images import image_prompt_sha256, load_image_column
+from workers.render.template import PromptRenderer
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What the read/render and generate stages need, shipped to Ray workers."""
+
+    read_columns: list[str]
+    keep_columns: list[str]
+    adapter_column: str | None  # per-row adapter names
+    default_adapter: str | None  # the adapter for every row (model.adapter)
+    template: str
+    template_columns: list[str]
+    system: str | None
+    engine_name: str
+    engine_config: EngineConfig
+    batch_size: int
+    replicas: tuple[int, int]
+    gpus_per_replica: float
+    threads_per_replica: int | None = None
+    image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
+
+
+def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
+    """Read each unit's shards in one pass and render their prompts: one table per shard."""
+    renderer = PromptRenderer(
+        template=config.template, system=config.system, variables=config.template_columns
+    )
+    for shard, rows in read_items(batch, columns=config.read_columns):
+        yield _render_shard(shard, rows, renderer=renderer, config=config)
+
+
+def read_items(batch: pa.Table, *, columns: list[str]) -> Iterator[tuple[Shard, pa.Table]]:
+    """Each shard's rows for a batch of `unit_items`, one streaming pass per unit."""
+    for unit in batch.column("shards").to_pylist():
+        yield from read_shards([Shard.model_validate(s) for s in unit], columns=columns)
+
+
+def _render_shard(shard: Shard, rows: pa.Table, *, renderer: PromptRenderer, config: StageConfig) -> pa.Table:
+    rendered = rows.select(config.keep_columns)
+    for name, column in zip(*_columns_of(renderer.render_table(rows))):
+        rendered = rendered.append_column(name, column)
+    if config.image_column:
+        rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file)
+    adapters = _adapter_names(rows, config)
+    if adapters is not None:
+        rendered = rendered.append_column(ADAPTER, adapters)
+    rendered = rendered.append_column(SHARD, pa.array([shard.index] * rows.num_rows, pa.int64()))
+    return rendered.append_column(
+        ROW, pa.array(range(shard.row_start, shard.row_start + rows.num_rows), pa.int64())
+    )
+
+
+def _columns_of(table: pa.Table) -> tuple[list[str], list[pa.ChunkedArray]]:
+    return table.column_names, table.columns
+
+
+def _with_images(rendered: pa.Table, values: pa.ChunkedArray, *, input_file: str) -> pa.Table:
+    """Add the `_image` bytes; a row whose image is missing or unreadable becomes an error row."""
+    images = load_image_column(values, input_file=input_file)
+    hashes = rendered.column(PROMPT_SHA256).to_pylist()
+    codes = rendered.column(ERROR_CODE).to_pylist()
+    messages = rendered.column(ERROR_MESSAGE).to_pylist()
+    data: list[bytes | None] = [None] * len(images)
+    for i, image in enumerate(images):
+        if codes[i] is not None:  # a render error is reported first
+            continue
+        if image.error_code is not None:
+            codes[i], messages[i], hashes[i] = image.error_code, image.error_message, None
+        else:
+            data[i], hashes[i] = image.data, image_prompt_sha256(hashes[i], image.data)
+    for name, column in ((PROMPT_SHA256, pa.array(hashes, pa.string())), (ERROR_CODE, pa.array(codes, pa.string())),
+                         (ERROR_MESSAGE, pa.array(messages, pa.string()))):
+        rendered = rendered.set_column(rendered.schema.get_field_index(name), name, column)
+    return rendered.append_column(IMAGE, pa.array(data, pa.binary()))
+
+
+def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:
+    if config.adapter_column:
+        return rows.column(config.adapter_column).cast(pa.string()).combine_chunks()
+    if config.default_adapter:
+        return pa.array([config.default_adapter] * rows.num_rows, pa.string())
+    return None
+
+
+def unit_items(shards: list[Shard]) -> list[dict]:
+    """One input item per read task: shards sharing Parquet row groups are read in one pass."""
+    return [{"shards": [shard.model_dump() for shard in unit]} for unit in read_units(shards)]
