@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 model: $(STAMP)
-	$(BIN)/python -m workers.models.default_model
+	$(BIN)/python -m workers.models
 
 demo: setup
 	$(BIN)/pressroom run examples/nightly_summaries.yaml

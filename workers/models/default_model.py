@@ -7,7 +7,7 @@ loads it without a per-tensor narrowing warning) that vLLM and transformers both
 checkout is written beside the target and renamed into place, so a directory that holds the
 marker file is always complete. torch and transformers are imported only when converting.
 
-    python -m workers.models.default_model    # prepares the model and prints its directory
+    python -m workers.models    # prepares the model and prints its directory
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def resolve_model(source: str) -> ResolvedModel:
         if not (path / "config.json").exists():
             raise ModelSourceError(
                 f"the default model is not prepared at {path}: run `make setup` "
-                "(or `python -m workers.models.default_model`)"
+                "(or `python -m workers.models`)"
             )
     elif source == DEFAULT_VLM:
         path = prepare_default_vlm()  # local and deterministic: built on first use (seconds)
