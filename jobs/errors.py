@@ -1,4 +1,4 @@
-"""The errors the CLI turns into exit codes: 2 for bad spec or input, 1 for a failed job.
+"""The errors the CLI turns into exit codes: 2 bad spec or input, 1 a failed job, 3 held by another driver.
 
 `PressroomError` and `InputError` live in `workers.errors` (the data plane raises them too).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from workers.errors import InputError, PressroomError
 
-__all__ = ["InputError", "JobError", "PressroomError", "SpecError"]
+__all__ = ["InputError", "JobError", "LeaseHeld", "PressroomError", "SpecError"]
 
 
 class SpecError(PressroomError):
@@ -20,3 +20,9 @@ class JobError(PressroomError):
     """The job started but could not finish."""
 
     exit_code = 1
+
+
+class LeaseHeld(PressroomError):
+    """Another live driver holds the run's lease (or took it over from this one)."""
+
+    exit_code = 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MANIFEST_FORMAT = 1
 
@@ -18,10 +18,20 @@ class RecordModel(BaseModel):
 class FileEntry(RecordModel):
     """One data file of a run."""
 
-    path: str = Field(description="Path relative to the run directory, e.g. data/shard-00000.parquet.")
+    path: str = Field(description="Path relative to the run directory, e.g. data/shard-00000-a1.parquet.")
     rows: int = Field(ge=0, description="Rows in the file.")
     bytes: int = Field(ge=0, description="Size of the file in bytes.")
-    sha256: str = Field(description="Hex SHA-256 of the file's bytes.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the file's bytes.")
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_run(cls, value: str) -> str:
+        # A hostile manifest must not point readers outside the run directory.
+        parts = value.split("/")
+        if (not value or value.startswith("/") or "\\" in value or ":" in value
+                or any(part in {"", ".", ".."} for part in parts)):
+            raise ValueError(f"{value!r} is not a plain path inside the run directory")
+        return value
 
 
 class ShardTotals(RecordModel):
@@ -102,14 +112,24 @@ class Shard(RecordModel):
         return self.row_end - self.row_start
 
 
+class PinnedModel(RecordModel):
+    """The weights and engine a run generates with: a resume must find exactly these."""
+
+    sha256: str = Field(description="Content hash of the model directory (every file).")
+    adapters: dict[str, str] = Field(default_factory=dict, description="Adapter name -> content hash.")
+    engine: str = Field(description="Engine name.")
+    engine_version: str = Field(description="Version of the engine's library.")
+
+
 class RunPlan(RecordModel):
-    """Written once when a run first starts: resuming must see the same spec, input and shards."""
+    """Written once when a run first starts: resuming must see the same spec, input, model and shards."""
 
     job: str
     run_id: str
     spec_sha256: str = Field(description="Fingerprint of the resolved spec the run started with.")
     created_at: str = Field(description="UTC time the run first started (ISO 8601).")
     inputs: list[InputFile] = Field(description="Identity of every input file at the first start.")
+    model: PinnedModel
     shards: list[Shard]
 
 
@@ -127,6 +147,7 @@ class ModelLineage(RecordModel):
     adapter_column: str | None = Field(default=None, description="Input column choosing the adapter per row.")
     max_model_len: int | None = None
     dtype: str = "auto"
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="The spec's model.engine_args.")
 
 
 class Totals(ShardTotals):

@@ -22,6 +22,7 @@ class ErrorCode(str, Enum):
     INVALID_STRUCTURED_OUTPUT = "invalid_structured_output"
     IMAGE_MISSING = "image_missing"
     IMAGE_UNREADABLE = "image_unreadable"
+    IMAGE_NOT_ALLOWED = "image_not_allowed"
 
 
 ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -33,6 +34,8 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_STRUCTURED_OUTPUT: "The output is empty, not JSON, or fails task.output_schema.",
     ErrorCode.IMAGE_MISSING: "The row's image is null, or its path or URI names no object.",
     ErrorCode.IMAGE_UNREADABLE: "The row's image bytes are not an image PIL can open.",
+    ErrorCode.IMAGE_NOT_ALLOWED: "The row's image path is outside the allowed roots (the input's own directory "
+    "or bucket, and input.image_roots); nothing was read.",
 }
 
 # Output columns.

@@ -46,6 +46,11 @@ class InputSpec(SpecModel):
         description="Column holding each row's image: bytes (binary), or a path or s3:// URI (string); "
         "relative paths resolve against the input file's directory.",
     )
+    image_roots: list[str] = Field(
+        default_factory=list,
+        description="Directories or s3:// prefixes image paths may also point into, besides the input's own "
+        "directory (local) or bucket (s3); any other path is an image_not_allowed row.",
+    )
     rows_per_shard: int = Field(
         default=1000,
         ge=1,

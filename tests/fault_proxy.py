@@ -6,9 +6,11 @@ It prints its own URL on the first line of stdout once it listens (useful with `
 Every request (any method, headers and body as the client sent them, Host included) goes to the
 upstream server and the response streams back, except a seeded random fraction, which gets
 `503 SlowDown` with an S3 XML error body and is never forwarded: a retry is always safe.
-`GET /__stats` returns {"requests", "faults", "forwarded", "chunked"} as JSON (not itself
-counted); "chunked" counts request bodies sent with `Transfer-Encoding: chunked` (pyarrow's
-streamed `aws-chunked` uploads), which are de-chunked and forwarded with a Content-Length.
+`GET /__stats` returns {"requests", "faults", "forwarded", "chunked", "answers_lost", "methods"} as
+JSON (not itself counted); "chunked" counts request bodies sent with `Transfer-Encoding: chunked`
+(pyarrow's streamed `aws-chunked` uploads), which are de-chunked and forwarded with a
+Content-Length; "methods" counts requests by HTTP method. `--strip-conditional` drops
+If-None-Match and If-Match from every request: a store that ignores conditional writes.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ class FaultProxy(ThreadingHTTPServer):
     request_queue_size = 128  # bursts of concurrent clients must not overflow the backlog
 
     def __init__(
-        self, address: tuple[str, int], *, upstream: str, fault_rate: float, seed: int, lose_answer: str | None = None
+        self, address: tuple[str, int], *, upstream: str, fault_rate: float, seed: int, lose_answer: str | None = None,
+        strip_conditional: bool = False,
     ):
         super().__init__(address, ProxyHandler)
+        self.strip_conditional = strip_conditional
         self.lose_answer = lose_answer  # path substring: the first such PUT lands, its answer is lost
         parsed = urlparse(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
@@ -54,11 +58,13 @@ class FaultProxy(ThreadingHTTPServer):
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "faults": 0, "forwarded": 0, "chunked": 0, "answers_lost": 0}
+        self.methods: dict[str, int] = {}
 
-    def should_fail(self) -> bool:
+    def should_fail(self, method: str) -> bool:
         """Count one request and decide whether it gets a fault."""
         with self._lock:
             self.stats["requests"] += 1
+            self.methods[method] = self.methods.get(method, 0) + 1
             fail = self._random.random() < self.fault_rate
             self.stats["faults" if fail else "forwarded"] += 1
             return fail
@@ -77,7 +83,7 @@ class FaultProxy(ThreadingHTTPServer):
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return dict(self.stats)
+            return {**self.stats, "methods": dict(self.methods)}
 
 
 class ProxyHandler(BaseHTTPRequestHandler):
@@ -94,7 +100,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._reply(200, json.dumps(self.server.snapshot()).encode(), "application/json")
             return
         body = self._read_body()  # always consumed, so a kept-alive connection stays in sync
-        if self.server.should_fail():
+        if self.server.should_fail(self.command):
             self._reply(503, SLOW_DOWN, "application/xml", reason="Slow Down")
             return
         try:
@@ -132,8 +138,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=60)
         try:
             connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            dropped = {"if-none-match", "if-match"} if self.server.strip_conditional else set()
             for name, value in self.headers.items():
-                if name.lower() not in HOP_BY_HOP:
+                if name.lower() not in HOP_BY_HOP | dropped:
                     connection.putheader(name, value)  # Host too: as the client sent it
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                 connection.putheader("Content-Length", str(len(body)))
@@ -182,9 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.3, help="fraction of requests answered 503")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault decisions")
     parser.add_argument("--lose-answer", help="the first PUT whose path contains this lands, but the client gets a 500")
+    parser.add_argument("--strip-conditional", action="store_true", help="drop If-None-Match and If-Match headers")
     args = parser.parse_args(argv)
     server = FaultProxy(("127.0.0.1", args.port), upstream=args.upstream, fault_rate=args.fault_rate, seed=args.seed,
-                         lose_answer=args.lose_answer)
+                         lose_answer=args.lose_answer, strip_conditional=args.strip_conditional)
     print(f"http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()
 

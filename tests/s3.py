@@ -122,10 +122,11 @@ def running_moto_server() -> Iterator[tuple[str, subprocess.Popen]]:
 
 @contextlib.contextmanager
 def running_fault_proxy(
-    upstream: str, *, fault_rate: float, seed: int = 0, lose_answer: str | None = None
+    upstream: str, *, fault_rate: float, seed: int = 0, lose_answer: str | None = None, strip_conditional: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """(URL, process) of a tests.fault_proxy in front of upstream, stopped on exit."""
     extra = ["--lose-answer", lose_answer] if lose_answer else []
+    extra += ["--strip-conditional"] if strip_conditional else []
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fault_proxy", "--upstream", upstream, "--port", "0",
          "--fault-rate", str(fault_rate), "--seed", str(seed), *extra],
@@ -147,7 +148,7 @@ def running_fault_proxy(
 
 
 def proxy_stats(url: str) -> dict[str, int]:
-    """The proxy's counters: requests, faults, forwarded, chunked."""
+    """The proxy's counters: requests, faults, forwarded, chunked, answers_lost, and methods."""
     with urllib.request.urlopen(f"{url}/__stats", timeout=5) as response:
         return json.load(response)
 

@@ -78,7 +78,7 @@ def test_cli_run_json_contract_bad_rows_and_checksums(tiny_model, tmp_path):
         data = (out / "tiny-summaries" / "runs" / "night-1" / entry["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
         assert len(data) == entry["bytes"]
-    assert [f["path"] for f in manifest["files"]] == [f"data/shard-{k:05d}.parquet" for k in range(5)]
+    assert [f["path"] for f in manifest["files"]] == [f"data/shard-{k:05d}-a1.parquet" for k in range(5)]
 
     rows = {r["id"]: r for r in table.to_pylist()}
     assert list(rows) == [f"r{i:04d}" for i in range(37)]  # identity and order survive the actors

@@ -27,11 +27,13 @@ def command(args) -> int:
     )
     if args.json:
         print(json.dumps({"deleted": report.deleted, "kept_young": report.kept_young,
-                          "committed_runs": report.committed_runs, "dry_run": args.dry_run}))
+                          "committed_runs": report.committed_runs, "kept_live_runs": report.kept_live_runs,
+                          "dry_run": args.dry_run}))
         return 0
     verb = "would delete" if args.dry_run else "deleted"
     for uri in report.deleted:
         print(f"{verb} {uri}")
     print(f"{verb} {len(report.deleted)} file(s); kept {len(report.kept_young)} younger than the grace "
-          f"period; {report.committed_runs} committed run(s) untouched")
+          f"period and {len(report.kept_live_runs)} uncommitted run(s) still live or recent; "
+          f"{report.committed_runs} committed run(s) kept whole")
     return 0

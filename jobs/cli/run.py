@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 
 from jobs.cli.console import diverted_console
 from jobs.cli.progress import TerminalProgress
-from jobs.errors import PressroomError, SpecError
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -20,15 +18,19 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
     run.add_argument("--resume", action="store_true", help="resume the job's newest uncommitted run")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    run.add_argument("--wait-lease", nargs="?", type=float, const=float("inf"), default=None, metavar="SECONDS",
+                     help="if another driver holds the run, wait for it (at most SECONDS) instead of exiting 3")
+    run.add_argument("--address", help="join this Ray cluster (GCS address, as Ray takes it); default: "
+                                       "$RAY_ADDRESS, else a private local Ray")
 
 
 def command(args) -> int:
     """Run the command; returns the exit code."""
-    from jobs.run import RUN_ID_PATTERN, Progress, run_job
+    from jobs.run import Progress, check_run_id, run_job
     from jobs.spec import load_spec
 
-    if args.run_id and not re.match(RUN_ID_PATTERN, args.run_id):
-        raise SpecError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
+    if args.run_id is not None:
+        check_run_id(args.run_id)
     spec = load_spec(args.spec, output_uri=args.output_uri)
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
@@ -39,9 +41,10 @@ def command(args) -> int:
 
         progress = Progress(rows_total=0, on_update=bar.update if bar else None)
         try:
-            result = run_job(spec, run_id=args.run_id, resume=args.resume, verbose=args.verbose, progress=progress, on_start=announce)
-        except PressroomError as exc:
-            if console.log_path and exc.exit_code == 1:
+            result = run_job(spec, run_id=args.run_id, resume=args.resume, verbose=args.verbose, progress=progress,
+                             on_start=announce, wait_lease=args.wait_lease, address=args.address)
+        except Exception as exc:  # every failure names the log it leaves behind
+            if console.log_path:
                 exc.args = (f"{exc} (engine and Ray logs: {console.log_path})",)
             raise
         finally:

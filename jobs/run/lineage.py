@@ -70,6 +70,7 @@ def build_manifest(
             adapters={n: AdapterLineage(source=a.source, path=a.path, sha256=a.sha256) for n, a in adapters.items()},
             adapter_column=spec.model.adapter_column,
             max_model_len=spec.model.max_model_len, dtype=spec.model.dtype,
+            engine_args=dict(spec.model.engine_args),
         ),
         sampling=spec.sampling.model_dump(mode="json"),
         inputs=table.files,

@@ -33,16 +33,20 @@ QUIET_ENV = {
 }
 
 
-def init_ray(*, verbose: bool) -> bool:
-    """Start local Ray (or join RAY_ADDRESS) unless already up; True if this call started it."""
+def init_ray(*, verbose: bool, address: str | None = None) -> bool:
+    """Join the cluster `address` or `$RAY_ADDRESS` names, else start a private local Ray (never a
+    head someone else left running on the machine); nothing if Ray is already up in this process.
+    True if this call connected (and so should shut down)."""
     import ray
 
     if ray.is_initialized():
         return False
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     env = {} if verbose else dict(QUIET_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [_project_root(), os.environ.get("PYTHONPATH")] if p)
     env.update({k: os.environ[k] for k in AWS_FORWARDED if k in os.environ})
     ray.init(
+        address=address,
         runtime_env={"env_vars": env},
         log_to_driver=verbose,
         logging_level=logging.INFO if verbose else logging.ERROR,

@@ -1,9 +1,10 @@
-"""The one place that builds run paths: every state file's name is a function of (job, run, shard).
+"""The one place that builds run paths: names are a function of (job, run, shard, attempt).
 
 ```
 {output}/{job}/latest                          newest committed run
 {output}/{job}/runs/{run}/_run.json            the run's plan (written once)
-{output}/{job}/runs/{run}/data/shard-k.parquet shard data
+{output}/{job}/runs/{run}/_lease.json          which attempt is generating, by whom, until when
+{output}/{job}/runs/{run}/data/shard-k-aN.parquet  shard k's data, written by attempt N
 {output}/{job}/runs/{run}/shards/shard-k.json  completion record, after the data is checked
 {output}/{job}/runs/{run}/_manifest.json       written last: the reader's contract
 ```
@@ -17,10 +18,12 @@ from workers.io import join
 
 MANIFEST_NAME = "_manifest.json"
 PLAN_NAME = "_run.json"
+LEASE_NAME = "_lease.json"
 LATEST_NAME = "latest"
 RUNS_DIR = "runs"
 DATA_DIR = "data"
 SHARDS_DIR = "shards"
+PROBE_DIR = ".pressroom"  # under the output root; a dot keeps it apart from job names
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class RunLayout(JobLayout):
         return join(self.run_dir, PLAN_NAME)
 
     @property
+    def lease(self) -> str:
+        return join(self.run_dir, LEASE_NAME)
+
+    @property
     def data_dir(self) -> str:
         return join(self.run_dir, DATA_DIR)
 
@@ -81,9 +88,10 @@ class RunLayout(JobLayout):
         return join(self.run_dir, SHARDS_DIR)
 
     @staticmethod
-    def data_path(shard: int) -> str:
-        """Data file path relative to the run directory."""
-        return f"{DATA_DIR}/shard-{shard:05d}.parquet"
+    def data_path(shard: int, attempt: int) -> str:
+        """Data file path relative to the run directory: each attempt writes names of its own, so
+        nothing a shard record or manifest lists is ever overwritten."""
+        return f"{DATA_DIR}/shard-{shard:05d}-a{attempt}.parquet"
 
     def shard_record(self, shard: int) -> str:
         return join(self.shards_dir, f"shard-{shard:05d}.json")

@@ -1,16 +1,23 @@
 """The read side of run state, for every module: plans, shard records, manifests, checksums.
 
-Readers trust only files a committed manifest lists.
+Readers trust only files a committed manifest lists. Every record is validated as it is read:
+a manifest or shard record whose file paths leave the run directory (absolute, `..`, a scheme)
+is refused with InputError (exit 2), even when the bytes it points at match their checksum.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from jobs.errors import InputError
 from jobs.state.paths import MANIFEST_NAME, PLAN_NAME, JobLayout, RunLayout, run_dir_of
 from schemas.manifest import Manifest, RunPlan, ShardRecord
 from workers.io import Storage, join, storage_for
+
+Record = TypeVar("Record", bound=BaseModel)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -18,11 +25,32 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def parse_record(model: type[Record], data: bytes, *, uri: str) -> Record:
+    """A state record parsed and validated; InputError naming the file and the field if it is not."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise InputError(f"{uri} is not a valid {model.__name__}: {field}: {first['msg']}") from None
+
+
 def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
     """The run's manifest, or None if the run is not committed."""
-    if not storage.exists(layout.manifest):
+    try:
+        data = storage.read_bytes(layout.manifest)
+    except FileNotFoundError:
         return None
-    return Manifest.model_validate_json(storage.read_bytes(layout.manifest))
+    return parse_record(Manifest, data, uri=layout.manifest)
+
+
+def read_plan(storage: Storage, layout: RunLayout) -> RunPlan | None:
+    """The run's plan, or None if the run never started."""
+    try:
+        data = storage.read_bytes(layout.plan)
+    except FileNotFoundError:
+        return None
+    return parse_record(RunPlan, data, uri=layout.plan)
 
 
 def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRecord]:
@@ -30,17 +58,18 @@ def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRe
     records: dict[int, ShardRecord] = {}
     for uri in storage.list_files(layout.shards_dir):
         if uri.endswith(".json"):
-            record = ShardRecord.model_validate_json(storage.read_bytes(uri))
+            record = parse_record(ShardRecord, storage.read_bytes(uri), uri=uri)
             records[record.shard] = record
     return records
 
 
 def uncommitted_runs(storage: Storage, job: JobLayout) -> list[RunPlan]:
     """Plans of the job's runs that have no manifest, oldest first."""
+    names = set(storage.list_files(job.runs_dir))
     plans = []
-    for uri in storage.list_files(job.runs_dir):
-        if uri.endswith("/" + PLAN_NAME) and not storage.exists(uri[: -len(PLAN_NAME)] + MANIFEST_NAME):
-            plans.append(RunPlan.model_validate_json(storage.read_bytes(uri)))
+    for uri in sorted(names):
+        if uri.endswith("/" + PLAN_NAME) and uri[: -len(PLAN_NAME)] + MANIFEST_NAME not in names:
+            plans.append(parse_record(RunPlan, storage.read_bytes(uri), uri=uri))
     return sorted(plans, key=lambda p: (p.created_at, p.run_id))
 
 
@@ -49,9 +78,11 @@ def load_committed(target: str) -> tuple[Manifest, str]:
     run_dir = run_dir_of(target)
     storage = storage_for(run_dir)
     manifest_uri = join(run_dir, MANIFEST_NAME)
-    if not storage.exists(manifest_uri):
-        raise InputError(f"{run_dir} has no {MANIFEST_NAME}: the run is not committed (or not a run directory)")
-    return Manifest.model_validate_json(storage.read_bytes(manifest_uri)), run_dir
+    try:
+        data = storage.read_bytes(manifest_uri)
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} has no {MANIFEST_NAME}: the run is not committed (or not a run directory)") from None
+    return parse_record(Manifest, data, uri=manifest_uri), run_dir
 
 
 def verify_files(manifest: Manifest, run_dir: str) -> list[str]:

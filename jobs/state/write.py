@@ -8,52 +8,75 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.errors import JobError, LeaseHeld
 from jobs.state.paths import RunLayout
-from jobs.state.read import sha256_hex
+from jobs.state.read import parse_record, sha256_hex
+from jobs.state.retry import backoff_delays, with_retries
 from jobs.state.tally import shard_quality, shard_totals
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
 def write_shard(
-    storage: Storage, layout: RunLayout, *, shard: int, input_file: str, row_range: tuple[int, int],
+    storage: Storage, layout: RunLayout, *, shard: int, attempt: int, input_file: str, row_range: tuple[int, int],
     table: pa.Table, id_column: str, references: dict[str, str] | None = None,
 ) -> ShardRecord:
-    """Write one shard's data file, check it, then write its completion record."""
+    """Write one shard's data file under this attempt's name, check it, then its completion record.
+
+    Both are puts that never overwrite: a data file's name is the attempt's own, and a record that
+    already exists belongs to another attempt that finished the shard first (LeaseHeld).
+    """
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     data = buffer.getvalue()
-    data_uri = join(layout.run_dir, layout.data_path(shard))
-    storage.write_bytes(data_uri, data)
+    path = layout.data_path(shard, attempt)
+    data_uri = join(layout.run_dir, path)
+    _put_new(storage, data_uri, data)
     stored = storage.stat(data_uri)
     if stored.size != len(data):
-        raise OSError(f"{data_uri}: wrote {len(data)} bytes, store reports {stored.size}")
+        raise JobError(f"writing {data_uri}: wrote {len(data)} bytes, the store reports {stored.size}")
     totals, errors = shard_totals(table, id_column=id_column)
     record = ShardRecord(
         shard=shard,
         input_file=input_file,
         row_start=row_range[0],
         row_end=row_range[1],
-        file=FileEntry(path=layout.data_path(shard), rows=table.num_rows, bytes=len(data), sha256=sha256_hex(data)),
+        file=FileEntry(path=path, rows=table.num_rows, bytes=len(data), sha256=sha256_hex(data)),
         totals=totals,
         errors=errors,
         quality=shard_quality(table, references=references or {}),
     )
-    storage.write_bytes(layout.shard_record(shard), record.model_dump_json(indent=2).encode())
+    try:
+        _put_new(storage, layout.shard_record(shard), record.model_dump_json(indent=2).encode())
+    except AlreadyExists:
+        raise LeaseHeld(f"shard {shard} of run {layout.run_id} was finished by another attempt first") from None
     return record
+
+
+def _put_new(storage: Storage, uri: str, data: bytes) -> None:
+    """Put bytes under a name that must be new. A retried put whose first answer was lost finds
+    its own bytes there and counts as done; anything else there raises AlreadyExists."""
+    try:
+        with_retries(lambda: storage.write_bytes(uri, data, if_none_match=True))
+    except AlreadyExists:
+        if storage.read_bytes(uri) != data:
+            raise
+    except OSError as exc:
+        raise JobError(f"writing {uri} failed: {exc}") from exc
 
 
 def claim_run_plan(storage: Storage, layout: RunLayout, plan: RunPlan) -> RunPlan:
     """Write the run's plan if this is its first start; return the plan that stands."""
     try:
-        storage.write_bytes(layout.plan, plan.model_dump_json(indent=2).encode(), if_none_match=True)
+        _put_new(storage, layout.plan, plan.model_dump_json(indent=2).encode())
     except AlreadyExists:
-        return RunPlan.model_validate_json(storage.read_bytes(layout.plan))
+        return parse_record(RunPlan, storage.read_bytes(layout.plan), uri=layout.plan)
     return plan
 
 
@@ -65,24 +88,19 @@ class CommitResult:
     written: bool
 
 
-def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 3) -> CommitResult:
+def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest) -> CommitResult:
     """Put the manifest if absent (If-None-Match), then point `latest` at the run.
 
     A put whose answer was lost may still have landed: a retry that finds a manifest with our
     exact bytes recognises it as its own and reports success, without a second commit.
     """
     data = manifest.model_dump_json(indent=2).encode()
-    for attempt in range(1, attempts + 1):
-        try:
-            existing = _put_or_read(storage, layout.manifest, data)
-        except Exception:  # a transient error, or a 409 whose winner then failed: try again
-            if attempt == attempts:
-                raise
-            continue
-        if existing is not None and existing != data:
-            return CommitResult(manifest=Manifest.model_validate_json(existing), written=False)
-        break  # ours: just written, or an earlier put of ours whose answer was lost
-    move_latest(storage, layout, manifest)
+    # FileNotFoundError: a 409 (a concurrent conditional put won) whose winner then failed.
+    existing = with_retries(lambda: _put_or_read(storage, layout.manifest, data),
+                            also=lambda exc: isinstance(exc, FileNotFoundError))
+    if existing is not None and existing != data:
+        return CommitResult(manifest=parse_record(Manifest, existing, uri=layout.manifest), written=False)
+    move_latest(storage, layout, manifest)  # ours: just written, or an earlier put whose answer was lost
     return CommitResult(manifest=manifest, written=True)
 
 
@@ -101,20 +119,21 @@ def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, atte
     Returns True if `latest` now names this run.
     """
     ours = {"run_id": layout.run_id, "finished_at": manifest.finished_at}
+    delays = backoff_delays()
     for _ in range(attempts):
         try:
-            version = storage.stat(layout.latest).version
-            current = json.loads(storage.read_bytes(layout.latest))
+            data, version = with_retries(lambda: storage.read_versioned(layout.latest))
+            current = json.loads(data)
         except FileNotFoundError:
             version, current = None, None
         if current and (current.get("finished_at", ""), current["run_id"]) > (ours["finished_at"], ours["run_id"]):
             return False
         try:
             if version is None:
-                storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_none_match=True)
+                with_retries(lambda: storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_none_match=True))
             else:
-                storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_match=version)
+                with_retries(lambda: storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_match=version))
             return True
         except ConditionFailed:
-            continue  # another commit moved it between our read and write: look again
-    raise OSError(f"{layout.latest}: could not move the pointer after {attempts} attempts")
+            time.sleep(next(delays))  # another commit moved it between our read and write: look again
+    raise JobError(f"{layout.latest}: could not move the pointer after {attempts} attempts")

@@ -144,9 +144,9 @@ def committed_run(output_uri: Path, *, run_id: str = RUN_ID) -> tuple[RunLayout,
     layout = RunLayout(output_uri=str(output_uri), job=JOB, run_id=run_id)
     ids = [f"r{i:04d}" for i in range(7)]
     records = [
-        write_shard(storage, layout, shard=0, input_file="/data/articles.parquet", row_range=(0, 4),
+        write_shard(storage, layout, attempt=1, shard=0, input_file="/data/articles.parquet", row_range=(0, 4),
                     table=output_table(ids[:4], errors={"r0002": "template_error"}), id_column="id"),
-        write_shard(storage, layout, shard=1, input_file="/data/articles.parquet", row_range=(4, 7),
+        write_shard(storage, layout, attempt=1, shard=1, input_file="/data/articles.parquet", row_range=(4, 7),
                     table=output_table(ids[4:]), id_column="id"),
     ]
     manifest = make_manifest(layout, records)

@@ -24,13 +24,15 @@ class ModelCacheError(Exception):
     """The remote directory is empty, or its content is not what the run expects."""
 
 
-def _listing_key(uri: str) -> tuple[str, list[tuple[str, int, str]]]:
-    storage = storage_for(uri)
+def remote_listing(uri: str) -> list[tuple[str, int, str]]:
+    """(relative path, size, identity) of every file under a remote directory: one listing, no
+    request per object."""
     prefix = uri.rstrip("/") + "/"
-    listing = []
-    for key in storage.list_files(uri):
-        info = storage.stat(key)
-        listing.append((key[len(prefix):], info.size, info.version))
+    return [(o.uri[len(prefix):], o.size, o.identity) for o in storage_for(uri).list_objects(uri)]
+
+
+def _listing_key(uri: str) -> tuple[str, list[tuple[str, int, str]]]:
+    listing = remote_listing(uri)
     if not listing:
         raise ModelCacheError(f"{uri} holds no files")
     return hashlib.sha256(json.dumps([uri, listing]).encode()).hexdigest()[:32], listing
@@ -59,12 +61,11 @@ def _download(uri: str, listing: list[tuple[str, int, str]], target: Path) -> No
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         for relative, size, _ in listing:
-            data = storage.read_bytes(f"{uri.rstrip('/')}/{relative}")
-            if len(data) != size:
-                raise ModelCacheError(f"{uri}/{relative}: read {len(data)} bytes, listed {size}")
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            storage.download(f"{uri.rstrip('/')}/{relative}", path)  # streamed: weights never sit in memory
+            if path.stat().st_size != size:
+                raise ModelCacheError(f"{uri}/{relative}: downloaded {path.stat().st_size} bytes, listed {size}")
         (staging / MARKER).write_text(json.dumps({"uri": uri, "sha256": directory_sha256(staging)}))
         try:
             staging.rename(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.models.cache import ModelCacheError, fetch_directory
+from workers.models.cache import ModelCacheError, fetch_directory, remote_listing
 from workers.models.default_model import default_model_dir
 from workers.models.default_vlm import SOURCE as DEFAULT_VLM
 from workers.models.default_vlm import prepare_default_vlm
@@ -90,9 +90,15 @@ def resolve_adapter(path: str) -> ResolvedModel:
 
 
 def check_model_source(source: str) -> str | None:
-    """None if the source looks loadable, without hashing or loading it; else the reason."""
+    """None if the source looks loadable, without hashing, loading or downloading it; else the reason."""
     if source.startswith("s3://"):
-        return _remote(source, required="config.json")
+        try:
+            names = {relative for relative, _, _ in remote_listing(source)}
+        except OSError as exc:
+            return f"cannot list {source}: {exc}"
+        if not names:
+            return f"{source} holds no files"
+        return None if "config.json" in names else f"{source} has no config.json"
     if source == "default":
         path = default_model_dir()
         return None if (path / "config.json").exists() else f"the default model is not prepared at {path}: run `make setup`"

@@ -1,11 +1,17 @@
 """The render stage: sandboxed prompt templates, images for captions, and the Ray read task."""
 
-from workers.render.images import check_image, image_prompt_sha256, is_image_column_type, load_image_column
+from workers.render.images import (
+    check_image,
+    image_prompt_sha256,
+    image_roots,
+    is_image_column_type,
+    load_image_column,
+)
 from workers.render.stage import StageConfig, read_and_render, read_items, unit_items
 from workers.render.template import PromptRenderer, check_template, prompt_sha256, template_variables
 
 __all__ = [
-    "PromptRenderer", "StageConfig", "check_image", "check_template", "image_prompt_sha256",
+    "PromptRenderer", "StageConfig", "check_image", "check_template", "image_prompt_sha256", "image_roots",
     "is_image_column_type", "load_image_column", "prompt_sha256", "read_and_render", "read_items",
     "template_variables", "unit_items",
 ]

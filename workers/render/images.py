@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pyarrow as pa
 
@@ -56,10 +58,40 @@ def check_image(data: bytes) -> str | None:
     return None
 
 
-def _read(value: str, *, input_file: str) -> LoadedImage:
+def image_roots(input_uri: str, extra: list[str]) -> list[str]:
+    """Where image paths may point: the input's own directory (local) or bucket (s3), plus `extra`."""
+    if scheme_of(input_uri) == "s3":
+        own = f"s3://{urlparse(input_uri).netloc}/"
+    else:
+        own = input_uri if Path(input_uri).is_dir() else str(Path(input_uri).parent)
+    return [own, *extra]
+
+
+def _allowed(uri: str, roots: list[str]) -> bool:
+    """Whether a resolved image URI lies under one of the roots (symlinks and '..' resolved first)."""
+    scheme = scheme_of(uri)
+    if scheme == "s3":
+        if ".." in uri.split("/"):
+            return False
+        return any(scheme_of(r) == "s3" and uri.startswith(r.rstrip("/") + "/") for r in roots)
+    if scheme not in ("", "file"):
+        return False
+    real = os.path.realpath(urlparse(uri).path if scheme == "file" else uri)
+    for root in roots:
+        if scheme_of(root) in ("", "file"):
+            base = os.path.realpath(urlparse(root).path if scheme_of(root) == "file" else root)
+            if os.path.commonpath([real, base]) == base:
+                return True
+    return False
+
+
+def _read(value: str, *, input_file: str, roots: list[str]) -> LoadedImage:
     if not value.strip():
         return LoadedImage(None, ErrorCode.IMAGE_MISSING.value, "the image path is empty")
     uri = resolve_image_uri(value, input_file=input_file)
+    if not _allowed(uri, roots):  # decided before any read: the message says nothing of existence
+        return LoadedImage(None, ErrorCode.IMAGE_NOT_ALLOWED.value,
+                           "the image path is outside the allowed image roots (see input.image_roots)")
     try:
         return LoadedImage(storage_for(uri).read_bytes(uri))
     except _MISSING:
@@ -68,11 +100,11 @@ def _read(value: str, *, input_file: str) -> LoadedImage:
         return LoadedImage(None, ErrorCode.IMAGE_MISSING.value, str(exc))
 
 
-def load_image(value: bytes | str | None, *, input_file: str) -> LoadedImage:
-    """The checked bytes of one row's image value (bytes, a path/URI, or null)."""
+def load_image(value: bytes | str | None, *, input_file: str, roots: list[str]) -> LoadedImage:
+    """The checked bytes of one row's image value (bytes, a path/URI under `roots`, or null)."""
     if value is None:
         return LoadedImage(None, ErrorCode.IMAGE_MISSING.value, "the image value is null")
-    loaded = _read(value, input_file=input_file) if isinstance(value, str) else LoadedImage(bytes(value))
+    loaded = _read(value, input_file=input_file, roots=roots) if isinstance(value, str) else LoadedImage(bytes(value))
     if loaded.data is None:
         return loaded
     problem = check_image(loaded.data)
@@ -81,13 +113,13 @@ def load_image(value: bytes | str | None, *, input_file: str) -> LoadedImage:
     return loaded
 
 
-def load_image_column(column: pa.ChunkedArray | pa.Array, *, input_file: str) -> list[LoadedImage]:
+def load_image_column(column: pa.ChunkedArray | pa.Array, *, input_file: str, roots: list[str]) -> list[LoadedImage]:
     """One LoadedImage per value of a binary (bytes) or string (path/URI) column."""
     if not is_image_column_type(column.type):
         raise TypeError(f"an image column holds bytes (binary) or paths (string), not {column.type}")
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    return [load_image(value, input_file=input_file) for value in column.to_pylist()]
+    return [load_image(value, input_file=input_file, roots=roots) for value in column.to_pylist()]
 
 
 def is_image_column_type(kind: pa.DataType) -> bool:

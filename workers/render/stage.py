@@ -38,6 +38,7 @@ class StageConfig:
     gpus_per_replica: float
     threads_per_replica: int | None = None
     image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
+    image_roots: tuple[str, ...] = ()  # where image paths may point (see workers.render.images.image_roots)
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
@@ -60,7 +61,8 @@ def _render_shard(shard: Shard, rows: pa.Table, *, renderer: PromptRenderer, con
     for name, column in zip(*_columns_of(renderer.render_table(rows))):
         rendered = rendered.append_column(name, column)
     if config.image_column:
-        rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file)
+        rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file,
+                                roots=list(config.image_roots))
     adapters = _adapter_names(rows, config)
     if adapters is not None:
         rendered = rendered.append_column(ADAPTER, adapters)
@@ -74,9 +76,9 @@ def _columns_of(table: pa.Table) -> tuple[list[str], list[pa.ChunkedArray]]:
     return table.column_names, table.columns
 
 
-def _with_images(rendered: pa.Table, values: pa.ChunkedArray, *, input_file: str) -> pa.Table:
-    """Add the `_image` bytes; a row whose image is missing or unreadable becomes an error row."""
-    images = load_image_column(values, input_file=input_file)
+def _with_images(rendered: pa.Table, values: pa.ChunkedArray, *, input_file: str, roots: list[str]) -> pa.Table:
+    """Add the `_image` bytes; a row whose image is missing, unreadable or not allowed is an error row."""
+    images = load_image_column(values, input_file=input_file, roots=roots)
     hashes = rendered.column(PROMPT_SHA256).to_pylist()
     codes = rendered.column(ERROR_CODE).to_pylist()
     messages = rendered.column(ERROR_MESSAGE).to_pylist()

@@ -72,7 +72,7 @@ def test_show_imports_nothing_heavy(tmp_path):
     assert lines[0] == f"job {manifest.job}  run {manifest.run_id}  succeeded  finished {manifest.finished_at}"
     assert "rows 7 in, 6 ok, 1 failed" in stdout
     assert "errors: template_error=1" in stdout
-    assert f"  data/shard-00000.parquet  4 rows  {manifest.files[0].bytes} bytes" in stdout
+    assert f"  data/shard-00000-a1.parquet  4 rows  {manifest.files[0].bytes} bytes" in stdout
     assert lines[-1] == "verify: ok"
 
 
@@ -116,17 +116,36 @@ def test_show_json_and_verify_tampered_file_exits_1(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == manifest.model_dump(mode="json")
 
-    path = Path(layout.run_dir) / "data" / "shard-00000.parquet"
+    path = Path(layout.run_dir) / "data" / "shard-00000-a1.parquet"
     data = bytearray(path.read_bytes())
     data[100] ^= 0xFF
     path.write_bytes(bytes(data))
     done = _cli(tmp_path, "show", "--verify", layout.run_dir)
     assert done.returncode == 1
-    assert "verify: FAILED\n  data/shard-00000.parquet: sha256 mismatch" in done.stdout
+    assert "verify: FAILED\n  data/shard-00000-a1.parquet: sha256 mismatch" in done.stdout
 
     done = _cli(tmp_path, "show", "--verify", "--json", layout.run_dir)
     assert done.returncode == 1
-    assert json.loads(done.stdout)["verify"] == {"ok": False, "problems": ["data/shard-00000.parquet: sha256 mismatch"]}
+    assert json.loads(done.stdout)["verify"] == {"ok": False, "problems": ["data/shard-00000-a1.parquet: sha256 mismatch"]}
+
+
+def test_show_verify_of_a_manifest_pointing_outside_the_run_exits_2(tmp_path):
+    import hashlib
+
+    layout, _ = committed_run(tmp_path / "out")
+    outside = Path(layout.job_dir) / "stolen.parquet"
+    outside.write_bytes(b"elsewhere")
+    manifest = json.loads(Path(layout.manifest).read_text())
+    manifest["files"][0].update(path="../../stolen.parquet", bytes=9, sha256=hashlib.sha256(b"elsewhere").hexdigest())
+    Path(layout.manifest).write_text(json.dumps(manifest))
+    done = _cli(tmp_path, "show", "--verify", layout.run_dir)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "is not a valid Manifest: files.0.path" in done.stderr and "not a plain path" in done.stderr
+
+
+def test_version_flag(tmp_path):
+    done = _cli(tmp_path, "--version")
+    assert done.returncode == 0 and done.stdout.startswith("pressroom 0.")
 
 
 def test_show_uncommitted_dir_exits_2(tmp_path):

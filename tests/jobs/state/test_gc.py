@@ -18,7 +18,7 @@ def _age(path: Path, seconds: float) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
 
 
-def test_gc_removes_orphans_and_abandoned_runs_but_keeps_committed_files(tmp_path, monkeypatch):
+def _committed_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PRESSROOM_HOME", str(tmp_path / "home"))
     spec = load_spec(write_job(tmp_path / "job", rows=10, input={"rows_per_shard": 4}))
     storage = storage_for(spec.output.uri)
@@ -26,30 +26,68 @@ def test_gc_removes_orphans_and_abandoned_runs_but_keeps_committed_files(tmp_pat
     committed = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="done")
     for shard in shards:
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(storage, committed, shard=shard.index, input_file=shard.input_file,
+        write_shard(storage, committed, attempt=1, shard=shard.index, input_file=shard.input_file,
                     row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
     result = runner.run_job(spec, run_id="done")  # every shard recorded: commits without Ray
     assert result.written
-    # A crash between a data file and its record, in a run nobody resumed:
+    return spec, storage, committed, result.manifest, len(shards)
+
+
+def _old_file(path: Path, data: bytes, *, hours: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    _age(path, hours * 3600)
+    return path
+
+
+def test_gc_removes_orphans_and_abandoned_runs_but_keeps_committed_files(tmp_path, monkeypatch):
+    spec, storage, committed, manifest, shards = _committed_run(tmp_path, monkeypatch)
+    # A crash between a data file and its record, in a run nobody resumed for hours:
     crashed = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="crashed")
-    orphan = Path(crashed.run_dir) / crashed.data_path(0)
-    orphan.parent.mkdir(parents=True)
-    orphan.write_bytes(b"PAR1 half a file")
-    stray = Path(committed.run_dir) / "data" / "shard-00099.parquet"  # unlisted file in a committed run
-    stray.write_bytes(b"stray")
-    young = Path(crashed.run_dir) / "data" / "shard-00001.parquet"
-    young.write_bytes(b"still being written")
-    _age(orphan, 3 * 3600)
-    _age(stray, 3 * 3600)
+    orphan = _old_file(Path(crashed.run_dir) / crashed.data_path(0, 1), b"PAR1 half a file", hours=3)
+    plan = _old_file(Path(crashed.plan), b"{}", hours=3)
+    stray = _old_file(Path(committed.run_dir) / "data" / "shard-00001-a2.parquet", b"stray", hours=3)
+    fresh_stray = _old_file(Path(committed.run_dir) / "data" / "shard-00002-a2.parquet", b"new", hours=0)
 
     dry = collect_garbage(storage, output_uri=spec.output.uri, job=spec.name, grace_seconds=3600, dry_run=True)
-    assert sorted(dry.deleted) == sorted([str(orphan), str(stray)]) and orphan.exists()
+    assert sorted(dry.deleted) == sorted([str(orphan), str(plan), str(stray)]) and orphan.exists()
 
     report = collect_garbage(storage, output_uri=spec.output.uri, job=spec.name, grace_seconds=3600)
 
-    assert sorted(report.deleted) == sorted([str(orphan), str(stray)])
-    assert report.kept_young == [str(young)] and report.committed_runs == 1
-    assert not orphan.exists() and not stray.exists() and young.exists()
-    listed = [Path(committed.run_dir) / f.path for f in result.manifest.files]
+    assert sorted(report.deleted) == sorted([str(orphan), str(plan), str(stray)])
+    assert report.kept_young == [str(fresh_stray)] and report.committed_runs == 1
+    assert not orphan.exists() and not stray.exists() and fresh_stray.exists()
+    listed = [Path(committed.run_dir) / f.path for f in manifest.files]
     assert all(p.exists() for p in listed) and Path(committed.manifest).exists()
-    assert len(list(Path(committed.shards_dir).iterdir())) == len(shards)
+    assert len(list(Path(committed.shards_dir).iterdir())) == shards
+
+
+def test_gc_keeps_a_run_longer_than_the_grace_period_whole(tmp_path, monkeypatch):
+    spec, storage, _, _, _ = _committed_run(tmp_path, monkeypatch)
+    running = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="long")
+    old = [_old_file(Path(running.plan), b"{}", hours=30),
+           _old_file(Path(running.run_dir) / running.data_path(0, 1), b"PAR1 first shard", hours=29)]
+    newest = _old_file(Path(running.run_dir) / running.data_path(1, 1), b"PAR1 shard just written", hours=0)
+
+    report = collect_garbage(storage, output_uri=spec.output.uri, job=spec.name, grace_seconds=3600)
+
+    assert report.deleted == [] and report.kept_live_runs == [running.run_dir]
+    assert all(p.exists() for p in [*old, newest])
+
+
+def test_gc_keeps_a_run_whose_lease_is_live_even_when_every_file_is_old(tmp_path, monkeypatch):
+    from jobs.state import take_lease
+
+    spec, storage, _, _, _ = _committed_run(tmp_path, monkeypatch)
+    running = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="slow")
+    lease = take_lease(storage, running, ttl=600)
+    try:
+        files = [Path(running.lease), _old_file(Path(running.plan), b"{}", hours=30)]
+        _age(files[0], 30 * 3600)  # the lease file's age does not matter, only its expiry
+        report = collect_garbage(storage, output_uri=spec.output.uri, job=spec.name, grace_seconds=3600)
+        assert report.deleted == [] and report.kept_live_runs == [running.run_dir]
+    finally:
+        lease.release()
+    _age(files[0], 30 * 3600)  # released (a rewrite), then left alone for a day
+    report = collect_garbage(storage, output_uri=spec.output.uri, job=spec.name, grace_seconds=3600)
+    assert sorted(report.deleted) == sorted(str(p) for p in files)  # released and old: abandoned

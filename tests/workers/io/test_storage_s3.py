@@ -62,7 +62,7 @@ def concurrent_conditional_puts(storage: S3Storage, uri: str, writers: int = 16)
 
 
 def test_scheme_registry_serves_s3():
-    assert SCHEMES["s3"] is S3Storage
+    assert SCHEMES["s3"] == "workers.io.s3:S3Storage" and isinstance(storage_for("s3://b/k"), S3Storage)
     assert isinstance(storage_for("s3://bucket/prefix"), S3Storage)
 
 
@@ -262,7 +262,8 @@ def test_proxy_forwards_streamed_uploads(s3_bucket, faulty_s3, monkeypatch):
 def test_servers_leave_no_process_behind():
     with running_moto_server() as (endpoint, moto):
         with running_fault_proxy(endpoint, fault_rate=0.0) as (url, proxy):
-            assert proxy_stats(url) == {"requests": 0, "faults": 0, "forwarded": 0, "chunked": 0, "answers_lost": 0}
+            assert proxy_stats(url) == {"requests": 0, "faults": 0, "forwarded": 0, "chunked": 0, "answers_lost": 0,
+                                        "methods": {}}
             pids = [moto.pid, proxy.pid]
     assert not group_members(moto.pid) and not group_members(proxy.pid)
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
@@ -273,8 +274,8 @@ def test_s3_compare_and_swap(s3_bucket):
 
     storage = S3Storage()
     uri = f"s3://{s3_bucket}/pointer"
-    storage.write_bytes(uri, b"one")
-    version = storage.stat(uri).version
+    version = storage.write_bytes(uri, b"one")
+    assert storage.read_versioned(uri) == (b"one", version)
     storage.write_bytes(uri, b"two", if_match=version)
     with pytest.raises(ConditionFailed):
         storage.write_bytes(uri, b"three", if_match=version)

@@ -32,19 +32,19 @@ GARBAGE = b"GIF89a but nothing after the header"
 
 
 def test_inline_bytes_pass_through_unchanged():
-    loaded = load_image(RED, input_file="/data/in.parquet")
+    loaded = load_image(RED, input_file="/data/in.parquet", roots=["/data"])
     assert (loaded.data, loaded.error_code, loaded.error_message) == (RED, None, None)
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_null_or_empty_value_is_image_missing(value):
-    loaded = load_image(value, input_file="/data/in.parquet")
+    loaded = load_image(value, input_file="/data/in.parquet", roots=["/data"])
     assert (loaded.data, loaded.error_code) == (None, "image_missing")
 
 
 @pytest.mark.parametrize("data", [GARBAGE, b"", RED[: len(RED) // 2], b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
 def test_bytes_pil_cannot_decode_are_image_unreadable(data):
-    loaded = load_image(data, input_file="/data/in.parquet")
+    loaded = load_image(data, input_file="/data/in.parquet", roots=["/data"])
     assert (loaded.data, loaded.error_code) == (None, "image_unreadable")
     assert loaded.error_message.startswith("not a readable image (")
 
@@ -59,23 +59,49 @@ def test_relative_paths_resolve_against_the_input_files_directory(tmp_path, monk
     (tmp_path / "pics" / "red.png").write_bytes(RED)
     monkeypatch.chdir(Path("/"))  # the working directory must not matter
     input_file = str(tmp_path / "in.parquet")
-    assert load_image("pics/red.png", input_file=input_file).data == RED
-    assert load_image(str(tmp_path / "pics" / "red.png"), input_file=input_file).data == RED
-    assert load_image(f"file://{tmp_path}/pics/red.png", input_file=input_file).data == RED
+    assert load_image("pics/red.png", input_file=input_file, roots=[str(tmp_path)]).data == RED
+    assert load_image(str(tmp_path / "pics" / "red.png"), input_file=input_file, roots=[str(tmp_path)]).data == RED
+    assert load_image(f"file://{tmp_path}/pics/red.png", input_file=input_file, roots=[str(tmp_path)]).data == RED
 
 
 def test_paths_that_name_nothing_are_image_missing(tmp_path):
     input_file = str(tmp_path / "in.parquet")
     (tmp_path / "adir").mkdir()
-    for value in ("nope.png", str(tmp_path / "nope.png"), "adir", "ftp://host/x.png"):
-        loaded = load_image(value, input_file=input_file)
+    for value in ("nope.png", str(tmp_path / "nope.png"), "adir"):
+        loaded = load_image(value, input_file=input_file, roots=[str(tmp_path)])
         assert (loaded.data, loaded.error_code) == (None, "image_missing"), value
-    assert load_image("nope.png", input_file=input_file).error_message == f"no image at {tmp_path / 'nope.png'}"
+    missing = load_image("nope.png", input_file=input_file, roots=[str(tmp_path)])
+    assert missing.error_message == f"no image at {tmp_path / 'nope.png'}"
 
 
 def test_a_file_that_is_not_an_image_is_image_unreadable(tmp_path):
     (tmp_path / "notes.png").write_text("just text")
-    assert load_image("notes.png", input_file=str(tmp_path / "in.parquet")).error_code == "image_unreadable"
+    loaded = load_image("notes.png", input_file=str(tmp_path / "in.parquet"), roots=[str(tmp_path)])
+    assert loaded.error_code == "image_unreadable"
+
+
+def test_paths_outside_the_roots_are_refused_without_saying_whether_they_exist(tmp_path):
+    from workers.render import image_roots
+
+    inputs = tmp_path / "tables"
+    (inputs / "pics").mkdir(parents=True)
+    (inputs / "pics" / "red.png").write_bytes(RED)
+    (tmp_path / "secret.png").write_bytes(RED)
+    (inputs / "pics" / "link.png").symlink_to(tmp_path / "secret.png")
+    extra = tmp_path / "shared"
+    extra.mkdir()
+    (extra / "blue.png").write_bytes(BLUE)
+    roots = image_roots(str(inputs / "in.parquet"), [str(extra)])
+    assert roots == [str(inputs), str(extra)]
+    input_file = str(inputs / "in.parquet")
+    assert load_image("pics/red.png", input_file=input_file, roots=roots).data == RED
+    assert load_image(str(extra / "blue.png"), input_file=input_file, roots=roots).data == BLUE  # input.image_roots
+    refused = {value: load_image(value, input_file=input_file, roots=roots) for value in (
+        "../secret.png", str(tmp_path / "secret.png"), "pics/link.png", "/etc/passwd", "../nothing-here.png",
+        f"file://{tmp_path}/secret.png", "ftp://host/x.png",
+    )}
+    assert {v: (r.data, r.error_code) for v, r in refused.items()} == {v: (None, "image_not_allowed") for v in refused}
+    assert len({r.error_message for r in refused.values()}) == 1  # existing or not, the same words
 
 
 def test_uri_resolution_rules():
@@ -90,20 +116,23 @@ def test_images_on_s3_load_and_missing_keys_are_image_missing(s3_bucket):
 
     storage_for(f"s3://{s3_bucket}/x").write_bytes(f"s3://{s3_bucket}/tables/pics/blue.png", BLUE)
     input_file = f"s3://{s3_bucket}/tables/in.parquet"
-    assert load_image("pics/blue.png", input_file=input_file).data == BLUE
-    assert load_image(f"s3://{s3_bucket}/tables/pics/blue.png", input_file=input_file).data == BLUE
-    assert load_image("pics/gone.png", input_file=input_file).error_code == "image_missing"
+    roots = [f"s3://{s3_bucket}/"]
+    assert load_image("pics/blue.png", input_file=input_file, roots=roots).data == BLUE
+    assert load_image(f"s3://{s3_bucket}/tables/pics/blue.png", input_file=input_file, roots=roots).data == BLUE
+    assert load_image("pics/gone.png", input_file=input_file, roots=roots).error_code == "image_missing"
+    assert load_image(f"s3://other-{s3_bucket}/x.png", input_file=input_file, roots=roots).error_code == "image_not_allowed"
 
 
 def test_column_of_bytes_or_paths(tmp_path):
     (tmp_path / "red.png").write_bytes(RED)
     input_file = str(tmp_path / "in.parquet")
-    binary = load_image_column(pa.chunked_array([[RED, None, GARBAGE]], pa.binary()), input_file=input_file)
+    binary = load_image_column(pa.chunked_array([[RED, None, GARBAGE]], pa.binary()), input_file=input_file, roots=[])
     assert [(i.data, i.error_code) for i in binary] == [(RED, None), (None, "image_missing"), (None, "image_unreadable")]
     paths = pa.array(["red.png", "red.png", "gone.png"]).dictionary_encode()
-    assert [i.error_code for i in load_image_column(paths, input_file=input_file)] == [None, None, "image_missing"]
+    loaded = load_image_column(paths, input_file=input_file, roots=[str(tmp_path)])
+    assert [i.error_code for i in loaded] == [None, None, "image_missing"]
     with pytest.raises(TypeError, match="not int64"):
-        load_image_column(pa.array([1, 2]), input_file=input_file)
+        load_image_column(pa.array([1, 2]), input_file=input_file, roots=[])
 
 
 def test_image_hash_extends_the_prompt_hash():
@@ -167,7 +196,7 @@ def _render(path: Path, rows: int):
         read_columns=["id", "note", "image"], keep_columns=["id", "note"], adapter_column=None,
         default_adapter=None, template="Caption it. Hint: {{ note }}", template_columns=["note"], system="Sys",
         engine_name="vllm", engine_config=EngineConfig(model_path="/m", model_name="m"), batch_size=8,
-        replicas=(1, 1), gpus_per_replica=0, image_column="image",
+        replicas=(1, 1), gpus_per_replica=0, image_column="image", image_roots=(str(path.parent),),
     )
     unit = pa.table({"shards": [[{"index": 0, "input_file": str(path), "row_start": 0, "row_end": rows}]]})
     [rendered] = read_and_render(unit, config=config)

@@ -1,0 +1,152 @@
+"""Generation: build the stages' configuration from the spec, stream the graph, write each shard.
+
+Every shard write first checks the run lease, so a driver that stalled past its lease writes
+nothing once another attempt holds the run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyarrow as pa
+
+from jobs import state
+from jobs.errors import InputError, JobError, PressroomError
+from jobs.plan import InputTable
+from jobs.run.collect import GenerationClock, ShardCollector
+from jobs.run.lineage import SINGLE_ADAPTER, engine_path
+from jobs.run.pipeline import init_ray, shutdown_ray, stream_outputs
+from jobs.run.progress import Progress
+from schemas.manifest import Shard
+from schemas.rows import output_schema, structured_fields
+from schemas.spec import JobSpec
+from workers.engines import EngineConfig
+from workers.io import Storage
+from workers.models import ResolvedModel
+from workers.render import StageConfig, image_roots
+
+
+def _carried(spec: JobSpec) -> list[str]:
+    """Id, then input.columns, then reference columns (kept so readers can check the labels)."""
+    return list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *spec.task.reference_columns.values()]))
+
+
+def output_schema_of(spec: JobSpec, table: InputTable) -> pa.Schema:
+    """The Arrow schema of the job's data files."""
+    carried = [table.schema.field(c) for c in _carried(spec)[1:]]
+    return output_schema(
+        id_field=table.schema.field(spec.input.id_column), carried=carried,
+        structured=structured_fields(spec.task.output_schema),
+    )
+
+
+def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapters: dict) -> StageConfig:
+    """What the read/render task and the generation actors need, from the spec and resolved models."""
+    keep = _carried(spec)
+    engine_config = EngineConfig(
+        model_path=engine_path(model),
+        model_sha256=model.sha256,
+        model_name=model.source if model.source != "default" else "default:SmolLM2-135M-Instruct",
+        adapters={name: engine_path(a) for name, a in adapters.items()},
+        adapter_sha256s={name: a.sha256 for name, a in adapters.items()},
+        output_schema=spec.task.output_schema,
+        max_model_len=spec.model.max_model_len,
+        dtype=spec.model.dtype,
+        engine_args=dict(spec.model.engine_args),
+        sampling=spec.sampling.model_dump(),
+        gpus=spec.resources.gpus_per_replica,
+    )
+    return StageConfig(
+        read_columns=table.read_columns, keep_columns=keep, template=spec.task.prompt or "",
+        adapter_column=spec.model.adapter_column,
+        default_adapter=SINGLE_ADAPTER if spec.model.adapter else None,
+        template_columns=table.template_columns, system=spec.task.system, engine_name=spec.model.engine,
+        engine_config=engine_config, batch_size=spec.resources.batch_size,
+        replicas=spec.resources.replica_range, gpus_per_replica=spec.resources.gpus_per_replica,
+        threads_per_replica=spec.resources.threads_per_replica,
+        image_column=spec.input.image_column,
+        image_roots=tuple(image_roots(spec.input.uri, list(spec.input.image_roots))),
+    )
+
+
+def generate(
+    spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel],
+    todo: list[Shard], layout: state.RunLayout, storage: Storage, lease: state.RunLease, progress: Progress,
+    timings: dict[str, float], verbose: bool, address: str | None = None,
+) -> None:
+    """Generate the shards in `todo` and write each one as it completes."""
+    phase = time.monotonic()
+    started_ray = init_ray(verbose=verbose, address=address)
+    timings["ray_start"] = time.monotonic() - phase
+    clock = GenerationClock()
+
+    def write(shard: Shard, rows: pa.Table) -> None:
+        began = time.monotonic()
+        lease.check()
+        state.write_shard(storage, layout, shard=shard.index, attempt=lease.attempt, input_file=shard.input_file,
+                          row_range=(shard.row_start, shard.row_end), table=rows,
+                          id_column=spec.input.id_column, references=dict(spec.task.reference_columns))
+        clock.write_seconds += time.monotonic() - began
+        clock.last_written = time.time()
+        progress.add(rows, samples=spec.sampling.n)
+
+    collector = ShardCollector(todo, schema=output_schema_of(spec, table), samples=spec.sampling.n, write=write)
+    try:
+        for batch in stream_outputs(todo, config=stage_config(spec, table=table, model=model, adapters=adapters)):
+            clock.see(batch)
+            collector.add(batch)
+    except PressroomError:
+        raise
+    except Exception as exc:
+        raise _job_failure(exc) from exc
+    finally:
+        timings.update(clock.timings())
+        if started_ray:
+            phase = time.monotonic()
+            shutdown_ray()
+            timings["ray_shutdown"] = time.monotonic() - phase
+    if collector.missing():
+        raise JobError(f"shards {collector.missing()[:10]} did not complete")
+
+
+_REMOTE_INPUT_ERROR = re.compile(rf"^{re.escape(InputError.__module__)}\.InputError: (.+)$", re.M)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes: `__cause__`, `__context__`, and Ray's `.cause`."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        cause = getattr(exc, "cause", None)
+        exc = cause if isinstance(cause, BaseException) else (exc.__cause__ or exc.__context__)
+    return seen
+
+
+def _job_failure(exc: BaseException) -> PressroomError:
+    """Bad input found inside a Ray task stays bad input (exit 2); anything else is a job failure
+    whose one line names the real cause, not Ray Data's empty SystemException."""
+    chain = _chain(exc)
+    for item in chain:
+        if isinstance(item, InputError):
+            return InputError(_first_line(item))
+        # Ray ships a task's exception to the driver as text inside RayTaskError(UserCodeException):
+        # the worker's own InputError survives only as its traceback's last line.
+        found = _REMOTE_INPUT_ERROR.search(str(item))
+        if found:
+            return InputError(found.group(1).strip())
+    meaningful = [e for e in chain if _first_line(e) and type(e).__name__ != "SystemException"]
+    cause = meaningful[-1] if meaningful else exc
+    return JobError(f"generation failed: {type(cause).__name__}: {_summary(cause)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _summary(exc: BaseException) -> str:
+    """The first line, plus the line that says why when Ray puts it further down."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    why = [line for line in lines[1:] if any(k in line for k in ("because", "never ran", "cancelled", "Error:"))]
+    return " ".join(dict.fromkeys(lines[:1] + why[-1:]))
