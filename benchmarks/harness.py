@@ -143,6 +143,7 @@ def start_ray(*, setup_hook: str | None = None, env: dict[str, str] | None = Non
     if setup_hook:
         runtime_env["worker_process_setup_hook"] = setup_hook
     began = time.time()
+    init_args.setdefault("address", "local")  # never a head someone else left running
     ray.init(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR,
              include_dashboard=False, **init_args)
     context = ray.data.DataContext.get_current()

@@ -10,13 +10,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.manifest import Manifest, ShardRecord
+from schemas.manifest import Manifest, RunPlan, ShardRecord
 from schemas.spec import JobSpec
+from schemas.state import Lease, RunState
 
 EXPORTS: dict[str, type[BaseModel]] = {
     "job_spec.schema.json": JobSpec,
     "manifest.schema.json": Manifest,
     "shard_record.schema.json": ShardRecord,
+    "run_plan.schema.json": RunPlan,
+    "lease.schema.json": Lease,
+    "run_state.schema.json": RunState,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent
 

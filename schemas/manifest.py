@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MANIFEST_FORMAT = 1
 
@@ -163,7 +163,10 @@ class Manifest(RecordModel):
     format: int = Field(default=MANIFEST_FORMAT, description="Manifest format version.")
     job: str
     run_id: str
-    status: Literal["succeeded"] = Field(description="A manifest exists only for a finished run.")
+    status: Literal["succeeded", "rejected"] = Field(
+        description="A manifest exists only for a finished run: succeeded, or rejected by a quality gate."
+    )
+    state: Literal["succeeded", "rejected"] = Field(default="succeeded", description="The run's state; equals status.")
     spec_sha256: str = Field(description="Fingerprint of the resolved spec.")
     created_at: str = Field(description="UTC time the run started (ISO 8601).")
     finished_at: str = Field(description="UTC time the manifest was written (ISO 8601).")
@@ -179,3 +182,9 @@ class Manifest(RecordModel):
     )
     timings: dict[str, float] = Field(description="Seconds per phase.")
     code_version: str = Field(description="pressroom version (and git commit when known).")
+
+    @model_validator(mode="after")
+    def _state_is_status(self) -> Manifest:
+        if self.state != self.status:
+            raise ValueError(f"state {self.state!r} differs from status {self.status!r}")
+        return self

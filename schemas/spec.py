@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -180,6 +180,71 @@ class ResourcesSpec(SpecModel):
         return self.replicas
 
 
+NOTIFY_STATES = ("succeeded", "failed", "cancelled", "rejected")
+
+
+class NotifySpec(SpecModel):
+    """Where to POST a JSON summary when a run ends (an operational setting: not in the fingerprint)."""
+
+    webhook: str = Field(pattern=r"^https?://", description="URL receiving a POST per run end.")
+    on: list[Literal["succeeded", "failed", "cancelled", "rejected"]] = Field(
+        default_factory=lambda: list(NOTIFY_STATES), description="The end states that notify."
+    )
+    secret_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of an environment variable holding the HMAC-SHA256 signing secret (never the secret).",
+    )
+
+
+CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+}
+
+
+def cron_fields(expression: str) -> str:
+    """Five cron fields; the aliases cronsim rejects (`@daily`, ...) translated."""
+    return CRON_ALIASES.get(expression.strip().lower(), expression.strip())
+
+
+class ScheduleSpec(SpecModel):
+    """When the job runs by itself (an operational setting: not in the fingerprint)."""
+
+    cron: str = Field(description="Five cron fields, or @hourly/@daily/@weekly/@monthly/@yearly.")
+    timezone: str = Field(default="UTC", description="IANA time zone the cron fields are read in.")
+    catchup: Literal["latest", "none"] = Field(
+        default="latest", description="After downtime: submit only the newest missed slot, or none."
+    )
+    overlap: Literal["skip", "queue"] = Field(
+        default="skip", description="A slot due while the previous run still runs: skip it, or submit it behind."
+    )
+    paused: bool = Field(default=False, description="No slot is submitted while true.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from datetime import datetime, timezone
+
+        from cronsim import CronSim, CronSimError
+
+        try:
+            CronSim(cron_fields(value), datetime.now(timezone.utc))
+        except CronSimError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+
 class JobSpec(SpecModel):
     """A whole job: one YAML file."""
 
@@ -190,6 +255,8 @@ class JobSpec(SpecModel):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     output: OutputSpec
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    notify: NotifySpec | None = Field(default=None, description="A webhook for the run's end.")
+    schedule: ScheduleSpec | None = Field(default=None, description="A cron schedule for `pressroom scheduler`.")
 
     @model_validator(mode="after")
     def _engine_supports_task(self) -> JobSpec:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.ray_head import ray_head  # noqa: F401  (shared fixture)
 from tests.s3 import faulty_s3, s3_bucket, s3_server  # noqa: F401  (shared fixtures)
 
 # Hub access fails here and in CI; every engine must load from local directories.

@@ -9,6 +9,7 @@ import json
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
     gc = sub.add_parser("gc", parents=[common], help="delete a job's files that no committed manifest lists")
+    gc.set_defaults(handler=command)
     gc.add_argument("job", help="job name")
     gc.add_argument("--output-uri", required=True, help="the jobs' output root (output.uri)")
     gc.add_argument("--grace-hours", type=float, default=24.0, help="keep unlisted files younger than this")

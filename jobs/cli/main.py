@@ -1,8 +1,9 @@
 """The `pressroom` command: one group, `--json` for machines, one place that maps errors to exits.
 
-Exit codes: 0 success, 1 job failure, 2 invalid spec or input. Each command group is one module
-with `add_parser` and `command`; heavy modules (ray, vllm, torch) are imported only by `run`,
-and only once a job actually generates.
+Exit codes: 0 success, 1 job failure (failed, cancelled or rejected), 2 invalid spec or input,
+3 held by another driver. Each command group is one module whose `add_parser` registers its
+commands with their handlers; heavy modules (vllm, torch) are imported only by `run`, and only
+once a job actually generates.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import argparse
 import sys
 import traceback
 
-from jobs.cli import gc, run, show, validate
+from jobs.cli import cancel, catalog, gc, run, schedule, show, submit, validate
 from jobs.errors import PressroomError
 from jobs.version import package_version
 
-COMMANDS = {"run": run, "validate": validate, "show": show, "gc": gc}
+GROUPS = (run, validate, show, gc, submit, catalog, cancel, schedule)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="engine and Ray logs, full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in COMMANDS.values():
+    for group in GROUPS:
         group.add_parser(sub, common)
     return parser
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn every error into one line and an exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command].command(args)
+        return args.handler(args)
     except PressroomError as exc:
         _report(exc, verbose=args.verbose)
         return exc.exit_code

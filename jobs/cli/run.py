@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from jobs.cli.console import diverted_console
 from jobs.cli.progress import TerminalProgress
@@ -13,6 +14,7 @@ from jobs.cli.progress import TerminalProgress
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
     run = sub.add_parser("run", parents=[common], help="run (or resume) a job to a committed manifest")
+    run.set_defaults(handler=command)
     run.add_argument("spec", help="job spec YAML file")
     run.add_argument("--output-uri", help="override output.uri")
     run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
@@ -22,6 +24,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
                      help="if another driver holds the run, wait for it (at most SECONDS) instead of exiting 3")
     run.add_argument("--address", help="join this Ray cluster (GCS address, as Ray takes it); default: "
                                        "$RAY_ADDRESS, else a private local Ray")
+    run.add_argument("--slot", metavar="ISO_TIME|latest",
+                     help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot "
+                          "already claimed exits 0 without running")
 
 
 def command(args) -> int:
@@ -32,6 +37,15 @@ def command(args) -> int:
     if args.run_id is not None:
         check_run_id(args.run_id)
     spec = load_spec(args.spec, output_uri=args.output_uri)
+    if args.slot:
+        from jobs.schedule import claim_for_command
+
+        took, claim = claim_for_command(spec, args.slot, decision="run", by="run", run_id=args.run_id)
+        if not took:
+            print(f"slot {claim.slot} of job {spec.name} is already claimed by {claim.claimed_by} "
+                  f"(run {claim.run_id}); nothing to run", file=sys.stderr)
+            return 0
+        args.run_id = claim.run_id
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
         bar = TerminalProgress(console.err) if console.err.isatty() else None
@@ -74,6 +88,7 @@ def _run_summary(result) -> dict:
         "job": manifest.job,
         "run_id": manifest.run_id,
         "status": manifest.status,
+        "state": manifest.state,
         "already_committed": not result.written,
         "manifest_uri": result.manifest_uri,
         "data_uri": join(run_dir, DATA_DIR) + "/",

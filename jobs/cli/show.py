@@ -9,6 +9,7 @@ import json
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
     show = sub.add_parser("show", parents=[common], help="summarize a committed run")
+    show.set_defaults(handler=command)
     show.add_argument("target", help="a run directory or its _manifest.json")
     show.add_argument("--verify", action="store_true", help="re-read every file and check its sha256")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")

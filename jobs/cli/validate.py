@@ -11,6 +11,7 @@ from jobs.errors import SpecError
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
     validate = sub.add_parser("validate", parents=[common], help="check a spec and its input without loading a model")
+    validate.set_defaults(handler=command)
     validate.add_argument("spec", help="job spec YAML file")
     validate.add_argument("--output-uri", help="override output.uri")
     validate.add_argument("--json", action="store_true", help="print a JSON object")

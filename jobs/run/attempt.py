@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from jobs import state
-from jobs.errors import JobError, SpecError
+from jobs.errors import InputError, JobError, LeaseHeld, PressroomError, SpecError
+from jobs.notify import post_event, run_event
 from jobs.plan import inspect_input
+from jobs.run.cancel import RunCancelled, cancel_on_sigterm
 from jobs.run.generate import generate
 from jobs.run.lineage import build_manifest, resolve_models
 from jobs.run.progress import Progress
 from jobs.run.resume import check_resume, fresh_plan
+from jobs.version import code_version
 from schemas.manifest import Manifest, Shard, ShardRecord
 from schemas.spec import JobSpec
+from schemas.state import FailureReason, RunStateName
 from workers.io import storage_for
 
 RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
@@ -54,8 +58,8 @@ def run_job(
     wait_lease: float | None = None, address: str | None = None,
 ) -> RunResult:
     """Run (or resume) one job to a committed manifest. Raises InputError/SpecError before loading,
-    LeaseHeld if another live driver holds the run (after waiting up to `wait_lease` seconds)."""
-    timings: dict[str, float] = {}
+    LeaseHeld if another live driver holds the run (after waiting up to `wait_lease` seconds),
+    RunCancelled on SIGTERM. Every end the driver owns is recorded in the run's state."""
     started = time.monotonic()
     if run_id is not None:
         check_run_id(run_id)
@@ -64,25 +68,44 @@ def run_job(
     layout = state.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
     if on_start:
         on_start(run_id)
-    existing = state.read_manifest(storage, layout)
-    if existing is not None:
-        return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
-    table = inspect_input(spec)
-    model, adapters = resolve_models(spec)
-    fresh = fresh_plan(spec, run_id=run_id, table=table, model=model, adapters=adapters)
-    pinned = state.read_plan(storage, layout)
-    if pinned is not None:
-        check_resume(pinned, fresh)
-    state.check_conditional_writes(storage, spec.output.uri)
-    lease = state.take_lease(storage, layout, ttl=state.lease_ttl(), wait_seconds=wait_lease)
-    try:
-        existing = state.read_manifest(storage, layout)  # another attempt may have committed meanwhile
+    with cancel_on_sigterm():
+        existing = state.read_manifest(storage, layout)
         if existing is not None:
             return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
-        plan = state.claim_run_plan(storage, layout, fresh)
-        if plan is not fresh:
-            check_resume(plan, fresh)
-        timings["validate"] = time.monotonic() - started
+        try:
+            table = inspect_input(spec)
+            model, adapters = resolve_models(spec)
+            fresh = fresh_plan(spec, run_id=run_id, table=table, model=model, adapters=adapters)
+            pinned = state.read_plan(storage, layout)
+            if pinned is not None:
+                check_resume(pinned, fresh)
+            state.check_conditional_writes(storage, spec.output.uri)
+            lease = state.take_lease(storage, layout, ttl=state.lease_ttl(), wait_seconds=wait_lease)
+        except LeaseHeld:
+            raise
+        except PressroomError as exc:  # a submitted run that never started says why it ended
+            _end(spec, storage, layout, exc, attempt=None, only_from={RunStateName.QUEUED})
+            raise
+        try:
+            return _attempt(spec, storage=storage, layout=layout, lease=lease, table=table, model=model,
+                            adapters=adapters, fresh=fresh, progress=progress, verbose=verbose, address=address,
+                            timings={"validate": time.monotonic() - started})
+        finally:
+            lease.release()
+
+
+def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.RunLease, table, model, adapters,
+             fresh, progress: Progress | None, verbose: bool, address: str | None, timings: dict) -> RunResult:
+    """Everything the lease holder does, its state recorded at each step and at its end."""
+    existing = state.read_manifest(storage, layout)  # another attempt may have committed meanwhile
+    if existing is not None:
+        return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
+    plan = state.claim_run_plan(storage, layout, fresh)
+    if plan is not fresh:
+        check_resume(plan, fresh)
+    state.record_state(storage, layout, RunStateName.RUNNING, attempt=lease.attempt, code_version=code_version(),
+                       notify=spec.notify)
+    try:
         shards = plan.shards
         done = {k: r for k, r in state.read_shard_records(storage, layout).items() if _matches(r, shards)}
         todo = [s for s in shards if s.index not in done]
@@ -95,17 +118,39 @@ def run_job(
         records = state.read_shard_records(storage, layout)
         missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
         if missing:
-            raise JobError(f"run {run_id}: shards {missing[:10]} have no completion record")
+            raise JobError(f"run {layout.run_id}: shards {missing[:10]} have no completion record")
         split = {"rows_reused": sum(r.totals.rows_in for r in done.values()),
                  "rows_generated": sum(s.rows for s in todo)}
-        manifest = build_manifest(spec, run_id=run_id, created_at=plan.created_at, table=table, model=model,
+        manifest = build_manifest(spec, run_id=layout.run_id, created_at=plan.created_at, table=table, model=model,
                                   adapters=adapters, records=[records[s.index] for s in shards], timings=timings,
                                   split=split)
         lease.check()
+        state.record_state(storage, layout, RunStateName.COMMITTING, attempt=lease.attempt)
         result = state.commit_manifest(storage, layout, manifest)
-    finally:
-        lease.release()
+    except LeaseHeld:
+        raise  # the run is another attempt's now: its state is theirs to record
+    except Exception as exc:
+        _end(spec, storage, layout, exc, attempt=lease.attempt)
+        raise
+    ended = state.record_state(storage, layout, RunStateName(result.manifest.state), attempt=lease.attempt)
+    if ended is not None and spec.notify:
+        post_event(spec.notify, run_event(ended, manifest=result.manifest, manifest_uri=layout.manifest))
     return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
+
+
+def _end(spec: JobSpec, storage, layout: state.RunLayout, exc: BaseException, *, attempt: int | None,
+         only_from: set | None = None) -> None:
+    """Record how the run ended (cancelled, or failed with a reason) and notify."""
+    if isinstance(exc, RunCancelled):
+        name, reason = RunStateName.CANCELLED, None
+    else:
+        name = RunStateName.FAILED
+        reason = FailureReason.INPUT if isinstance(exc, (InputError, SpecError)) else FailureReason.ENGINE
+    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    ended = state.record_state(storage, layout, name, attempt=attempt, reason=reason, message=message,
+                               only_from=only_from)
+    if ended is not None and spec.notify:
+        post_event(spec.notify, run_event(ended, manifest=None, manifest_uri=None))
 
 
 def _newest_uncommitted(storage, spec: JobSpec) -> str:

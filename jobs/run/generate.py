@@ -14,6 +14,7 @@ import pyarrow as pa
 from jobs import state
 from jobs.errors import InputError, JobError, PressroomError
 from jobs.plan import InputTable
+from jobs.run.cancel import reinstall as reinstall_cancel
 from jobs.run.collect import GenerationClock, ShardCollector
 from jobs.run.lineage import SINGLE_ADAPTER, engine_path
 from jobs.run.pipeline import init_ray, shutdown_ray, stream_outputs
@@ -67,6 +68,7 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         threads_per_replica=spec.resources.threads_per_replica,
         image_column=spec.input.image_column,
         image_roots=tuple(image_roots(spec.input.uri, list(spec.input.image_roots))),
+        rows_per_shard=spec.input.rows_per_shard,
     )
 
 
@@ -78,6 +80,7 @@ def generate(
     """Generate the shards in `todo` and write each one as it completes."""
     phase = time.monotonic()
     started_ray = init_ray(verbose=verbose, address=address)
+    reinstall_cancel()  # ray.init replaced our SIGTERM handler
     timings["ray_start"] = time.monotonic() - phase
     clock = GenerationClock()
 

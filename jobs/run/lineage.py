@@ -60,6 +60,7 @@ def build_manifest(
         job=spec.name,
         run_id=run_id,
         status="succeeded",
+        state="succeeded",
         spec_sha256=spec_fingerprint(spec),
         created_at=created_at,
         finished_at=utc_now(),

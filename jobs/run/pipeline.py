@@ -42,6 +42,8 @@ def init_ray(*, verbose: bool, address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    # As a Ray job's driver, our runtime_env extends the job's (its env vars are already ours too).
+    os.environ.setdefault("RAY_OVERRIDE_JOB_RUNTIME_ENV", "1")
     env = {} if verbose else dict(QUIET_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [_project_root(), os.environ.get("PYTHONPATH")] if p)
     env.update({k: os.environ[k] for k in AWS_FORWARDED if k in os.environ})
@@ -105,6 +107,10 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.T
     dataset = dataset.map_batches(
         read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}, num_cpus=READ_TASK_CPUS
     )
+    # Ray Data merges a task's small outputs into one block, so a read unit's shards would reach
+    # the actors (and their rows the driver) only when the whole unit is done: blocks of at most a
+    # shard's rows keep shards landing one by one (progress, records, resume points).
+    dataset = dataset.repartition(target_num_rows_per_block=config.rows_per_shard)
     dataset = dataset.map_batches(
         GenerationActor,
         fn_constructor_kwargs={

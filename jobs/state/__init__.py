@@ -5,8 +5,17 @@ only through `jobs.state.write` and `jobs.state.lease`.
 """
 
 from jobs.state.gc import GcReport, collect_garbage
-from jobs.state.lease import RunLease, describe, is_live, lease_ttl, read_lease, take_lease
-from jobs.state.paths import DATA_DIR, LEASE_NAME, MANIFEST_NAME, PLAN_NAME, JobLayout, RunLayout, run_dir_of
+from jobs.state.lease import RunLease, describe, holder_gone, is_live, lease_ttl, read_lease, take_lease
+from jobs.state.paths import (
+    DATA_DIR,
+    LEASE_NAME,
+    MANIFEST_NAME,
+    PLAN_NAME,
+    STATE_NAME,
+    JobLayout,
+    RunLayout,
+    run_dir_of,
+)
 from jobs.state.probe import check_conditional_writes
 from jobs.state.read import (
     load_committed,
@@ -18,13 +27,15 @@ from jobs.state.read import (
     uncommitted_runs,
     verify_files,
 )
+from jobs.state.run_state import observe, read_state, record_state
+from jobs.state.schedule import claim_slot, is_paused, read_claims, set_paused
 from jobs.state.tally import sum_records
 from jobs.state.write import CommitResult, claim_run_plan, commit_manifest, move_latest, write_shard
 
 __all__ = [
-    "DATA_DIR", "LEASE_NAME", "MANIFEST_NAME", "PLAN_NAME", "CommitResult", "GcReport", "JobLayout", "RunLayout",
-    "RunLease", "check_conditional_writes", "claim_run_plan", "collect_garbage", "commit_manifest", "describe",
+    "DATA_DIR", "LEASE_NAME", "MANIFEST_NAME", "PLAN_NAME", "STATE_NAME", "CommitResult", "GcReport", "JobLayout", "RunLayout",
+    "RunLease", "check_conditional_writes", "claim_slot", "holder_gone", "is_paused", "read_claims", "set_paused", "claim_run_plan", "collect_garbage", "commit_manifest", "describe",
     "is_live", "lease_ttl", "load_committed", "move_latest", "parse_record", "read_lease", "read_manifest",
-    "read_plan", "read_shard_records", "run_dir_of", "sha256_hex", "sum_records", "take_lease", "uncommitted_runs",
+    "observe", "read_plan", "read_shard_records", "read_state", "record_state", "run_dir_of", "sha256_hex", "sum_records", "take_lease", "uncommitted_runs",
     "verify_files", "write_shard",
 ]

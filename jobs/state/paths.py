@@ -2,8 +2,11 @@
 
 ```
 {output}/{job}/latest                          newest committed run
+{output}/{job}/schedule/{slot}.json            one claim per cron slot (written once)
+{output}/{job}/schedule/_paused.json           present while the job's schedule is paused
 {output}/{job}/runs/{run}/_run.json            the run's plan (written once)
 {output}/{job}/runs/{run}/_lease.json          which attempt is generating, by whom, until when
+{output}/{job}/runs/{run}/_state.json          queued|running|committing|succeeded|failed|cancelled|rejected
 {output}/{job}/runs/{run}/data/shard-k-aN.parquet  shard k's data, written by attempt N
 {output}/{job}/runs/{run}/shards/shard-k.json  completion record, after the data is checked
 {output}/{job}/runs/{run}/_manifest.json       written last: the reader's contract
@@ -19,10 +22,13 @@ from workers.io import join
 MANIFEST_NAME = "_manifest.json"
 PLAN_NAME = "_run.json"
 LEASE_NAME = "_lease.json"
+STATE_NAME = "_state.json"
 LATEST_NAME = "latest"
 RUNS_DIR = "runs"
 DATA_DIR = "data"
 SHARDS_DIR = "shards"
+SCHEDULE_DIR = "schedule"
+PAUSED_NAME = "_paused.json"
 PROBE_DIR = ".pressroom"  # under the output root; a dot keeps it apart from job names
 
 
@@ -44,6 +50,17 @@ class JobLayout:
     @property
     def latest(self) -> str:
         return join(self.job_dir, LATEST_NAME)
+
+    @property
+    def schedule_dir(self) -> str:
+        return join(self.job_dir, SCHEDULE_DIR)
+
+    @property
+    def paused(self) -> str:
+        return join(self.schedule_dir, PAUSED_NAME)
+
+    def slot_claim(self, slot: str) -> str:
+        return join(self.schedule_dir, f"{slot}.json")
 
     def run(self, run_id: str) -> RunLayout:
         """The layout of one of this job's runs."""
@@ -78,6 +95,10 @@ class RunLayout(JobLayout):
     @property
     def lease(self) -> str:
         return join(self.run_dir, LEASE_NAME)
+
+    @property
+    def state(self) -> str:
+        return join(self.run_dir, STATE_NAME)
 
     @property
     def data_dir(self) -> str:

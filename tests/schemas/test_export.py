@@ -18,9 +18,11 @@ def test_committed_schema_is_current(name):
     )
 
 
-def test_exports_cover_spec_manifest_and_shard_record():
-    assert set(EXPORTS) == {"job_spec.schema.json", "manifest.schema.json", "shard_record.schema.json"}
-    assert {model.__name__ for model in EXPORTS.values()} == {"JobSpec", "Manifest", "ShardRecord"}
+def test_exports_cover_the_spec_and_every_state_record():
+    assert set(EXPORTS) == {"job_spec.schema.json", "manifest.schema.json", "shard_record.schema.json",
+                            "run_plan.schema.json", "lease.schema.json", "run_state.schema.json"}
+    assert {model.__name__ for model in EXPORTS.values()} == {"JobSpec", "Manifest", "ShardRecord", "RunPlan",
+                                                              "Lease", "RunState"}
 
 
 def test_exported_schemas_forbid_unknown_keys():
@@ -29,4 +31,5 @@ def test_exported_schemas_forbid_unknown_keys():
     assert spec["$defs"]["SamplingSpec"]["additionalProperties"] is False
     assert sorted(spec["required"]) == ["input", "name", "output", "task"]
     manifest = json.loads(render_schema(EXPORTS["manifest.schema.json"]))
-    assert manifest["properties"]["status"]["const"] == "succeeded"
+    assert manifest["properties"]["status"]["enum"] == ["succeeded", "rejected"]
+    assert manifest["properties"]["state"]["enum"] == ["succeeded", "rejected"]

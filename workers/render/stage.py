@@ -39,6 +39,7 @@ class StageConfig:
     threads_per_replica: int | None = None
     image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
     image_roots: tuple[str, ...] = ()  # where image paths may point (see workers.render.images.image_roots)
+    rows_per_shard: int = 1000  # the largest shard: the most rows a block carries between stages
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:

@@ -76,6 +76,31 @@ def test_show_imports_nothing_heavy(tmp_path):
     assert lines[-1] == "verify: ok"
 
 
+@pytest.mark.parametrize("command", ["jobs", "runs", "status"])
+def test_catalog_commands_import_nothing_heavy_and_show_the_committed_run(tmp_path, command):
+    layout, manifest = committed_run(tmp_path / "out")
+    args = {"jobs": [], "runs": [manifest.job], "status": [f"{manifest.job}/{manifest.run_id}"]}[command]
+    code, heavy, stdout = _probe(tmp_path, command, *args, "--output-uri", str(tmp_path / "out"), "--json")
+    assert (code, heavy) == (0, [])
+    found = json.loads(stdout)
+    if command == "jobs":
+        assert [(j["job"], j["runs"], j["last_run"]["run_id"]) for j in found["jobs"]] == [
+            (manifest.job, 1, manifest.run_id)]
+    elif command == "runs":
+        assert [(r["run_id"], r["state"], r["rows"]) for r in found["runs"]] == [(manifest.run_id, "succeeded", 7)]
+    else:
+        assert (found["state"], found["rows"], found["shards_done"], found["shards_total"]) == ("succeeded", 7, 2, None)
+
+
+def test_catalog_commands_need_an_output_root_and_a_job_slash_run(tmp_path):
+    env_free = _cli(tmp_path, "status", "nightly/r1")
+    assert env_free.returncode == 2 and "which output root?" in env_free.stderr
+    bad = _cli(tmp_path, "status", "nightly", "--output-uri", str(tmp_path))
+    assert bad.returncode == 2 and "name a run as JOB/RUN" in bad.stderr
+    missing = _cli(tmp_path, "status", "nightly/r1", "--output-uri", str(tmp_path))
+    assert missing.returncode == 2 and "no run nightly/r1" in missing.stderr
+
+
 def test_validate_json_prints_one_object(tmp_path):
     spec = write_job(tmp_path / "job", rows=9)
     done = _cli(tmp_path, "validate", "--json", str(spec))
@@ -159,3 +184,14 @@ def test_usage_errors_exit_2(tmp_path, args):
     done = _cli(tmp_path, *args)
     assert done.returncode == 2
     assert "usage: pressroom" in done.stderr
+
+
+def test_submit_to_a_remote_cluster_refuses_local_paths_before_contacting_it(tmp_path):
+    spec = write_job(tmp_path / "job", rows=4)
+    done = _cli(tmp_path, "submit", str(spec), "--address", "http://ray-head.invalid:8265", "--run-id", "n1")
+    assert done.returncode == 2, done.stderr
+    assert "is a remote cluster and cannot read local paths: input.uri (" in done.stderr
+    assert "output.uri (" in done.stderr and "model.source (" in done.stderr
+    assert not (tmp_path / "job" / "out").exists()  # nothing recorded
+    gcs = _cli(tmp_path, "submit", str(spec), "--address", "127.0.0.1:6379")
+    assert gcs.returncode == 2 and "give its URL as http://HOST:PORT" in gcs.stderr

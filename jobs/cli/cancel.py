@@ -1,0 +1,62 @@
+"""`pressroom cancel JOB/RUN`: stop a run; it ends `cancelled` and keeps its finished shards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import time
+
+from jobs.cli.target import add_root_arguments, job_and_run, output_root
+
+
+def add_parser(sub, common: argparse.ArgumentParser) -> None:
+    """Add the command's parser to the subcommands."""
+    cancel = sub.add_parser("cancel", parents=[common], help="stop a submitted (or local) run")
+    cancel.set_defaults(handler=command)
+    cancel.add_argument("run", help="JOB/RUN")
+    add_root_arguments(cancel)
+    cancel.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to stop")
+    cancel.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def command(args) -> int:
+    """Stop the run's Ray job (or its local driver), then wait until its state says it ended."""
+    from jobs import state
+    from jobs.cluster import stop_ray_job
+    from jobs.errors import InputError
+    from schemas.state import ENDED, RunStateName
+    from workers.io import storage_for
+
+    job, run = job_and_run(args.run)
+    root = output_root(args)
+    storage = storage_for(root)
+    layout = state.RunLayout(output_uri=root, job=job, run_id=run)
+    current = state.read_state(storage, layout)
+    lease = state.read_lease(storage, layout)
+    if current is None and lease is None:
+        raise InputError(f"no run {job}/{run} under {root}")
+    if current is None or current.state not in ENDED:
+        if current is not None and current.submission_id and current.cluster:
+            stop_ray_job(current.cluster, current.submission_id)
+        elif lease is not None and state.is_live(lease[0]) and lease[0].holder.host == socket.gethostname():
+            os.kill(lease[0].holder.pid, signal.SIGTERM)  # a local driver on this host
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            current, _ = state.observe(storage, layout)
+            if current is not None and current.state in ENDED:
+                break
+            if current is not None and current.state == RunStateName.QUEUED and current.submission_id:
+                # stopped before a driver started: nobody else will say so
+                from jobs.cluster import TERMINAL, ray_job_status
+
+                if ray_job_status(current.cluster, current.submission_id) in TERMINAL:
+                    current = state.record_state(storage, layout, RunStateName.CANCELLED, only_from={RunStateName.QUEUED},
+                                                 message="cancelled before a driver started") or current
+                    break
+            time.sleep(0.5)
+    name = str(current.state) if current else "unknown"
+    print(json.dumps({"job": job, "run_id": run, "state": name}) if args.json else f"{job}/{run}: {name}")
+    return 0 if name == "cancelled" else 1

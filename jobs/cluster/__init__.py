@@ -1,0 +1,18 @@
+"""Ray clusters through Ray's job submission API: submit a run, ask after it, stop it, read its logs."""
+
+from jobs.cluster.client import (
+    TERMINAL,
+    is_loopback,
+    job_server,
+    ray_job_logs,
+    ray_job_status,
+    stop_ray_job,
+    submission_id,
+    submit_ray_job,
+)
+from jobs.cluster.submit import Submission, submit_run
+
+__all__ = [
+    "TERMINAL", "is_loopback", "job_server", "ray_job_logs", "ray_job_status", "stop_ray_job", "submission_id",
+    "submit_ray_job", "Submission", "submit_run",
+]

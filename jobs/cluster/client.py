@@ -1,0 +1,104 @@
+"""The one place pressroom talks to Ray's job server (`ray.job_submission`, no torch or vLLM).
+
+Token authentication is Ray's own: the client follows the caller's `RAY_AUTH_MODE` and finds
+the token where Ray looks (`RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH`, `~/.ray/auth_token`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from urllib.parse import urlparse
+
+from jobs.errors import JobError, LeaseHeld, SpecError
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+AGENT_WAIT_S = 60.0  # how long a submit waits for a starting head's job agent
+
+
+def job_server(address: str | None) -> str:
+    """The job server's URL from `--address` or `$RAY_ADDRESS`; SpecError unless it is http(s)://."""
+    url = address or os.environ.get("RAY_ADDRESS")
+    if not url:
+        raise SpecError("no cluster to submit to: pass --address http://HOST:PORT (Ray's job server, the "
+                        "dashboard port, 8265 by default) or set RAY_ADDRESS to it")
+    if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
+        raise SpecError(f"cluster address {url!r}: submit and status talk to Ray's job server, so give its URL "
+                        "as http://HOST:PORT (`run --address` is the one that takes a GCS address)")
+    return url.rstrip("/")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether the job server runs on this machine (then local paths are the cluster's paths too)."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def submission_id(job: str, run_id: str, attempt: int) -> str:
+    """Ray's submission id for one attempt of one run: Ray itself refuses a second submit of it."""
+    return f"pressroom-{job}-{run_id}-a{attempt}"
+
+
+def _client(url: str):
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(url)
+    except Exception as exc:  # connection refused, auth, version: one line naming the server
+        raise JobError(f"cannot reach Ray's job server at {url}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def submit_ray_job(url: str, *, entrypoint: str, submission: str, env: dict[str, str],
+                   working_dir: str | None = None, metadata: dict[str, str] | None = None) -> None:
+    """Hand the entrypoint to the cluster. LeaseHeld if Ray already has this attempt."""
+    runtime_env: dict = {"env_vars": env}
+    if working_dir:
+        runtime_env["working_dir"] = working_dir
+    client = _client(url)
+    deadline = time.monotonic() + AGENT_WAIT_S
+    delay = 0.5
+    while True:
+        try:
+            client.submit_job(entrypoint=entrypoint, submission_id=submission, runtime_env=runtime_env,
+                              metadata=metadata or {})
+            return
+        except Exception as exc:
+            if "already exists" in str(exc):
+                raise LeaseHeld(f"Ray job {submission} already exists on {url}: this attempt was submitted "
+                                "before (cancel it, or wait for it to end and submit again)") from None
+            # A head that just started answers 500 "No available agent" until its job agent is up.
+            if "try again later" not in str(exc) or time.monotonic() + delay > deadline:
+                raise JobError(f"submitting to {url} failed: {_first_line(exc)}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def ray_job_status(url: str, submission: str) -> str:
+    """Ray's status of the submission (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED), or why there is none."""
+    try:
+        return str(_client(url).get_job_status(submission).value)
+    except JobError:
+        return "UNREACHABLE"
+    except Exception as exc:
+        return "UNKNOWN" if "does not exist" in str(exc) else f"UNREACHABLE ({_first_line(exc)})"
+
+
+def stop_ray_job(url: str, submission: str) -> bool:
+    """Ask Ray to stop the job (SIGTERM to the driver, SIGKILL after its grace period)."""
+    return bool(_client(url).stop_job(submission))
+
+
+def ray_job_logs(url: str, submission: str) -> str:
+    """The driver's output as Ray kept it."""
+    return _client(url).get_job_logs(submission)

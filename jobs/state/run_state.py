@@ -1,0 +1,93 @@
+"""`_state.json`, the run's state and its history: the only module that writes it.
+
+Writers are the submitter (`queued`), the lease holder (`running`, `committing`, and how the run
+ended), and a reader that finds a `running` run whose lease is no longer live (`failed`, reason
+`lost`). Every change is a compare-and-swap on the version just read, so concurrent writers
+never lose a transition; a committed run's state (`succeeded`, `rejected`) never changes again.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from jobs.state.lease import is_live, read_lease
+from jobs.state.paths import RunLayout
+from jobs.state.read import parse_record
+from jobs.state.retry import backoff_delays, with_retries
+from schemas.state import FINAL, FailureReason, RunState, RunStateName, Transition
+from workers.io import ConditionFailed, Storage
+
+ATTEMPTS = 20
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def read_state(storage: Storage, layout: RunLayout) -> RunState | None:
+    """The run's recorded state, or None if nothing was ever recorded."""
+    found = _read(storage, layout)
+    return found[0] if found else None
+
+
+def _read(storage: Storage, layout: RunLayout) -> tuple[RunState, str] | None:
+    try:
+        data, version = with_retries(lambda: storage.read_versioned(layout.state))
+    except FileNotFoundError:
+        return None
+    return parse_record(RunState, data, uri=layout.state), version
+
+
+def record_state(
+    storage: Storage, layout: RunLayout, state: RunStateName, *, attempt: int | None = None,
+    reason: FailureReason | None = None, message: str | None = None, only_from: set[RunStateName] | None = None,
+    **fields,
+) -> RunState | None:
+    """Record a transition; returns the new state, or None when it does not apply (the run is
+    already committed, or its current state is not in `only_from`)."""
+    delays = backoff_delays()
+    for _ in range(ATTEMPTS):
+        found = _read(storage, layout)
+        current, version = found if found else (None, None)
+        if current is not None and current.state in FINAL:
+            return None
+        if only_from is not None and (current.state if current else None) not in only_from:
+            return None
+        step = Transition(state=state, at=_now(), attempt=attempt, reason=reason, message=message)
+        base = current or RunState(job=layout.job, run_id=layout.run_id, state=state)
+        updated = base.model_copy(update={
+            "state": state, "reason": reason, "message": message, "history": [*base.history, step],
+            **({"attempt": attempt} if attempt is not None else {}), **fields,
+        })
+        data = updated.model_dump_json(indent=2).encode()
+        try:
+            if version is None:
+                with_retries(lambda: storage.write_bytes(layout.state, data, if_none_match=True))
+            else:
+                with_retries(lambda: storage.write_bytes(layout.state, data, if_match=version))
+            return updated
+        except ConditionFailed:  # another writer moved it: read again
+            time.sleep(next(delays))
+    raise ConditionFailed(f"{layout.state}: gave up after {ATTEMPTS} concurrent updates")
+
+
+def observe(storage: Storage, layout: RunLayout) -> tuple[RunState | None, bool]:
+    """The run's state as a reader should report it, and whether this call recorded a loss.
+
+    A `running` or `committing` run whose lease is no longer live lost its driver: the reader
+    records `failed`, reason `lost` (whoever records it first is the one to notify).
+    """
+    current = read_state(storage, layout)
+    if current is None or current.state not in (RunStateName.RUNNING, RunStateName.COMMITTING):
+        return current, False
+    lease = read_lease(storage, layout)
+    if lease is not None and is_live(lease[0]):
+        return current, False
+    attempt = lease[0].attempt if lease else current.attempt
+    lost = record_state(
+        storage, layout, RunStateName.FAILED, reason=FailureReason.LOST, attempt=attempt,
+        message=f"attempt {attempt} stopped renewing its lease without recording an end (driver killed or lost)",
+        only_from={RunStateName.RUNNING, RunStateName.COMMITTING},
+    )
+    return (lost or read_state(storage, layout)), lost is not None

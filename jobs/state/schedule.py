@@ -1,0 +1,47 @@
+"""Schedule state: one claim per cron slot, taken with If-None-Match, and the pause mark.
+
+Any number of schedulers (and external orchestrators through `submit --slot` / `run --slot`)
+race for a slot's claim; exactly one write lands, so exactly one of them submits the night.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jobs.state.paths import PAUSED_NAME, JobLayout
+from jobs.state.read import parse_record
+from jobs.state.retry import with_retries
+from schemas.state import SlotClaim
+from workers.io import AlreadyExists, Storage
+
+
+def claim_slot(storage: Storage, job: JobLayout, claim: SlotClaim) -> tuple[bool, SlotClaim]:
+    """(True, claim) if this call took the slot; (False, the claim that stands) if someone else did."""
+    uri = job.slot_claim(claim.slot)
+    try:
+        with_retries(lambda: storage.write_bytes(uri, claim.model_dump_json(indent=2).encode(), if_none_match=True))
+    except AlreadyExists:
+        return False, parse_record(SlotClaim, storage.read_bytes(uri), uri=uri)
+    return True, claim
+
+
+def read_claims(storage: Storage, job: JobLayout) -> list[SlotClaim]:
+    """The job's slot claims, oldest slot first."""
+    claims = []
+    for uri in storage.list_files(job.schedule_dir):
+        if uri.endswith(".json") and not uri.endswith("/" + PAUSED_NAME):
+            claims.append(parse_record(SlotClaim, storage.read_bytes(uri), uri=uri))
+    return sorted(claims, key=lambda c: c.slot)
+
+
+def is_paused(storage: Storage, job: JobLayout) -> bool:
+    """Whether `pressroom schedule pause` paused the job (the spec's `paused` is the other way)."""
+    return storage.exists(job.paused)
+
+
+def set_paused(storage: Storage, job: JobLayout, paused: bool, *, by: str, at: str) -> None:
+    """Pause (write the mark) or resume (delete it) the job's schedule."""
+    if paused:
+        storage.write_bytes(job.paused, json.dumps({"paused_by": by, "at": at}).encode())
+    else:
+        storage.delete(job.paused)

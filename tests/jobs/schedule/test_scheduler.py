@@ -1,0 +1,185 @@
+"""Schedules on a test clock: catch-up, DST nights in Europe/Berlin, overlap, pause and trigger, and
+two scheduler processes racing for every slot of one output root."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from jobs.schedule import Scheduler
+from jobs.state import JobLayout, read_claims, take_lease
+from tests.jobs.builders import write_job
+from workers.io import LocalStorage
+
+REPO = Path(__file__).resolve().parents[3]
+UTC = timezone.utc
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _specs(tmp_path: Path, **schedule) -> tuple[Path, Path]:
+    spec = write_job(tmp_path / "job", rows=4, schedule={"cron": "0 2 * * *", **schedule})
+    specs = tmp_path / "specs"
+    specs.mkdir(exist_ok=True)
+    (specs / "job.yaml").write_text(spec.read_text().replace("data/", str(spec.parent / "data") + "/")
+                                    .replace("./model", str(spec.parent / "model"))
+                                    .replace("uri: out", f"uri: {spec.parent / 'out'}"))
+    return specs, spec.parent / "out"
+
+
+def _scheduler(specs: Path, clock: Clock, submitted: list) -> Scheduler:
+    return Scheduler(specs, submit=lambda path, spec, run_id: submitted.append(run_id), clock=clock,
+                     log=lambda line: None)
+
+
+def _claims(out: Path) -> list[tuple[str, str]]:
+    return [(c.slot, c.decision) for c in read_claims(LocalStorage(), JobLayout(output_uri=str(out),
+                                                                                  job="tiny-summaries"))]
+
+
+def test_catchup_latest_submits_only_the_newest_missed_slot(tmp_path):
+    specs, out = _specs(tmp_path)
+    submitted: list[str] = []
+    clock = Clock(datetime(2026, 12, 1, 2, 30, tzinfo=UTC))
+    _scheduler(specs, clock, submitted).tick()
+    clock.now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)  # down for three nights
+    restarted = _scheduler(specs, clock, submitted)
+    restarted.tick()
+    restarted.tick()  # the same slot again: already claimed
+    assert submitted == ["20261201T020000Z", "20261204T020000Z"]
+    assert _claims(out) == [("20261201T020000Z", "submitted"), ("20261204T020000Z", "submitted")]
+
+
+def test_catchup_none_skips_missed_slots_and_takes_the_next_one(tmp_path):
+    specs, out = _specs(tmp_path, catchup="none")
+    submitted: list[str] = []
+    clock = Clock(datetime(2026, 12, 4, 10, 0, tzinfo=UTC))
+    scheduler = _scheduler(specs, clock, submitted)
+    scheduler.tick()  # started long after the 4th's slot: missed, not submitted
+    clock.now = datetime(2026, 12, 5, 2, 0, 30, tzinfo=UTC)
+    scheduler.tick()
+    assert submitted == ["20261205T020000Z"] and _claims(out) == [("20261205T020000Z", "submitted")]
+
+
+@pytest.mark.parametrize(("night", "expected"), [
+    (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), ["20261025T003000Z"]),  # 02:30 happens twice: once
+    (datetime(2026, 3, 28, 22, 0, tzinfo=UTC), ["20260329T010000Z"]),  # 02:30 never happens: at 03:00
+])
+def test_berlin_dst_nights_submit_the_slot_once(tmp_path, night, expected):
+    specs, _ = _specs(tmp_path, cron="30 2 * * *", timezone="Europe/Berlin", catchup="none")
+    submitted: list[str] = []
+    clock = Clock(night)
+    scheduler = _scheduler(specs, clock, submitted)
+    for _ in range(40):  # every 10 minutes through the night
+        scheduler.tick()
+        clock.now += timedelta(minutes=10)
+    assert submitted == expected
+
+
+def test_overlap_skip_records_the_skip_and_queue_submits_behind(tmp_path):
+    specs, out = _specs(tmp_path)
+    storage = LocalStorage()
+    running = JobLayout(output_uri=str(out), job="tiny-summaries").run("20261130T020000Z")
+    from jobs.state import record_state
+    from schemas.state import RunStateName
+
+    lease = take_lease(storage, running, ttl=600)
+    record_state(storage, running, RunStateName.RUNNING, attempt=lease.attempt)
+    try:
+        submitted: list[str] = []
+        _scheduler(specs, Clock(datetime(2026, 12, 1, 2, 0, 5, tzinfo=UTC)), submitted).tick()
+        claims = read_claims(storage, JobLayout(output_uri=str(out), job="tiny-summaries"))
+        assert submitted == [] and [(c.slot, c.decision) for c in claims] == [("20261201T020000Z", "skipped")]
+        assert claims[0].reason == "run 20261130T020000Z is still active (overlap: skip)"
+        queued_specs, _ = _specs(tmp_path, overlap="queue")
+        _scheduler(queued_specs, Clock(datetime(2026, 12, 2, 2, 0, 5, tzinfo=UTC)), submitted).tick()
+        assert submitted == ["20261202T020000Z"]
+    finally:
+        lease.release()
+
+
+def _cli(*args: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=120, env={**os.environ, **env})
+
+
+def test_pause_stops_slots_and_trigger_claims_one_now(tmp_path):
+    specs, out = _specs(tmp_path)
+    root = ["--output-uri", str(out)]
+    assert _cli("schedule", "pause", "tiny-summaries", *root).returncode == 0
+    submitted: list[str] = []
+    clock = Clock(datetime(2026, 12, 1, 2, 0, 5, tzinfo=UTC))
+    _scheduler(specs, clock, submitted).tick()
+    assert submitted == [] and _claims(out) == []
+    listed = json.loads(_cli("schedule", "list", "tiny-summaries", "--spec", str(specs / "job.yaml"), "--json").stdout)
+    assert listed["paused"] is True and listed["next_slot"].endswith("T020000Z")
+    assert _cli("schedule", "resume", "tiny-summaries", *root).returncode == 0
+    _scheduler(specs, clock, submitted).tick()
+    assert submitted == ["20261201T020000Z"]
+    trigger = _cli("schedule", "trigger", "tiny-summaries", "--spec", str(specs / "job.yaml"), "--dry-run", "--json")
+    assert trigger.returncode == 0, trigger.stderr
+    triggered = json.loads(trigger.stdout)
+    assert triggered["claimed"] is True and (triggered["slot"], "submitted") in _claims(out)
+
+
+def test_submit_slot_and_run_slot_claim_like_a_scheduler(tmp_path):
+    specs, out = _specs(tmp_path)
+    spec = str(specs / "job.yaml")
+    first = _cli("run", spec, "--slot", "2026-12-01T02:00:00Z", "--json", HF_HUB_OFFLINE="1",
+                 PRESSROOM_HOME=str(tmp_path / "home"))
+    # the builders' model directory cannot generate: what matters is who got the slot
+    assert ("20261201T020000Z", "run") in _claims(out), first.stderr
+    again = _cli("run", spec, "--slot", "20261201T020000Z")
+    assert again.returncode == 0 and "already claimed by run (run 20261201T020000Z); nothing to run" in again.stderr
+    submit = _cli("submit", spec, "--slot", "20261201T020000Z", "--address", "http://127.0.0.1:9", "--json")
+    assert submit.returncode == 0 and json.loads(submit.stdout)["claimed"] is False  # never reached the cluster
+    bad = _cli("run", spec, "--slot", "2026-12-01T02:00:00")
+    assert bad.returncode == 2 and "has no UTC offset" in bad.stderr
+
+
+def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
+    specs, out = _specs(tmp_path)
+    now_file = tmp_path / "now"
+    now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    now_file.write_text(now.isoformat())
+    logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
+    schedulers = [subprocess.Popen([sys.executable, "-m", "jobs.cli", "scheduler", "--specs", str(specs),
+                                    "--poll", "0.1", "--dry-run", "--now-file", str(now_file)],
+                                   cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                                   start_new_session=True) for log in logs]
+    try:
+        slots = []
+        for day in range(1, 5):
+            now = datetime(2026, 12, day, 2, 0, 1, tzinfo=UTC)
+            now_file.write_text(now.isoformat())
+            slots.append(f"202612{day:02d}T020000Z")
+            deadline = time.monotonic() + 60
+            while not all(f"{now.isoformat()} tick" in log.read_text() for log in logs):  # both saw this night
+                assert time.monotonic() < deadline and all(s.poll() is None for s in schedulers)
+                time.sleep(0.05)
+        for process in schedulers:
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=30) for process in schedulers]
+    finally:
+        for process in schedulers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert codes == [0, 0] and all(log.read_text().rstrip().endswith("stopped") for log in logs)
+    assert _claims(out) == [(slot, "submitted") for slot in slots]
+    lines = [line for log in logs for line in log.read_text().splitlines() if ": submitted run " in line]
+    assert sorted(line.split(" slot ")[1].split(":")[0] for line in lines) == slots  # each slot once, in all
