@@ -38,7 +38,7 @@ def _spawn(args: list[str], *, env: dict | None = None, log: Path | None = None)
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGKILL the process group the process leads (never `ray stop`: other users' Ray lives too)."""
+    """SIGKILL the process group the process leads (never Ray's stop-everything command: other users' Ray lives too)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -1,9 +1,9 @@
 """A real Ray head with its job server on loopback, for the tests that submit runs.
 
-Its own temp dir and ports (26379 for the GCS, 28265 for the job server: outside Ray's worker
-port range), token authentication as Ray 2.60 does it by default (a token file of its own,
+Its own temp dir and ports (26379 for the GCS, 28265 for the job server, 28266 for its job agent:
+outside Ray's worker port range), token authentication as Ray 2.60 does it by default (a token file of its own,
 passed to clients through RAY_AUTH_TOKEN_PATH), two CPUs. Stopped by process group and reaped
-by an environment tag; never `ray stop`.
+by an environment tag; never with Ray's stop-everything command.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tests.processes import TAG_VARIABLE, command_line, new_tag, reap
 
 GCS_PORT = 26379
 JOB_SERVER_PORT = 28265
+AGENT_PORT = 28266
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
     head = subprocess.Popen(
         [str(ray), "start", "--head", "--block", f"--port={GCS_PORT}", "--dashboard-host=127.0.0.1",
          f"--dashboard-port={JOB_SERVER_PORT}", "--include-dashboard=true", "--num-cpus=2",
+         # The job agent's default port (52365) is taken by any other Ray on the machine, the suite's
+         # own local Ray included: without an agent of its own the head refuses every submission.
+         f"--dashboard-agent-listen-port={AGENT_PORT}",
          f"--temp-dir={temp_dir}", "--disable-usage-stats"],
         env=env, stdout=open(root / "head.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )

@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import sys
+from urllib.parse import urlparse
 
 from schemas.manifest import Manifest
 from schemas.spec import NotifySpec
@@ -51,14 +52,19 @@ def post_event(notify: NotifySpec, event: dict) -> bool:
     retries = Retry(total=5, backoff_factor=0.3, backoff_max=3.0, status_forcelist=(429, 500, 502, 503, 504),
                     allowed_methods=frozenset({"POST"}), raise_on_status=False)
     pool = urllib3.PoolManager(retries=retries, timeout=urllib3.Timeout(connect=2.0, read=5.0))
+    where = _host(notify.webhook)  # never the path or query: they may carry a token
     try:
         response = pool.request("POST", notify.webhook, body=body, headers=headers)
     except urllib3.exceptions.HTTPError as exc:
-        print(f"warning: webhook {notify.webhook} unreachable, the run is unaffected: {type(exc).__name__}",
+        print(f"warning: webhook at {where} unreachable, the run is unaffected: {type(exc).__name__}",
               file=sys.stderr)
         return False
     if not 200 <= response.status < 300:
-        print(f"warning: webhook {notify.webhook} answered {response.status}, the run is unaffected",
-              file=sys.stderr)
+        print(f"warning: webhook at {where} answered {response.status}, the run is unaffected", file=sys.stderr)
         return False
     return True
+
+
+def _host(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")

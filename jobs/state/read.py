@@ -35,22 +35,22 @@ def parse_record(model: type[Record], data: bytes, *, uri: str) -> Record:
         raise InputError(f"{uri} is not a valid {model.__name__}: {field}: {first['msg']}") from None
 
 
-def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
-    """The run's manifest, or None if the run is not committed."""
+def _read_if_present(storage: Storage, uri: str, model: type[Record]) -> Record | None:
     try:
-        data = storage.read_bytes(layout.manifest)
+        data = storage.read_bytes(uri)
     except FileNotFoundError:
         return None
-    return parse_record(Manifest, data, uri=layout.manifest)
+    return parse_record(model, data, uri=uri)
+
+
+def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
+    """The run's manifest, or None if the run is not committed."""
+    return _read_if_present(storage, layout.manifest, Manifest)
 
 
 def read_plan(storage: Storage, layout: RunLayout) -> RunPlan | None:
     """The run's plan, or None if the run never started."""
-    try:
-        data = storage.read_bytes(layout.plan)
-    except FileNotFoundError:
-        return None
-    return parse_record(RunPlan, data, uri=layout.plan)
+    return _read_if_present(storage, layout.plan, RunPlan)
 
 
 def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRecord]:
