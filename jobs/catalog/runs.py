@@ -15,7 +15,7 @@ from jobs import state
 from jobs.cluster import TERMINAL, ray_job_status
 from jobs.notify import post_event, run_event
 from jobs.version import code_version
-from schemas.manifest import Manifest
+from schemas.manifest import Manifest, RunPlan
 from schemas.state import ENDED, FailureReason, RunState, RunStateName
 from workers.io import storage_for
 
@@ -56,11 +56,18 @@ def _observed(storage, layout: state.RunLayout) -> RunState | None:
     return current
 
 
+def _read_run(storage, layout: state.RunLayout) -> tuple[Manifest | None, RunState | None, RunPlan | None]:
+    """The run's manifest, state (as a reader records it) and plan, each read once."""
+    return state.read_manifest(storage, layout), _observed(storage, layout), state.read_plan(storage, layout)
+
+
 def summarize(storage, layout: state.RunLayout) -> RunSummary:
     """The run's state and figures: the manifest's for a committed run, the plan's otherwise."""
-    manifest: Manifest | None = state.read_manifest(storage, layout)
-    current = _observed(storage, layout)
-    plan = state.read_plan(storage, layout)
+    return _summary(layout, *_read_run(storage, layout))
+
+
+def _summary(layout: state.RunLayout, manifest: Manifest | None, current: RunState | None,
+             plan: RunPlan | None) -> RunSummary:
     if manifest is not None:
         totals = manifest.totals
         generate = manifest.timings.get("generate") or 0.0
@@ -119,9 +126,8 @@ def run_status(output_uri: str, job: str, run_id: str) -> dict:
     """One run's progress: state, shards done/total, rows, tokens, rate, ETA, and Ray's view."""
     storage = storage_for(output_uri)
     layout = state.RunLayout(output_uri=output_uri, job=job, run_id=run_id)
-    summary = summarize(storage, layout)
-    current = state.read_state(storage, layout)
-    plan = state.read_plan(storage, layout)
+    manifest, current, plan = _read_run(storage, layout)
+    summary = _summary(layout, manifest, current, plan)
     if plan is None and current is None and summary.state == "unknown":
         from jobs.errors import InputError
 

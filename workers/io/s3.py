@@ -8,9 +8,11 @@ AWS's standard strategy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -125,6 +127,19 @@ def _is_missing(exc: Exception) -> bool:
     return status == 404 or code in {"NoSuchKey", "NotFound", "404"}
 
 
+@contextlib.contextmanager
+def _missing_is_not_found(uri: str) -> Iterator[None]:
+    """A 404 from S3 becomes FileNotFoundError(uri), as the local store raises it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise FileNotFoundError(uri) from None
+        raise
+
+
 class S3Storage:
     """S3 or an S3-compatible store: puts are atomic, If-None-Match makes them conditional."""
 
@@ -146,12 +161,8 @@ class S3Storage:
     def read_versioned(self, uri: str) -> tuple[bytes, str]:
         bucket, key = _split_s3(uri)
         client = self._client()
-        try:
+        with _missing_is_not_found(uri):
             answer = client.get_object(Bucket=bucket, Key=key)
-        except client.exceptions.ClientError as exc:
-            if _is_missing(exc):
-                raise FileNotFoundError(uri) from None
-            raise
         return answer["Body"].read(), answer["ETag"].strip('"')
 
     def write_bytes(
@@ -185,12 +196,8 @@ class S3Storage:
     def stat(self, uri: str) -> ObjectInfo:
         bucket, key = _split_s3(uri)
         client = self._client()
-        try:
+        with _missing_is_not_found(uri):
             head = client.head_object(Bucket=bucket, Key=key)
-        except client.exceptions.ClientError as exc:
-            if _is_missing(exc):
-                raise FileNotFoundError(uri) from None
-            raise
         modified = head.get("LastModified")
         return ObjectInfo(
             uri=uri,
@@ -229,12 +236,8 @@ class S3Storage:
 
         bucket, key = _split_s3(uri)
         client = self._client()
-        try:  # ranged multipart GETs streamed to the file: memory stays bounded by the chunk size
+        with _missing_is_not_found(uri):  # ranged multipart GETs streamed to the file: bounded memory
             client.download_file(bucket, key, str(path), Config=TransferConfig(max_concurrency=4))
-        except client.exceptions.ClientError as exc:
-            if _is_missing(exc):
-                raise FileNotFoundError(uri) from None
-            raise
 
     def is_dir(self, uri: str) -> bool:
         bucket, key = _split_s3(uri)
