@@ -170,7 +170,7 @@ def read_only(batch, *, columns: list[str]):
     """The floor's read task: each shard's input rows, as `workers.render.read_and_render` reads them."""
     from workers.render import read_items
 
-    for _, rows in read_items(batch, columns=columns):
+    for _, rows, _ in read_items(batch, columns=columns):
         yield rows
 
 

@@ -46,6 +46,17 @@ class ShardTotals(RecordModel):
     output_tokens: int = Field(default=0, ge=0, description="Generated tokens over all rows.")
 
 
+class ShardWork(RecordModel):
+    """How the attempt that wrote a shard got its rows: from earlier work, or from the engine."""
+
+    rows_reused: int = Field(default=0, ge=0, description="Input rows copied from the run the plan reuses from.")
+    rows_generated: int = Field(default=0, ge=0, description="Input rows whose output this shard's attempt produced "
+                                "(rows fanned out from an identical row included).")
+    engine_requests: int = Field(default=0, ge=0, description="Requests handed to an engine for this shard.")
+    output_tokens_generated: int = Field(default=0, ge=0, description="Tokens the engine generated for this shard "
+                                         "(what a budget spends; copied and fanned-out rows cost none).")
+
+
 class QualityCount(RecordModel):
     """How many outputs matched their reference value (error rows count as wrong)."""
 
@@ -81,6 +92,7 @@ class ShardRecord(RecordModel):
     quality: dict[str, QualityCount] = Field(
         default_factory=dict, description="Per output field: outputs matching the reference column."
     )
+    work: ShardWork = Field(default_factory=ShardWork, description="Where the shard's rows came from.")
 
     def covers(self, shard: Shard) -> bool:
         """Whether this record is for exactly this planned shard."""
@@ -131,6 +143,11 @@ class RunPlan(RecordModel):
     inputs: list[InputFile] = Field(description="Identity of every input file at the first start.")
     model: PinnedModel
     shards: list[Shard]
+    mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
+    reused_from: str | None = Field(
+        default=None, description="Incremental runs: the committed run whose rows this run may reuse (the job's "
+        "latest when the run first started; a resume reuses from the same run)."
+    )
 
 
 class ModelLineage(RecordModel):
@@ -151,10 +168,25 @@ class ModelLineage(RecordModel):
 
 
 class Totals(ShardTotals):
-    """Run totals: shard totals summed, plus how this attempt split the work."""
+    """Run totals: shard totals summed, plus where the rows came from. Always
+    `rows_in = rows_reused + rows_generated`."""
 
-    rows_reused: int = Field(default=0, ge=0, description="Rows from shards an earlier attempt finished.")
-    rows_generated: int = Field(default=0, ge=0, description="Rows sent to the engine by this attempt.")
+    rows_reused: int = Field(
+        default=0, ge=0, description="Input rows taken from earlier work: copied from the run named by reused_from, "
+        "or from this run's own shards an earlier attempt finished (a resume)."
+    )
+    rows_generated: int = Field(
+        default=0, ge=0, description="Input rows whose output this attempt produced, rows fanned out from an "
+        "identical row (same generation_key, deterministic sampling) included."
+    )
+    engine_requests: int = Field(
+        default=0, ge=0, description="Requests this attempt handed to an engine: rows_generated less fanned-out "
+        "rows and rows that failed before the engine (template, text and image errors)."
+    )
+    output_tokens_generated: int = Field(
+        default=0, ge=0, description="Tokens the engine generated in this run, over all its attempts (output_tokens "
+        "also counts copied rows' tokens)."
+    )
 
 
 class Manifest(RecordModel):
@@ -175,6 +207,10 @@ class Manifest(RecordModel):
     sampling: dict[str, Any]
     inputs: list[InputFile]
     files: list[FileEntry]
+    mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
+    reused_from: str | None = Field(
+        default=None, description="The committed run (of this job) whose rows this run copied, if any."
+    )
     totals: Totals
     errors: dict[str, int] = Field(default_factory=dict, description="Failed output rows by error_code.")
     quality: dict[str, Accuracy] = Field(

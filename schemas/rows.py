@@ -41,6 +41,7 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
 # Output columns.
 SAMPLE_INDEX = "sample_index"
 PROMPT_SHA256 = "prompt_sha256"
+GENERATION_KEY = "generation_key"  # hash of everything that changes the row's output (workers.render.keys)
 TEXT = "text"
 FINISH_REASON = "finish_reason"
 NUM_INPUT_TOKENS = "num_input_tokens"
@@ -79,6 +80,7 @@ def structured_fields(output_schema: dict | None) -> list[pa.Field]:
 # Columns pressroom adds after the id and the carried columns, in this order.
 GENERATED_FIELDS: list[pa.Field] = [
     pa.field(PROMPT_SHA256, pa.string()),
+    pa.field(GENERATION_KEY, pa.string()),
     pa.field(TEXT, pa.string()),
     pa.field(FINISH_REASON, pa.string()),
     pa.field(NUM_INPUT_TOKENS, pa.int64()),

@@ -245,6 +245,34 @@ class ScheduleSpec(SpecModel):
         return value
 
 
+class BudgetSpec(SpecModel):
+    """The most a run may spend (an operational setting: raise it and resume)."""
+
+    max_output_tokens: int | None = Field(
+        default=None, ge=1, description="Most tokens the engine may generate in the run (copied rows cost none)."
+    )
+    max_rows: int | None = Field(default=None, ge=1, description="Most input rows the run may generate.")
+
+    @model_validator(mode="after")
+    def _something_set(self) -> BudgetSpec:
+        if self.max_output_tokens is None and self.max_rows is None:
+            raise ValueError("budget needs max_output_tokens or max_rows")
+        return self
+
+
+class RetentionSpec(SpecModel):
+    """Which committed runs keep their files after each commit (an operational setting)."""
+
+    keep_runs: int | None = Field(default=None, ge=1, description="Keep the newest N committed runs.")
+    keep_days: float | None = Field(default=None, gt=0, description="Keep runs committed in the last D days.")
+
+    @model_validator(mode="after")
+    def _something_set(self) -> RetentionSpec:
+        if self.keep_runs is None and self.keep_days is None:
+            raise ValueError("retention needs keep_runs or keep_days")
+        return self
+
+
 class JobSpec(SpecModel):
     """A whole job: one YAML file."""
 
@@ -257,6 +285,14 @@ class JobSpec(SpecModel):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     notify: NotifySpec | None = Field(default=None, description="A webhook for the run's end.")
     schedule: ScheduleSpec | None = Field(default=None, description="A cron schedule for `pressroom scheduler`.")
+    mode: Literal["full", "incremental"] = Field(
+        default="full", description="incremental: copy every row of the job's latest run whose id is still in the "
+        "input and whose generation_key is unchanged; generate the rest. full: generate every row."
+    )
+    budget: BudgetSpec | None = Field(default=None, description="Stop the run before it spends more than this.")
+    retention: RetentionSpec | None = Field(
+        default=None, description="After each commit, delete older committed runs' files (never the latest)."
+    )
 
     @model_validator(mode="after")
     def _engine_supports_task(self) -> JobSpec:

@@ -1,4 +1,4 @@
-"""A gated hf engine for the actor-fault tests, installed in every Ray worker of a test's driver.
+"""A gated, recording hf engine for the fault and reuse tests, installed in every Ray worker of a test's driver.
 
 The driver's environment names `RAY_RUNTIME_ENV_HOOK=tests.fault_engine.runtime_env_hook`
 (Ray's own hook for amending a job's runtime_env), which adds a worker setup hook that points
@@ -6,7 +6,9 @@ the "hf" registry entry at `GatedHfEngine`. The first engine to reach the gated 
 or `generate`, from `PRESSROOM_TEST_GATE_STAGE`) records its pid and stage in
 `$PRESSROOM_TEST_GATE/claimed` and waits there to be killed; every later engine passes. With
 `PRESSROOM_TEST_GATE_AFTER=N` the generate gate lets that engine's first N batches through, and
-`PRESSROOM_TEST_SLOW_GENERATE_S` makes every batch take at least that long.
+`PRESSROOM_TEST_SLOW_GENERATE_S` makes every batch take at least that long. With
+`PRESSROOM_TEST_RECORD_PROMPTS=DIR` every engine appends each prompt it is asked to generate
+to `DIR/prompts-<pid>.jsonl` (which rows reached an engine, for the reuse tests).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ GATE_ENV = "PRESSROOM_TEST_GATE"
 STAGE_ENV = "PRESSROOM_TEST_GATE_STAGE"
 AFTER_ENV = "PRESSROOM_TEST_GATE_AFTER"
 SLOW_ENV = "PRESSROOM_TEST_SLOW_GENERATE_S"
+RECORD_ENV = "PRESSROOM_TEST_RECORD_PROMPTS"
 _calls = {"generate": 0}
 
 
@@ -65,4 +68,7 @@ class GatedHfEngine(HfEngine):
     def generate(self, requests):
         _gate("generate", rows=len(requests))
         time.sleep(float(os.environ.get(SLOW_ENV) or 0))
+        if os.environ.get(RECORD_ENV):
+            with open(Path(os.environ[RECORD_ENV]) / f"prompts-{os.getpid()}.jsonl", "a") as log:
+                log.writelines(json.dumps(r.prompt) + "\n" for r in requests)
         return super().generate(requests)

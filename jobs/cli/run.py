@@ -20,6 +20,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
     run.add_argument("--resume", action="store_true", help="resume the job's newest uncommitted run")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate and size the run (rows, prompt tokens, rows to generate, estimates) without "
+                          "writing anything or loading an engine; exit 2 if the estimate exceeds the budget")
     run.add_argument("--wait-lease", nargs="?", type=float, const=float("inf"), default=None, metavar="SECONDS",
                      help="if another driver holds the run, wait for it (at most SECONDS) instead of exiting 3")
     run.add_argument("--address", help="join this Ray cluster (GCS address, as Ray takes it); default: "
@@ -37,6 +40,8 @@ def command(args) -> int:
     if args.run_id is not None:
         check_run_id(args.run_id)
     spec = load_spec(args.spec, output_uri=args.output_uri)
+    if args.dry_run:
+        return _dry_run(spec, args)
     if args.slot:
         from jobs.schedule import claim_for_command
 
@@ -74,6 +79,30 @@ def command(args) -> int:
         else:
             _print_run(summary, file=human)
     return 0
+
+
+def _dry_run(spec, args) -> int:
+    from jobs.run import estimate_run
+
+    estimate = estimate_run(spec, run_id=args.run_id)
+    if args.json:
+        print(json.dumps(estimate.as_dict()))
+    else:
+        unknown = "unknown (no earlier runs)" if not estimate.history_runs else "unknown"
+        tokens = estimate.estimated_output_tokens
+        seconds = estimate.estimated_seconds
+        print(f"dry run of job {spec.name}: nothing written")
+        print(f"rows: {estimate.rows} ({estimate.rows_reused} reused, {estimate.rows_to_generate} to generate, "
+              f"{estimate.engine_requests} engine requests)"
+              + (f"; reusing run {estimate.reused_from}" if estimate.reused_from else ""))
+        print(f"prompt tokens: {estimate.input_tokens}" + ("" if estimate.input_tokens_exact else
+                                                           " (text only: images not counted)"))
+        print(f"estimated output tokens: {tokens if tokens is not None else unknown}")
+        print(f"estimated seconds: {seconds if seconds is not None else unknown}"
+              + (f" (from {estimate.history_runs} earlier run(s))" if estimate.history_runs else ""))
+    for line in estimate.over_budget:
+        print(f"over budget: {line}", file=sys.stderr)
+    return 2 if estimate.over_budget else 0
 
 
 def _run_summary(result) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from jobs import state
 from jobs.errors import InputError, JobError, LeaseHeld, PressroomError, SpecError
 from jobs.notify import post_event, run_event
 from jobs.plan import inspect_input
+from jobs.reuse import previous_run
+from jobs.run.budget import Budget, BudgetExceeded
 from jobs.run.cancel import RunCancelled, cancel_on_sigterm
 from jobs.run.generate import generate
 from jobs.run.lineage import build_manifest, resolve_models
@@ -75,7 +78,9 @@ def run_job(
         try:
             table = inspect_input(spec)
             model, adapters = resolve_models(spec)
-            fresh = fresh_plan(spec, run_id=run_id, table=table, model=model, adapters=adapters)
+            reused_from = state.read_latest(storage, layout) if spec.mode == "incremental" else None
+            fresh = fresh_plan(spec, run_id=run_id, table=table, model=model, adapters=adapters,
+                               reused_from=reused_from)
             pinned = state.read_plan(storage, layout)
             if pinned is not None:
                 check_resume(pinned, fresh)
@@ -112,18 +117,20 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
         progress = progress or Progress(rows_total=0)
         progress.rows_total = table.rows
         progress.rows_done = sum(r.totals.rows_in for r in done.values())
+        previous = None
+        if todo and plan.reused_from:
+            previous = previous_run(storage, layout, plan.reused_from, id_column=spec.input.id_column)
         if todo:
             generate(spec, table=table, model=model, adapters=adapters, todo=todo, layout=layout, storage=storage,
-                     lease=lease, progress=progress, timings=timings, verbose=verbose, address=address)
+                     lease=lease, progress=progress, timings=timings, verbose=verbose, address=address,
+                     previous=previous, budget=Budget(spec.budget, run_id=layout.run_id, done=list(done.values())))
         records = state.read_shard_records(storage, layout)
         missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
         if missing:
             raise JobError(f"run {layout.run_id}: shards {missing[:10]} have no completion record")
-        split = {"rows_reused": sum(r.totals.rows_in for r in done.values()),
-                 "rows_generated": sum(s.rows for s in todo)}
         manifest = build_manifest(spec, run_id=layout.run_id, created_at=plan.created_at, table=table, model=model,
                                   adapters=adapters, records=[records[s.index] for s in shards], timings=timings,
-                                  split=split)
+                                  split=_split(records, done, todo), reused_from=plan.reused_from)
         lease.check()
         state.record_state(storage, layout, RunStateName.COMMITTING, attempt=lease.attempt)
         result = state.commit_manifest(storage, layout, manifest)
@@ -135,7 +142,29 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
     ended = state.record_state(storage, layout, RunStateName(result.manifest.state), attempt=lease.attempt)
     if ended is not None and spec.notify:
         post_event(spec.notify, run_event(ended, manifest=result.manifest, manifest_uri=layout.manifest))
+    if spec.retention and result.written:
+        _retain(spec, storage)
     return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
+
+
+def _retain(spec: JobSpec, storage) -> None:
+    """The spec's retention after a commit; a failure here leaves the committed run as it is."""
+    try:
+        state.apply_retention(storage, output_uri=spec.output.uri, job=spec.name, keep_runs=spec.retention.keep_runs,
+                              keep_days=spec.retention.keep_days)
+    except (OSError, PressroomError) as exc:
+        print(f"warning: retention for job {spec.name} failed, the run is committed: {exc}", file=sys.stderr)
+
+
+def _split(records: dict[int, ShardRecord], done: dict[int, ShardRecord], todo: list[Shard]) -> dict[str, int]:
+    """Where the run's rows came from: shards an earlier attempt finished count as reused."""
+    ours = [records[s.index].work for s in todo]
+    return {
+        "rows_reused": sum(r.totals.rows_in for r in done.values()) + sum(w.rows_reused for w in ours),
+        "rows_generated": sum(w.rows_generated for w in ours),
+        "engine_requests": sum(w.engine_requests for w in ours),
+        "output_tokens_generated": sum(r.work.output_tokens_generated for r in records.values()),
+    }
 
 
 def _end(spec: JobSpec, storage, layout: state.RunLayout, exc: BaseException, *, attempt: int | None,
@@ -143,6 +172,8 @@ def _end(spec: JobSpec, storage, layout: state.RunLayout, exc: BaseException, *,
     """Record how the run ended (cancelled, or failed with a reason) and notify."""
     if isinstance(exc, RunCancelled):
         name, reason = RunStateName.CANCELLED, None
+    elif isinstance(exc, BudgetExceeded):
+        name, reason = RunStateName.FAILED, FailureReason.BUDGET
     else:
         name = RunStateName.FAILED
         reason = FailureReason.INPUT if isinstance(exc, (InputError, SpecError)) else FailureReason.ENGINE

@@ -11,22 +11,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.errors import JobError
+from jobs.reuse import check_rows
 from schemas.manifest import Shard
 from schemas.rows import ENGINE_LOAD, GEN_START, ROW, SAMPLE_INDEX, SHARD
 
 
 class ShardCollector:
-    """Buffers generated rows per shard; hands each complete shard, in row order, to `write`."""
+    """Buffers generated rows per shard; hands each complete shard, in row order, to `done`.
 
-    def __init__(
-        self, shards: list[Shard], *, schema: pa.Schema, samples: int, write: Callable[[Shard, pa.Table], None]
-    ):
+    `rows` names the input rows each shard sends to the engine stage (default: all of them); the
+    table handed on keeps `_row` so reused and fanned-out rows can join it.
+    """
+
+    def __init__(self, shards: list[Shard], *, samples: int, done: Callable[[Shard, pa.Table], None],
+                 rows: dict[int, np.ndarray] | None = None):
         self._shards = {s.index: s for s in shards}
         self._samples = samples
+        self._rows = {s.index: _rows_of(s, rows) for s in shards}
         self._parts: dict[int, list[pa.Table]] = {s.index: [] for s in shards}
         self._counts: dict[int, int] = {s.index: 0 for s in shards}
-        self._schema = schema
-        self._write = write
+        self._done = done
 
     def add(self, batch: pa.Table) -> None:
         shard_ids = batch.column(SHARD)
@@ -35,26 +39,26 @@ class ShardCollector:
             part = batch if len(indexes) == 1 else batch.filter(pc.equal(shard_ids, index))
             self._parts[index].append(part)
             self._counts[index] += part.num_rows
-            shard = self._shards[index]
-            expected = shard.rows * self._samples
+            expected = len(self._rows[index]) * self._samples
             if self._counts[index] > expected:
                 raise JobError(f"shard {index} received {self._counts[index]} rows for {expected} outputs")
             if self._counts[index] == expected:
-                self._flush(shard)
+                self._flush(self._shards[index])
 
     def _flush(self, shard: Shard) -> None:
         table = pa.concat_tables(self._parts.pop(shard.index)).sort_by([(ROW, "ascending"), (SAMPLE_INDEX, "ascending")])
-        # Sorted, the keys must be exactly (row_start, 0..n-1), (row_start + 1, 0..n-1), ...
-        rows = np.repeat(np.arange(shard.row_start, shard.row_end, dtype=np.int64), self._samples)
-        samples = np.tile(np.arange(self._samples), shard.rows)
-        if not (np.array_equal(table.column(ROW).to_numpy(), rows)
-                and np.array_equal(table.column(SAMPLE_INDEX).to_numpy(), samples)):
-            raise JobError(f"shard {shard.index} lost or duplicated rows")
-        self._write(shard, table.select(self._schema.names).cast(self._schema))
+        check_rows(table, self._rows.pop(shard.index), samples=self._samples, shard=shard.index)
+        self._done(shard, table)
 
     def missing(self) -> list[int]:
         """Shards that never completed."""
         return sorted(self._parts)
+
+
+def _rows_of(shard: Shard, rows: dict[int, np.ndarray] | None) -> np.ndarray:
+    if rows is not None and shard.index in rows:
+        return rows[shard.index]
+    return np.arange(shard.row_start, shard.row_end, dtype=np.int64)
 
 
 @dataclass

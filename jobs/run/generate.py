@@ -9,17 +9,20 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
 import pyarrow as pa
 
 from jobs import state
 from jobs.errors import InputError, JobError, PressroomError
 from jobs.plan import InputTable
+from jobs.reuse import Dedup, PreviousRun, ShardAssembler, select_rows
+from jobs.run.budget import Budget
 from jobs.run.cancel import reinstall as reinstall_cancel
 from jobs.run.collect import GenerationClock, ShardCollector
-from jobs.run.lineage import SINGLE_ADAPTER, engine_path
+from jobs.run.lineage import SINGLE_ADAPTER, engine_path, run_key_of
 from jobs.run.pipeline import init_ray, shutdown_ray, stream_outputs
 from jobs.run.progress import Progress
-from schemas.manifest import Shard
+from schemas.manifest import Shard, ShardWork
 from schemas.rows import output_schema, structured_fields
 from schemas.spec import JobSpec
 from workers.engines import EngineConfig
@@ -69,34 +72,73 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         image_column=spec.input.image_column,
         image_roots=tuple(image_roots(spec.input.uri, list(spec.input.image_roots))),
         rows_per_shard=spec.input.rows_per_shard,
+        run_key=run_key_of(spec, model),
     )
+
+
+def deterministic(spec: JobSpec) -> bool:
+    """Whether identical requests give identical outputs: greedy decoding, or a fixed seed."""
+    return spec.sampling.temperature == 0 or spec.sampling.seed is not None
 
 
 def generate(
     spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel],
     todo: list[Shard], layout: state.RunLayout, storage: Storage, lease: state.RunLease, progress: Progress,
-    timings: dict[str, float], verbose: bool, address: str | None = None,
+    timings: dict[str, float], verbose: bool, address: str | None = None, previous: PreviousRun | None = None,
+    budget: Budget,
 ) -> None:
-    """Generate the shards in `todo` and write each one as it completes."""
+    """Choose each shard's rows (copied, fanned out, generated), write the shards that need no
+    engine at once, generate the others and write each one as it completes."""
     phase = time.monotonic()
-    started_ray = init_ray(verbose=verbose, address=address)
-    reinstall_cancel()  # ray.init replaced our SIGTERM handler
-    timings["ray_start"] = time.monotonic() - phase
-    clock = GenerationClock()
+    config = stage_config(spec, table=table, model=model, adapters=adapters)
+    dedup = Dedup(enabled=deterministic(spec))
 
-    def write(shard: Shard, rows: pa.Table) -> None:
+    def write(shard: Shard, rows: pa.Table, work: ShardWork) -> None:
         began = time.monotonic()
+        budget.spend(shard, work)
         lease.check()
         state.write_shard(storage, layout, shard=shard.index, attempt=lease.attempt, input_file=shard.input_file,
                           row_range=(shard.row_start, shard.row_end), table=rows,
-                          id_column=spec.input.id_column, references=dict(spec.task.reference_columns))
+                          id_column=spec.input.id_column, references=dict(spec.task.reference_columns), work=work)
         clock.write_seconds += time.monotonic() - began
         clock.last_written = time.time()
         progress.add(rows, samples=spec.sampling.n)
 
-    collector = ShardCollector(todo, schema=output_schema_of(spec, table), samples=spec.sampling.n, write=write)
+    clock = GenerationClock()
+    assembler = ShardAssembler(schema=output_schema_of(spec, table), keep=config.keep_columns,
+                               samples=spec.sampling.n, previous=previous, wanted=dedup.wanted, write=write)
+    engine_shards: list[Shard] = []
+    selected: dict[int, list[int]] = {}
+    for choice in select_rows(todo, config=config, id_column=spec.input.id_column, previous=previous, dedup=dedup):
+        if not budget.admit(choice.shard, choice.rows_generated):
+            continue
+        if choice.needs_engine:
+            engine_shards.append(choice.shard)
+            if len(choice.generate) < choice.shard.rows:
+                selected[choice.shard.index] = choice.generate.tolist()
+        assembler.add(choice)
+    timings["select"] = time.monotonic() - phase
+    if engine_shards:
+        _generate(engine_shards, selected, config=config, assembler=assembler, samples=spec.sampling.n,
+                  clock=clock, timings=timings, verbose=verbose, address=address)
+    budget.check_finished()
+    if assembler.pending():
+        raise JobError(f"shards {assembler.pending()[:10]} did not complete")
+
+
+def _generate(shards: list[Shard], selected: dict[int, list[int]], *, config: StageConfig,
+              assembler: ShardAssembler, samples: int, clock: GenerationClock, timings: dict[str, float],
+              verbose: bool, address: str | None) -> None:
+    """Stream the Ray Data graph over the shards that need an engine."""
+    phase = time.monotonic()
+    started_ray = init_ray(verbose=verbose, address=address)
+    reinstall_cancel()  # ray.init replaced our SIGTERM handler
+    timings["ray_start"] = time.monotonic() - phase
+    clock.pipeline_start = time.time()
+    rows = {index: np.asarray(numbers, dtype=np.int64) for index, numbers in selected.items()}
+    collector = ShardCollector(shards, samples=samples, done=assembler.generated, rows=rows)
     try:
-        for batch in stream_outputs(todo, config=stage_config(spec, table=table, model=model, adapters=adapters)):
+        for batch in stream_outputs(shards, config=config, selected=selected):
             clock.see(batch)
             collector.add(batch)
     except PressroomError:

@@ -12,6 +12,7 @@ from jobs.version import code_version
 from schemas.manifest import AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.spec import EngineName, JobSpec
 from workers.models import ModelSourceError, ResolvedModel, resolve_adapter, resolve_model
+from workers.render import run_key
 
 SINGLE_ADAPTER = "adapter"  # the name model.adapter is served under
 
@@ -50,9 +51,19 @@ def engine_version(name: str) -> str:
     return "unknown"
 
 
+def run_key_of(spec: JobSpec, model: ResolvedModel) -> str:
+    """The run's part of every row's generation key: model, engine, decoding and output schema."""
+    return run_key(
+        model_sha256=model.sha256, engine=spec.model.engine, engine_version=engine_version(spec.model.engine),
+        dtype=spec.model.dtype, engine_args=dict(spec.model.engine_args), max_model_len=spec.model.max_model_len,
+        sampling=spec.sampling.model_dump(mode="json"), output_schema=spec.task.output_schema,
+    )
+
+
 def build_manifest(
     spec: JobSpec, *, run_id: str, created_at: str, table: InputTable, model: ResolvedModel,
     adapters: dict[str, ResolvedModel], records: list[ShardRecord], timings: dict[str, float], split: dict[str, int],
+    reused_from: str | None = None,
 ) -> Manifest:
     """The run's manifest from its shard records: totals, errors, accuracy, lineage, timings."""
     totals, errors, quality = sum_records(records, references=dict(spec.task.reference_columns))
@@ -76,6 +87,8 @@ def build_manifest(
         sampling=spec.sampling.model_dump(mode="json"),
         inputs=table.files,
         files=[r.file for r in records],
+        mode=spec.mode,
+        reused_from=reused_from,
         totals=Totals(**totals, **split),
         errors=errors,
         quality=quality,

@@ -95,13 +95,15 @@ def engine_env(threads: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads), "RAY_worker_niceness": "0"}
 
 
-def stream_outputs(shards: list[Shard], *, config: StageConfig) -> Iterator[pa.Table]:
-    """Run the graph over the given shards; yield generated batches as they finish."""
+def stream_outputs(shards: list[Shard], *, config: StageConfig,
+                   selected: dict[int, list[int]] | None = None) -> Iterator[pa.Table]:
+    """Run the graph over the given shards (only the `selected` rows of a shard named there);
+    yield generated batches as they finish."""
     import ray.data
 
     from workers.actor import GenerationActor
 
-    items = unit_items(shards)
+    items = unit_items(shards, selected)
     low, high = config.replicas
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.map_batches(

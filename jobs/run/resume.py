@@ -17,9 +17,10 @@ from workers.models import ResolvedModel
 
 
 def fresh_plan(
-    spec: JobSpec, *, run_id: str, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel]
+    spec: JobSpec, *, run_id: str, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel],
+    reused_from: str | None = None,
 ) -> RunPlan:
-    """The plan this driver would start the run with."""
+    """The plan this driver would start the run with (an incremental one reusing `reused_from`)."""
     return RunPlan(
         job=spec.name, run_id=run_id, spec_sha256=spec_fingerprint(spec), created_at=utc_now(), inputs=table.files,
         model=PinnedModel(
@@ -27,6 +28,8 @@ def fresh_plan(
             engine=spec.model.engine, engine_version=engine_version(spec.model.engine),
         ),
         shards=plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard),
+        mode=spec.mode,
+        reused_from=reused_from if spec.mode == "incremental" else None,
     )
 
 

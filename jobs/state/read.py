@@ -8,6 +8,7 @@ is refused with InputError (exit 2), even when the bytes it points at match thei
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -53,6 +54,18 @@ def read_plan(storage: Storage, layout: RunLayout) -> RunPlan | None:
     return _read_if_present(storage, layout.plan, RunPlan)
 
 
+def read_latest(storage: Storage, job: JobLayout) -> str | None:
+    """The run id the job's `latest` pointer names, or None before its first commit."""
+    try:
+        data = storage.read_bytes(job.latest)
+    except FileNotFoundError:
+        return None
+    try:
+        return str(json.loads(data)["run_id"])
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"{job.latest} is not a latest pointer (a JSON object with run_id)") from None
+
+
 def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRecord]:
     """Completion records already written for this run, by shard index."""
     records: dict[int, ShardRecord] = {}
@@ -71,6 +84,15 @@ def uncommitted_runs(storage: Storage, job: JobLayout) -> list[RunPlan]:
         if uri.endswith("/" + PLAN_NAME) and uri[: -len(PLAN_NAME)] + MANIFEST_NAME not in names:
             plans.append(parse_record(RunPlan, storage.read_bytes(uri), uri=uri))
     return sorted(plans, key=lambda p: (p.created_at, p.run_id))
+
+
+def committed_manifests(storage: Storage, job: JobLayout) -> list[Manifest]:
+    """Manifests of the job's committed runs, oldest commit first."""
+    manifests = []
+    for uri in storage.list_files(job.runs_dir):
+        if uri.endswith("/" + MANIFEST_NAME):
+            manifests.append(parse_record(Manifest, storage.read_bytes(uri), uri=uri))
+    return sorted(manifests, key=lambda m: (m.finished_at, m.run_id))
 
 
 def load_committed(target: str) -> tuple[Manifest, str]:

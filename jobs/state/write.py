@@ -19,13 +19,13 @@ from jobs.state.paths import RunLayout
 from jobs.state.read import parse_record, sha256_hex
 from jobs.state.retry import backoff_delays, with_retries
 from jobs.state.tally import shard_quality, shard_totals
-from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord
+from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
 def write_shard(
     storage: Storage, layout: RunLayout, *, shard: int, attempt: int, input_file: str, row_range: tuple[int, int],
-    table: pa.Table, id_column: str, references: dict[str, str] | None = None,
+    table: pa.Table, id_column: str, references: dict[str, str] | None = None, work: ShardWork | None = None,
 ) -> ShardRecord:
     """Write one shard's data file under this attempt's name, check it, then its completion record.
 
@@ -51,6 +51,7 @@ def write_shard(
         totals=totals,
         errors=errors,
         quality=shard_quality(table, references=references or {}),
+        work=work or ShardWork(rows_generated=row_range[1] - row_range[0]),
     )
     try:
         _put_new(storage, layout.shard_record(shard), record.model_dump_json(indent=2).encode())

@@ -138,7 +138,8 @@ def make_manifest(
     )
 
 
-def committed_run(output_uri: Path, *, run_id: str = RUN_ID) -> tuple[RunLayout, Manifest]:
+def committed_run(output_uri: Path, *, run_id: str = RUN_ID,
+                  finished_at: str = "2024-06-01T02:03:04+00:00") -> tuple[RunLayout, Manifest]:
     """Two shards (4 + 3 rows, one failed row) written and committed under output_uri."""
     storage = LocalStorage()
     layout = RunLayout(output_uri=str(output_uri), job=JOB, run_id=run_id)
@@ -149,7 +150,7 @@ def committed_run(output_uri: Path, *, run_id: str = RUN_ID) -> tuple[RunLayout,
         write_shard(storage, layout, attempt=1, shard=1, input_file="/data/articles.parquet", row_range=(4, 7),
                     table=output_table(ids[4:]), id_column="id"),
     ]
-    manifest = make_manifest(layout, records)
+    manifest = make_manifest(layout, records, finished_at=finished_at)
     result = commit_manifest(storage, layout, manifest)
     assert result.written
     return layout, manifest

@@ -141,6 +141,26 @@ def chat_token_ids(tokenizer, request: Request) -> list[int]:
     return tokenizer.encode(request.plain_text())
 
 
+def prompt_token_counts(tokenizer, requests: list[Request]) -> list[int]:
+    """`len(chat_token_ids(tokenizer, r))` for each request, encoded as one batch (for estimates)."""
+    if not requests:
+        return []
+    if getattr(tokenizer, "chat_template", None):
+        texts = [tokenizer.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False)
+                 for r in requests]
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    else:
+        encoded = tokenizer([r.plain_text() for r in requests])["input_ids"]
+    return [len(ids) for ids in encoded]
+
+
+def load_tokenizer(model_path: str):
+    """The model's tokenizer, as both engines load it (no weights)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path)
+
+
 class Engine(Protocol):
     """Load once, generate many batches, close."""
 

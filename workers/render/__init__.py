@@ -7,11 +7,12 @@ from workers.render.images import (
     is_image_column_type,
     load_image_column,
 )
-from workers.render.stage import StageConfig, read_and_render, read_items, unit_items
+from workers.render.keys import generation_keys, run_key
+from workers.render.stage import StageConfig, make_renderer, read_and_render, read_items, render_rows, unit_items
 from workers.render.template import PromptRenderer, check_template, prompt_sha256, template_variables
 
 __all__ = [
-    "PromptRenderer", "StageConfig", "check_image", "check_template", "image_prompt_sha256", "image_roots",
-    "is_image_column_type", "load_image_column", "prompt_sha256", "read_and_render", "read_items",
-    "template_variables", "unit_items",
+    "PromptRenderer", "StageConfig", "check_image", "check_template", "generation_keys", "image_prompt_sha256",
+    "image_roots", "is_image_column_type", "load_image_column", "make_renderer", "prompt_sha256", "read_and_render",
+    "read_items", "render_rows", "run_key", "template_variables", "unit_items",
 ]

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from schemas.manifest import Shard
-from schemas.rows import ADAPTER, ERROR_CODE, ERROR_MESSAGE, IMAGE, PROMPT_SHA256, ROW, SHARD
+from schemas.rows import ADAPTER, ERROR_CODE, ERROR_MESSAGE, GENERATION_KEY, IMAGE, PROMPT_SHA256, ROW, SHARD
 from workers.engines import EngineConfig
 from workers.io import read_shards, read_units
 from workers.render.images import image_prompt_sha256, load_image_column
+from workers.render.keys import generation_keys
 from workers.render.template import PromptRenderer
 
 
@@ -40,37 +42,59 @@ class StageConfig:
     image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
     image_roots: tuple[str, ...] = ()  # where image paths may point (see workers.render.images.image_roots)
     rows_per_shard: int = 1000  # the largest shard: the most rows a block carries between stages
+    run_key: str = ""  # the run's part of every row's generation key (workers.render.keys.run_key)
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
-    """Read each unit's shards in one pass and render their prompts: one table per shard."""
-    renderer = PromptRenderer(
-        template=config.template, system=config.system, variables=config.template_columns
-    )
-    for shard, rows in read_items(batch, columns=config.read_columns):
-        yield _render_shard(shard, rows, renderer=renderer, config=config)
+    """Read each unit's shards in one pass and render their prompts: one table per shard (only
+    the rows an item selects, when it selects some)."""
+    renderer = make_renderer(config)
+    for shard, rows, numbers in read_items(batch, columns=config.read_columns):
+        yield render_rows([(shard, rows, numbers)], renderer=renderer, config=config)
 
 
-def read_items(batch: pa.Table, *, columns: list[str]) -> Iterator[tuple[Shard, pa.Table]]:
-    """Each shard's rows for a batch of `unit_items`, one streaming pass per unit."""
-    for unit in batch.column("shards").to_pylist():
-        yield from read_shards([Shard.model_validate(s) for s in unit], columns=columns)
+def make_renderer(config: StageConfig) -> PromptRenderer:
+    """The stage's prompt renderer."""
+    return PromptRenderer(template=config.template, system=config.system, variables=config.template_columns)
 
 
-def _render_shard(shard: Shard, rows: pa.Table, *, renderer: PromptRenderer, config: StageConfig) -> pa.Table:
+def read_items(batch: pa.Table, *, columns: list[str]) -> Iterator[tuple[Shard, pa.Table, np.ndarray]]:
+    """Each shard's rows and their input row numbers for a batch of `unit_items`, one streaming
+    pass per unit; a shard with a row selection yields only those rows."""
+    selections = batch.column("rows").to_pylist() if "rows" in batch.column_names else None
+    for i, unit in enumerate(batch.column("shards").to_pylist()):
+        chosen = selections[i] if selections else [None] * len(unit)
+        shards = [Shard.model_validate(s) for s in unit]
+        for (shard, rows), numbers in zip(read_shards(shards, columns=columns), chosen, strict=True):
+            if numbers is None:
+                yield shard, rows, np.arange(shard.row_start, shard.row_start + rows.num_rows, dtype=np.int64)
+            else:
+                numbers = np.asarray(numbers, dtype=np.int64)
+                yield shard, rows.take(pa.array(numbers - shard.row_start)), numbers
+
+
+def render_rows(parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: PromptRenderer,
+                config: StageConfig) -> pa.Table:
+    """Render rows of one input file (several shards' at once when given): kept columns, prompt,
+    hashes, generation key, errors, images, adapters, `_shard` and `_row`."""
+    rows = pa.concat_tables([part[1] for part in parts]) if len(parts) > 1 else parts[0][1]
     rendered = rows.select(config.keep_columns)
     for name, column in zip(*_columns_of(renderer.render_table(rows))):
         rendered = rendered.append_column(name, column)
     if config.image_column:
-        rendered = _with_images(rendered, rows.column(config.image_column), input_file=shard.input_file,
+        rendered = _with_images(rendered, rows.column(config.image_column), input_file=parts[0][0].input_file,
                                 roots=list(config.image_roots))
     adapters = _adapter_names(rows, config)
     if adapters is not None:
         rendered = rendered.append_column(ADAPTER, adapters)
-    rendered = rendered.append_column(SHARD, pa.array([shard.index] * rows.num_rows, pa.int64()))
-    return rendered.append_column(
-        ROW, pa.array(range(shard.row_start, shard.row_start + rows.num_rows), pa.int64())
+    keys = generation_keys(
+        rendered.column(PROMPT_SHA256).to_pylist(), adapters.to_pylist() if adapters is not None else None,
+        run_key=config.run_key, adapter_sha256s=config.engine_config.adapter_sha256s,
     )
+    rendered = rendered.add_column(rendered.schema.get_field_index(PROMPT_SHA256) + 1, GENERATION_KEY, keys)
+    shard_ids = np.concatenate([np.full(part[1].num_rows, part[0].index, dtype=np.int64) for part in parts])
+    rendered = rendered.append_column(SHARD, pa.array(shard_ids))
+    return rendered.append_column(ROW, pa.array(np.concatenate([part[2] for part in parts])))
 
 
 def _columns_of(table: pa.Table) -> tuple[list[str], list[pa.ChunkedArray]]:
@@ -105,6 +129,13 @@ def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:
     return None
 
 
-def unit_items(shards: list[Shard]) -> list[dict]:
-    """One input item per read task: shards sharing Parquet row groups are read in one pass."""
-    return [{"shards": [shard.model_dump() for shard in unit]} for unit in read_units(shards)]
+def unit_items(shards: list[Shard], selected: dict[int, list[int]] | None = None) -> list[dict]:
+    """One input item per read task: shards sharing Parquet row groups are read in one pass.
+    `selected` names, per shard index, the only input rows to read (others: every row)."""
+    items = []
+    for unit in read_units(shards):
+        item: dict = {"shards": [shard.model_dump() for shard in unit]}
+        if selected:
+            item["rows"] = [selected.get(shard.index) for shard in unit]
+        items.append(item)
+    return items

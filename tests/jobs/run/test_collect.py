@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -16,7 +17,6 @@ SHARDS = [
     Shard(index=0, input_file="/in/a.parquet", row_start=0, row_end=3),
     Shard(index=1, input_file="/in/a.parquet", row_start=3, row_end=5),
 ]
-SCHEMA = pa.schema([("id", pa.string()), (SAMPLE_INDEX, pa.int32())])
 
 
 def batch(keys: list[tuple[int, int, int]]) -> pa.Table:
@@ -29,10 +29,10 @@ def batch(keys: list[tuple[int, int, int]]) -> pa.Table:
     })
 
 
-def collector(samples: int) -> tuple[ShardCollector, list[tuple[int, list]]]:
+def collector(samples: int, rows=None) -> tuple[ShardCollector, list[tuple[int, list]]]:
     written: list[tuple[int, list]] = []
-    collect = ShardCollector(SHARDS, schema=SCHEMA, samples=samples,
-                             write=lambda shard, table: written.append((shard.index, table.to_pylist())))
+    collect = ShardCollector(SHARDS, samples=samples, rows=rows,
+                             done=lambda shard, table: written.append((shard.index, table.select(["id", SAMPLE_INDEX]).to_pylist())))
     return collect, written
 
 
@@ -61,3 +61,12 @@ def test_more_rows_than_a_shard_holds_fail():
     with pytest.raises(JobError, match="shard 1 received 3 rows for 2 outputs"):
         collect.add(batch([(1, 4, 0), (1, 4, 0)]))
     assert collect.missing() == [0, 1]
+
+
+def test_a_shard_with_a_row_selection_completes_with_those_rows_alone():
+    collect, written = collector(samples=1, rows={0: np.array([0, 2])})
+    collect.add(batch([(0, 2, 0)]))
+    assert written == []
+    collect.add(batch([(0, 0, 0)]))
+    assert written == [(0, [{"id": "r0", SAMPLE_INDEX: 0}, {"id": "r2", SAMPLE_INDEX: 0}])]
+    assert collect.missing() == [1]

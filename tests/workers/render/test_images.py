@@ -206,7 +206,7 @@ def _render(path: Path, rows: int):
 def test_render_stage_adds_image_bytes_and_error_rows(tmp_path):
     path = write_parquet(tmp_path / "in.parquet", _image_table([RED, None, GARBAGE, BLUE]))
     out = _render(path, 4)
-    assert out.column_names == ["id", "note", "prompt", "prompt_sha256", "error_code", "error_message", "_image",
+    assert out.column_names == ["id", "note", "prompt", "prompt_sha256", "generation_key", "error_code", "error_message", "_image",
                                 "_shard", "_row"]
     assert out.schema.field("_image").type == pa.binary()
     assert out.column("_image").to_pylist() == [RED, None, None, BLUE]

@@ -1,0 +1,130 @@
+"""Put each shard's file together: rows the engine generated, rows copied from the run reused
+from, rows fanned out from an identical generated row; then hand it, complete, to `write`.
+
+Copied and fanned-out rows take their id and carried columns from tonight's input and their
+generated columns from where they were made. A shard whose followers wait for a row another
+shard generates stays pending until that shard's rows arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.errors import JobError
+from jobs.reuse.previous import FILE, POSITION, PreviousRun
+from jobs.reuse.select import ShardChoice
+from schemas.manifest import Shard, ShardWork
+from schemas.rows import GENERATION_KEY, NUM_OUTPUT_TOKENS, ROW, SAMPLE_INDEX
+
+
+class ShardAssembler:
+    """Completes shards from their choices and their generated rows."""
+
+    def __init__(self, *, schema: pa.Schema, keep: list[str], samples: int, previous: PreviousRun | None,
+                 wanted: set[str], write: Callable[[Shard, pa.Table, ShardWork], None]):
+        self._schema = schema
+        self._keep = keep
+        self._made = [name for name in schema.names if name not in keep]  # sample_index and generated columns
+        self._samples = samples
+        self._previous = previous
+        self._wanted = wanted
+        self._write = write
+        self._choices: dict[int, ShardChoice] = {}
+        self._generated: dict[int, pa.Table] = {}
+        self._canonical: dict[str, pa.Table] = {}  # key -> its generated rows, for followers
+
+    def add(self, choice: ShardChoice) -> None:
+        """Take a shard's choice; a shard needing no engine is written now, if it can be."""
+        self._choices[choice.shard.index] = choice
+        if not choice.needs_engine:
+            self._try(choice.shard.index)
+
+    def generated(self, shard: Shard, table: pa.Table) -> None:
+        """The engine stage's rows of one shard (sorted, with `_row`)."""
+        self._keep_canonical(table)
+        self._generated[shard.index] = table
+        self._try(shard.index)
+        for index in [i for i, c in self._choices.items() if c.followers is not None and i != shard.index]:
+            self._try(index)
+
+    def pending(self) -> list[int]:
+        """Shards not written yet."""
+        return sorted(self._choices)
+
+    def _keep_canonical(self, table: pa.Table) -> None:
+        if not self._wanted:
+            return
+        keys = table.column(GENERATION_KEY)
+        mask = pc.is_in(keys, value_set=pa.array(sorted(self._wanted), pa.string()))
+        if not pc.any(mask).as_py():
+            return
+        found = table.filter(mask)
+        for key in pc.unique(found.column(GENERATION_KEY)).to_pylist():
+            self._canonical[key] = found.filter(pc.equal(found.column(GENERATION_KEY), key)).select(self._made)
+
+    def _try(self, index: int) -> None:
+        choice = self._choices[index]
+        if choice.needs_engine and index not in self._generated:
+            return
+        followers = choice.followers
+        if followers is not None and not all(k in self._canonical for k in followers.column(GENERATION_KEY).to_pylist()):
+            return
+        parts = []
+        generated = self._generated.pop(index, None)
+        if generated is not None:
+            parts.append(generated)
+        if choice.reused is not None:
+            parts.append(self._copied(choice.reused))
+        if followers is not None:
+            parts.append(self._fanned_out(followers))
+        table = pa.concat_tables([p.select([*self._schema.names, ROW]).cast(_with_row(self._schema)) for p in parts])
+        table = table.sort_by([(ROW, "ascending"), (SAMPLE_INDEX, "ascending")])
+        shard = choice.shard
+        check_rows(table, np.arange(shard.row_start, shard.row_end, dtype=np.int64), samples=self._samples,
+                   shard=shard.index)
+        work = ShardWork(
+            rows_reused=choice.rows_reused, rows_generated=choice.rows_generated,
+            engine_requests=choice.engine_requests,
+            output_tokens_generated=(pc.sum(generated.column(NUM_OUTPUT_TOKENS)).as_py() or 0) if generated else 0,
+        )
+        del self._choices[index]
+        self._write(shard, table.drop_columns([ROW]), work)
+
+    def _repeated(self, rows: pa.Table) -> pa.Table:
+        """Kept columns and `_row`, each row `samples` times."""
+        rows = rows.select([*self._keep, ROW])
+        if self._samples == 1:
+            return rows
+        return rows.take(pa.array(np.repeat(np.arange(rows.num_rows), self._samples)))
+
+    def _copied(self, reused: pa.Table) -> pa.Table:
+        made = self._previous.outputs(reused.column(FILE).to_numpy(), reused.column(POSITION).to_numpy(),
+                                      samples=self._samples, columns=self._made)
+        return _joined(self._repeated(reused), made)
+
+    def _fanned_out(self, followers: pa.Table) -> pa.Table:
+        made = pa.concat_tables([self._canonical[k] for k in followers.column(GENERATION_KEY).to_pylist()])
+        return _joined(self._repeated(followers), made)
+
+
+def check_rows(table: pa.Table, rows: np.ndarray, *, samples: int, shard: int) -> None:
+    """Sorted, the keys must be exactly (rows[0], 0..n-1), (rows[1], 0..n-1), ..."""
+    want_rows = np.repeat(rows, samples)
+    want_samples = np.tile(np.arange(samples), len(rows))
+    if not (np.array_equal(table.column(ROW).to_numpy(), want_rows)
+            and np.array_equal(table.column(SAMPLE_INDEX).to_numpy(), want_samples)):
+        raise JobError(f"shard {shard} lost or duplicated rows")
+
+
+def _joined(left: pa.Table, right: pa.Table) -> pa.Table:
+    for name, column in zip(right.column_names, right.columns):
+        left = left.append_column(name, column)
+    return left
+
+
+def _with_row(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(ROW, pa.int64()))

@@ -1,0 +1,116 @@
+"""Which rows a run generates: one pass over the input, on the driver, before any engine loads.
+
+Each planned shard's rows are read and rendered the way the render stage renders them (same
+code, so the same generation keys), a read unit at a time. A row is then
+- reused: an incremental run found its id, with the same generation key and no error, in the run
+  it reuses from (its output is copied);
+- a follower: sampling is deterministic and an earlier row of this attempt has the same key (the
+  earlier row's output is fanned out to it; it counts as generated, but costs no engine request);
+- generated: everything else, rows that failed to render included (they become error rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from jobs.reuse.previous import FILE, POSITION, PreviousRun
+from schemas.manifest import Shard
+from schemas.rows import GENERATION_KEY, ROW
+from workers.io import read_shards, read_units
+from workers.render import StageConfig, make_renderer, render_rows
+
+
+@dataclass
+class ShardChoice:
+    """What one shard's attempt does with each of its rows."""
+
+    shard: Shard
+    generate: np.ndarray  # input row numbers that go to the engine stage
+    engine_requests: int  # of those, rows that rendered (render errors never reach an engine)
+    reused: pa.Table | None = None  # kept columns, `_row`, `_file`, `_position` of copied rows
+    followers: pa.Table | None = None  # kept columns, `_row`, generation_key of fanned-out rows
+
+    @property
+    def rows_reused(self) -> int:
+        return self.reused.num_rows if self.reused is not None else 0
+
+    @property
+    def rows_generated(self) -> int:
+        return self.shard.rows - self.rows_reused
+
+    @property
+    def needs_engine(self) -> bool:
+        return len(self.generate) > 0
+
+
+@dataclass
+class Dedup:
+    """Keys of rows already chosen to generate in this attempt, and the keys that gained followers."""
+
+    enabled: bool
+    first: dict[str, int] = field(default_factory=dict)  # key -> shard index of the row generating it
+    wanted: set[str] = field(default_factory=set)  # keys some follower waits for
+
+
+def select_rows(
+    shards: list[Shard], *, config: StageConfig, id_column: str, previous: PreviousRun | None, dedup: Dedup,
+    keep_tables: bool = True, on_rendered: Callable[[pa.Table], None] | None = None,
+) -> Iterator[ShardChoice]:
+    """Every shard's choice, in the order given; `on_rendered` sees each unit's rendered rows."""
+    renderer = make_renderer(config)
+    for unit in read_units(shards):
+        parts = [(shard, rows, np.arange(shard.row_start, shard.row_start + rows.num_rows, dtype=np.int64))
+                 for shard, rows in read_shards(unit, columns=config.read_columns)]
+        rendered = render_rows(parts, renderer=renderer, config=config)
+        if on_rendered is not None:
+            on_rendered(rendered)
+        keys = rendered.column(GENERATION_KEY).combine_chunks()
+        if previous is not None:
+            reused, files, positions = previous.match(rendered.column(id_column).combine_chunks(), keys)
+        else:
+            reused, files, positions = np.zeros(rendered.num_rows, dtype=bool), None, None
+        followers = _followers(keys.to_pylist(), reused, parts, dedup)
+        offset = 0
+        for shard, rows, _ in parts:
+            span = slice(offset, offset + rows.num_rows)
+            offset += rows.num_rows
+            yield _choice(shard, rendered.slice(span.start, rows.num_rows), reused[span], followers[span],
+                          files[span] if files is not None else None,
+                          positions[span] if positions is not None else None,
+                          keep=config.keep_columns if keep_tables else None)
+
+
+def _followers(keys: list[str | None], reused: np.ndarray, parts, dedup: Dedup) -> np.ndarray:
+    """Rows whose key an earlier generated row of this attempt already has."""
+    follows = np.zeros(len(keys), dtype=bool)
+    if not dedup.enabled:
+        return follows
+    shard_of = np.concatenate([np.full(rows.num_rows, shard.index) for shard, rows, _ in parts]).tolist()
+    for i, key in enumerate(keys):
+        if key is None or reused[i]:
+            continue
+        if key in dedup.first:
+            follows[i] = True
+            dedup.wanted.add(key)
+        else:
+            dedup.first[key] = shard_of[i]
+    return follows
+
+
+def _choice(shard: Shard, rendered: pa.Table, reused: np.ndarray, follows: np.ndarray, files, positions, *,
+            keep: list[str] | None) -> ShardChoice:
+    rows = rendered.column(ROW).to_numpy()
+    generate = ~reused & ~follows
+    keys_valid = rendered.column(GENERATION_KEY).is_valid().to_numpy()
+    choice = ShardChoice(shard=shard, generate=rows[generate], engine_requests=int((generate & keys_valid).sum()))
+    if reused.any():
+        table = rendered.filter(pa.array(reused)).select([*(keep or []), ROW])
+        choice.reused = table.append_column(FILE, pa.array(files[reused])).append_column(
+            POSITION, pa.array(positions[reused]))
+    if follows.any():
+        choice.followers = rendered.filter(pa.array(follows)).select([*(keep or []), ROW, GENERATION_KEY])
+    return choice
