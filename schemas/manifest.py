@@ -207,6 +207,7 @@ class Manifest(RecordModel):
     sampling: dict[str, Any]
     inputs: list[InputFile]
     files: list[FileEntry]
+    id_column: str | None = Field(default=None, description="The data files' id column (input.id_column).")
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
     reused_from: str | None = Field(
         default=None, description="The committed run (of this job) whose rows this run copied, if any."

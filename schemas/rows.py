@@ -25,6 +25,10 @@ class ErrorCode(str, Enum):
     IMAGE_NOT_ALLOWED = "image_not_allowed"
 
 
+# Codes the render stage gives: such a row never reaches an engine.
+RENDER_ERRORS = frozenset({ErrorCode.TEMPLATE_ERROR.value, ErrorCode.INVALID_TEXT.value, ErrorCode.IMAGE_MISSING.value,
+                           ErrorCode.IMAGE_UNREADABLE.value, ErrorCode.IMAGE_NOT_ALLOWED.value})
+
 ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.PROMPT_TOO_LONG: "The rendered prompt does not fit the model's context length.",
     ErrorCode.TEMPLATE_ERROR: "The prompt template failed for this row (e.g. a null value).",

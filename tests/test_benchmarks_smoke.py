@@ -70,3 +70,13 @@ def test_pipeline_ceiling_smoke(tmp_path):
     # The job's 2000 rows were written by the null engine as 2 shards of 1000 rows.
     job_files = sorted(tmp_path.glob("out-job/ceiling/runs/*/data/*.parquet"))
     assert len(job_files) == 2
+
+
+def test_incremental_smoke(tiny_model, tmp_path):
+    lines = run_script("incremental.py", "--rows", "40", "--max-tokens", "4", "--model", str(tiny_model),
+                       "--workdir", str(tmp_path), timeout=420)
+    last_ratio(lines)
+    text = "\n".join(lines)
+    assert re.search(r"^night 1: 40 rows \(0 reused, 40 generated", text, re.M)
+    assert re.search(r"^night 2: 41 rows \(39 reused, 2 generated, 2 engine requests\)", text, re.M)
+    assert "end to end (process wall" in text and "steady window" in text

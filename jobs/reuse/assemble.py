@@ -18,7 +18,7 @@ from jobs.errors import JobError
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from jobs.reuse.select import ShardChoice
 from schemas.manifest import Shard, ShardWork
-from schemas.rows import GENERATION_KEY, NUM_OUTPUT_TOKENS, ROW, SAMPLE_INDEX
+from schemas.rows import ERROR_CODE, GENERATION_KEY, NUM_OUTPUT_TOKENS, RENDER_ERRORS, ROW, SAMPLE_INDEX
 
 
 class ShardAssembler:
@@ -88,7 +88,7 @@ class ShardAssembler:
                    shard=shard.index)
         work = ShardWork(
             rows_reused=choice.rows_reused, rows_generated=choice.rows_generated,
-            engine_requests=choice.engine_requests,
+            engine_requests=_requests(generated) if generated is not None else 0,
             output_tokens_generated=(pc.sum(generated.column(NUM_OUTPUT_TOKENS)).as_py() or 0) if generated else 0,
         )
         del self._choices[index]
@@ -109,6 +109,14 @@ class ShardAssembler:
     def _fanned_out(self, followers: pa.Table) -> pa.Table:
         made = pa.concat_tables([self._canonical[k] for k in followers.column(GENERATION_KEY).to_pylist()])
         return _joined(self._repeated(followers), made)
+
+
+def _requests(generated: pa.Table) -> int:
+    """Rows of the engine stage's part that reached an engine (not the render stage's error rows)."""
+    firsts = generated.filter(pc.equal(generated.column(SAMPLE_INDEX), 0))
+    codes = firsts.column(ERROR_CODE)
+    rendered = pc.or_(pc.is_null(codes), pc.invert(pc.is_in(codes, value_set=pa.array(sorted(RENDER_ERRORS)))))
+    return pc.sum(pc.fill_null(rendered, True)).as_py() or 0
 
 
 def check_rows(table: pa.Table, rows: np.ndarray, *, samples: int, shard: int) -> None:

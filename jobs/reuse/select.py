@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from jobs.reuse.duplicates import shards_with_repeats
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from schemas.manifest import Shard
 from schemas.rows import GENERATION_KEY, ROW
@@ -30,9 +31,15 @@ class ShardChoice:
 
     shard: Shard
     generate: np.ndarray  # input row numbers that go to the engine stage
-    engine_requests: int  # of those, rows that rendered (render errors never reach an engine)
+    engine_requests: int | None  # of those, rows that rendered (None: the shard was not rendered here)
     reused: pa.Table | None = None  # kept columns, `_row`, `_file`, `_position` of copied rows
     followers: pa.Table | None = None  # kept columns, `_row`, generation_key of fanned-out rows
+
+    @classmethod
+    def everything(cls, shard: Shard) -> ShardChoice:
+        """A shard whose every row goes to the engine stage (nothing to copy, no repeats)."""
+        return cls(shard=shard, generate=np.arange(shard.row_start, shard.row_end, dtype=np.int64),
+                   engine_requests=None)
 
     @property
     def rows_reused(self) -> int:
@@ -54,6 +61,25 @@ class Dedup:
     enabled: bool
     first: dict[str, int] = field(default_factory=dict)  # key -> shard index of the row generating it
     wanted: set[str] = field(default_factory=set)  # keys some follower waits for
+
+
+def choose_rows(
+    shards: list[Shard], *, config: StageConfig, id_column: str, previous: PreviousRun | None, dedup: Dedup,
+) -> Iterator[ShardChoice]:
+    """Every shard's choice for a run, in order. Only shards that may copy or fan out rows are
+    rendered here: all of them when reusing from a run, else those holding repeated raw values."""
+    if previous is not None:
+        rendered = shards
+    elif dedup.enabled:
+        columns = [c for c in [*config.template_columns, config.adapter_column, config.image_column] if c]
+        repeats = shards_with_repeats(shards, columns=columns)
+        rendered = [s for s in shards if s.index in repeats]
+    else:
+        rendered = []
+    chosen = select_rows(rendered, config=config, id_column=id_column, previous=previous, dedup=dedup)
+    names = {s.index for s in rendered}
+    for shard in shards:
+        yield next(chosen) if shard.index in names else ShardChoice.everything(shard)
 
 
 def select_rows(

@@ -94,13 +94,14 @@ def run_job(
         try:
             return _attempt(spec, storage=storage, layout=layout, lease=lease, table=table, model=model,
                             adapters=adapters, fresh=fresh, progress=progress, verbose=verbose, address=address,
-                            timings={"validate": time.monotonic() - started})
+                            timings={"validate": time.monotonic() - started}, started=started)
         finally:
             lease.release()
 
 
 def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.RunLease, table, model, adapters,
-             fresh, progress: Progress | None, verbose: bool, address: str | None, timings: dict) -> RunResult:
+             fresh, progress: Progress | None, verbose: bool, address: str | None, timings: dict,
+             started: float) -> RunResult:
     """Everything the lease holder does, its state recorded at each step and at its end."""
     existing = state.read_manifest(storage, layout)  # another attempt may have committed meanwhile
     if existing is not None:
@@ -128,6 +129,7 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
         missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
         if missing:
             raise JobError(f"run {layout.run_id}: shards {missing[:10]} have no completion record")
+        timings["run"] = time.monotonic() - started  # this attempt: start -> every shard written
         manifest = build_manifest(spec, run_id=layout.run_id, created_at=plan.created_at, table=table, model=model,
                                   adapters=adapters, records=[records[s.index] for s in shards], timings=timings,
                                   split=_split(records, done, todo), reused_from=plan.reused_from)

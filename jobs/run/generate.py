@@ -15,7 +15,7 @@ import pyarrow as pa
 from jobs import state
 from jobs.errors import InputError, JobError, PressroomError
 from jobs.plan import InputTable
-from jobs.reuse import Dedup, PreviousRun, ShardAssembler, select_rows
+from jobs.reuse import Dedup, PreviousRun, ShardAssembler, choose_rows
 from jobs.run.budget import Budget
 from jobs.run.cancel import reinstall as reinstall_cancel
 from jobs.run.collect import GenerationClock, ShardCollector
@@ -109,7 +109,7 @@ def generate(
                                samples=spec.sampling.n, previous=previous, wanted=dedup.wanted, write=write)
     engine_shards: list[Shard] = []
     selected: dict[int, list[int]] = {}
-    for choice in select_rows(todo, config=config, id_column=spec.input.id_column, previous=previous, dedup=dedup):
+    for choice in choose_rows(todo, config=config, id_column=spec.input.id_column, previous=previous, dedup=dedup):
         if not budget.admit(choice.shard, choice.rows_generated):
             continue
         if choice.needs_engine:

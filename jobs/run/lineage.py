@@ -87,6 +87,7 @@ def build_manifest(
         sampling=spec.sampling.model_dump(mode="json"),
         inputs=table.files,
         files=[r.file for r in records],
+        id_column=spec.input.id_column,
         mode=spec.mode,
         reused_from=reused_from,
         totals=Totals(**totals, **split),

@@ -1,0 +1,77 @@
+"""What readers may see: committed runs only, found through their manifests, never a glob.
+
+A run without `_manifest.json` (running, failed, abandoned) contributes nothing, and of a
+committed run only the files its manifest lists are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobs import state
+from jobs.errors import InputError
+from schemas.manifest import Manifest
+from workers.io import Storage, join, storage_for
+
+
+@dataclass(frozen=True)
+class CommittedRun:
+    """One committed run: its manifest and where its listed files are."""
+
+    job: str
+    run_id: str
+    manifest: Manifest
+    run_dir: str
+
+    @property
+    def files(self) -> list[str]:
+        return [join(self.run_dir, entry.path) for entry in self.manifest.files]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The committed runs under an output root (or of one job), and each job's latest run."""
+
+    output_uri: str
+    storage: Storage
+    runs: list[CommittedRun]
+    latest: dict[str, str]
+
+    def run(self, job: str, run_id: str) -> CommittedRun:
+        """A committed run by job and id ('latest' names the job's latest)."""
+        if run_id == "latest":
+            if job not in self.latest:
+                raise InputError(f"job {job} has no committed run under {self.output_uri}")
+            run_id = self.latest[job]
+        for run in self.runs:
+            if (run.job, run.run_id) == (job, run_id):
+                return run
+        raise InputError(f"no committed run {job}/{run_id} under {self.output_uri} (uncommitted runs are never read)")
+
+
+def job_names(storage: Storage, output_uri: str) -> list[str]:
+    """Jobs under the root: directories holding a runs/ folder."""
+    prefix = output_uri.rstrip("/") + "/"
+    names = set()
+    for uri in storage.list_files(output_uri):
+        name = uri[len(prefix):].split("/", 1)[0]
+        if state.JobLayout(output_uri=output_uri, job=name).run_dir_of(uri) is not None:
+            names.add(name)
+    return sorted(names)
+
+
+def load_catalog(output_uri: str, *, job: str | None = None) -> Catalog:
+    """Every committed run under the root (or of `job`), oldest commit first within a job."""
+    storage = storage_for(output_uri)
+    jobs = [job] if job else job_names(storage, output_uri)
+    runs: list[CommittedRun] = []
+    latest: dict[str, str] = {}
+    for name in jobs:
+        layout = state.JobLayout(output_uri=output_uri, job=name)
+        for manifest in state.committed_manifests(storage, layout):
+            runs.append(CommittedRun(job=name, run_id=manifest.run_id, manifest=manifest,
+                                     run_dir=layout.run(manifest.run_id).run_dir))
+        pointer = state.read_latest(storage, layout)
+        if pointer is not None:
+            latest[name] = pointer
+    return Catalog(output_uri=output_uri, storage=storage, runs=runs, latest=latest)
