@@ -1,7 +1,7 @@
 """Which rows a run generates: one pass over the input, on the driver, before any engine loads.
 
 Each planned shard's rows are read and rendered the way the render stage renders them (same
-code, so the same generation keys), a read unit at a time. A row is then
+code, so the same generation keys), a few thousand rows at a time. A row is then
 - reused: an incremental run found its id, with the same generation key and no error, in the run
   it reuses from (its output is copied);
 - a follower: sampling is deterministic and an earlier row of this attempt has the same key (the
@@ -21,8 +21,10 @@ from jobs.reuse.duplicates import shards_with_repeats
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from schemas.manifest import Shard
 from schemas.rows import GENERATION_KEY, ROW
-from workers.io import read_shards, read_units
+from workers.io import read_shards
 from workers.render import StageConfig, make_renderer, render_rows
+
+CHUNK_ROWS = 8192  # rows rendered (and, for a dry run, tokenized) at a time on the driver
 
 
 @dataclass
@@ -88,9 +90,7 @@ def select_rows(
 ) -> Iterator[ShardChoice]:
     """Every shard's choice, in the order given; `on_rendered` sees each unit's rendered rows."""
     renderer = make_renderer(config)
-    for unit in read_units(shards):
-        parts = [(shard, rows, np.arange(shard.row_start, shard.row_start + rows.num_rows, dtype=np.int64))
-                 for shard, rows in read_shards(unit, columns=config.read_columns)]
+    for parts in _chunks(shards, columns=config.read_columns):
         rendered = render_rows(parts, renderer=renderer, config=config)
         if on_rendered is not None:
             on_rendered(rendered)
@@ -108,6 +108,27 @@ def select_rows(
                           files[span] if files is not None else None,
                           positions[span] if positions is not None else None,
                           keep=config.keep_columns if keep_tables else None)
+
+
+def _chunks(shards: list[Shard], *, columns: list[str]) -> Iterator[list[tuple[Shard, pa.Table, np.ndarray]]]:
+    """Consecutive shards' rows, about CHUNK_ROWS at a time, from one streaming pass per input file
+    (however small the shards: a pass per read unit would re-read a large row group each time)."""
+    runs: list[list[Shard]] = []
+    for shard in shards:
+        if runs and runs[-1][-1].input_file == shard.input_file and runs[-1][-1].row_end <= shard.row_start:
+            runs[-1].append(shard)
+        else:
+            runs.append([shard])
+    for run in runs:
+        parts, rows = [], 0
+        for shard, table in read_shards(run, columns=columns):
+            parts.append((shard, table, np.arange(shard.row_start, shard.row_start + table.num_rows, dtype=np.int64)))
+            rows += table.num_rows
+            if rows >= CHUNK_ROWS:
+                yield parts
+                parts, rows = [], 0
+        if parts:
+            yield parts
 
 
 def _followers(keys: list[str | None], reused: np.ndarray, parts, dedup: Dedup) -> np.ndarray:

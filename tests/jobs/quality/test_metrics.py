@@ -1,0 +1,36 @@
+"""Scores from the maintained libraries, with tokens that are right for every script."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.quality import score, score_rows, tokens
+
+
+def test_known_english_pair_matches_the_libraries_published_values():
+    hypothesis, reference = "the cat is on the mat", "the cat sat on the mat"
+    assert score("rouge_l", hypothesis, reference) == pytest.approx(0.8333, abs=1e-4)
+    assert score("bleu", hypothesis, reference) == pytest.approx(37.99, abs=0.01)
+    assert score("chrf", hypothesis, reference) == pytest.approx(61.93, abs=0.01)
+
+
+@pytest.mark.parametrize("text", ["猫坐在垫子上。", "猫がマットの上に座った", "고양이가 매트 위에 앉았다",
+                                  "Кошка сидит на коврике", "Le café est très chaud"])
+def test_an_identical_pair_scores_full_marks_in_every_script(text):
+    assert score("rouge_l", text, text) == pytest.approx(1.0)
+    assert score("bleu", text, text) == pytest.approx(100.0)
+    assert score("chrf", text, text) == pytest.approx(100.0)
+
+
+def test_chinese_is_scored_per_character_and_mixed_text_by_word_and_character():
+    assert tokens("我们在 Beijing 开会2026") == ["我", "们", "在", "beijing", "开", "会", "2026"]
+    # one character of four differs: LCS 3 of 4 on both sides
+    assert score("rouge_l", "今天下雨", "今天下雪") == pytest.approx(0.75)
+    assert 0 < score("bleu", "今天下雨", "今天下雪") < 100
+    assert score("rouge_l", "AI 模型 works", "AI 模型 fails") == pytest.approx(0.75)
+
+
+def test_rows_without_text_or_reference_score_null():
+    assert score_rows("rouge_l", ["a b", None, "c"], ["a b", "x", None]) == [1.0, None, None]
+    with pytest.raises(ValueError, match="unknown metric"):
+        score("meteor", "a", "a")
