@@ -57,6 +57,20 @@ class ShardWork(RecordModel):
                                          "(what a budget spends; copied and fanned-out rows cost none).")
 
 
+class ScoreSum(RecordModel):
+    """A quality metric summed over one shard's scored rows."""
+
+    total: float = Field(default=0.0, description="Sum of the rows' scores.")
+    scored: int = Field(default=0, ge=0, description="Rows with a score (ok rows with a reference).")
+
+
+class ScoreMean(RecordModel):
+    """A quality metric over a run."""
+
+    mean: float | None = Field(description="Mean over scored rows; null when none was scored.")
+    scored: int = Field(ge=0, description="Output rows scored.")
+
+
 class QualityCount(RecordModel):
     """How many outputs matched their reference value (error rows count as wrong)."""
 
@@ -93,6 +107,7 @@ class ShardRecord(RecordModel):
         default_factory=dict, description="Per output field: outputs matching the reference column."
     )
     work: ShardWork = Field(default_factory=ShardWork, description="Where the shard's rows came from.")
+    scores: dict[str, ScoreSum] = Field(default_factory=dict, description="Quality metric -> sum over rows.")
 
     def covers(self, shard: Shard) -> bool:
         """Whether this record is for exactly this planned shard."""
@@ -146,8 +161,10 @@ class RunPlan(RecordModel):
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
     reused_from: str | None = Field(
         default=None, description="Incremental runs: the committed run whose rows this run may reuse (the job's "
-        "latest when the run first started; a resume reuses from the same run)."
+        "latest when the run first started; a resume reuses from the same run). Retries: the retried run."
     )
+    retry: bool = Field(default=False, description="A retry of reused_from: its non-retryable error rows are "
+                        "copied too.")
 
 
 class ModelLineage(RecordModel):
@@ -212,10 +229,19 @@ class Manifest(RecordModel):
     reused_from: str | None = Field(
         default=None, description="The committed run (of this job) whose rows this run copied, if any."
     )
+    retry_of: str | None = Field(default=None, description="The run this run retried (`pressroom retry`).")
     totals: Totals
     errors: dict[str, int] = Field(default_factory=dict, description="Failed output rows by error_code.")
     quality: dict[str, Accuracy] = Field(
         default_factory=dict, description="Accuracy per output field against task.reference_columns."
+    )
+    scores: dict[str, ScoreMean] = Field(
+        default_factory=dict, description="quality.metrics against quality.reference_column: mean and rows scored "
+        "(ROUGE-L F 0..1, BLEU and chrF 0..100)."
+    )
+    score_tokenization: dict[str, str] = Field(default_factory=dict, description="How each metric tokenized text.")
+    rejected_because: list[str] = Field(
+        default_factory=list, description="A rejected run: each part of quality.gate it missed."
     )
     timings: dict[str, float] = Field(description="Seconds per phase.")
     code_version: str = Field(description="pressroom version (and git commit when known).")

@@ -25,6 +25,10 @@ class ErrorCode(str, Enum):
     IMAGE_NOT_ALLOWED = "image_not_allowed"
 
 
+# Codes `pressroom retry` generates again (the others are copied: they would fail the same way).
+RETRYABLE_ERRORS = frozenset({ErrorCode.ENGINE_ERROR.value, ErrorCode.EMPTY_OUTPUT.value,
+                              ErrorCode.INVALID_STRUCTURED_OUTPUT.value})
+
 # Codes the render stage gives: such a row never reaches an engine.
 RENDER_ERRORS = frozenset({ErrorCode.TEMPLATE_ERROR.value, ErrorCode.INVALID_TEXT.value, ErrorCode.IMAGE_MISSING.value,
                            ErrorCode.IMAGE_UNREADABLE.value, ErrorCode.IMAGE_NOT_ALLOWED.value})
@@ -54,6 +58,7 @@ MODEL = "model"
 ERROR_CODE = "error_code"
 ERROR_MESSAGE = "error_message"
 STRUCTURED_PREFIX = "out_"
+SCORE_PREFIX = "score_"  # score_rouge_l, score_bleu, score_chrf (float64; null on error rows)
 
 # Stage columns: render -> actors -> driver, never written.
 PROMPT = "prompt"  # the rendered prompt
@@ -64,6 +69,7 @@ ROW = "_row"  # the row's number in its input file
 GEN_START = "_gen_start"  # wall-clock marks of the actor call that generated the row
 GEN_END = "_gen_end"
 ENGINE_LOAD = "_engine_load_s"  # seconds the actor's engine took to load
+REFERENCE = "_reference"  # the row's quality reference text, scored by the driver
 
 SAMPLE_INDEX_FIELD = pa.field(SAMPLE_INDEX, pa.int32())
 _JSON_TYPES = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
@@ -95,8 +101,15 @@ GENERATED_FIELDS: list[pa.Field] = [
 ]
 
 
+def score_fields(metrics: list[str]) -> list[pa.Field]:
+    """One float column per quality metric."""
+    return [pa.field(f"{SCORE_PREFIX}{m}", pa.float64()) for m in metrics]
+
+
 def output_schema(
-    *, id_field: pa.Field, carried: list[pa.Field], structured: list[pa.Field] | None = None
+    *, id_field: pa.Field, carried: list[pa.Field], structured: list[pa.Field] | None = None,
+    scores: list[pa.Field] | None = None,
 ) -> pa.Schema:
-    """The Arrow schema of a job's data files: (id, sample_index), carried, generated, structured."""
-    return pa.schema([id_field, SAMPLE_INDEX_FIELD, *carried, *GENERATED_FIELDS, *(structured or [])])
+    """The Arrow schema of a job's data files: (id, sample_index), carried, generated, structured, scores."""
+    return pa.schema([id_field, SAMPLE_INDEX_FIELD, *carried, *GENERATED_FIELDS, *(structured or []),
+                      *(scores or [])])

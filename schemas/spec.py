@@ -273,6 +273,38 @@ class RetentionSpec(SpecModel):
         return self
 
 
+class GateSpec(SpecModel):
+    """What a run must reach to be published (an operational setting: not in the fingerprint)."""
+
+    min_rouge_l: float | None = Field(default=None, ge=0, le=1, description="Lowest mean ROUGE-L F (0..1).")
+    min_bleu: float | None = Field(default=None, ge=0, le=100, description="Lowest mean BLEU (0..100).")
+    min_chrf: float | None = Field(default=None, ge=0, le=100, description="Lowest mean chrF (0..100).")
+    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Most output rows with an error, "
+                                         "as a fraction of all output rows.")
+
+
+QUALITY_METRICS = ("rouge_l", "bleu", "chrf")
+
+
+class QualitySpec(SpecModel):
+    """Per-row scores of the generated text against a reference column, and an optional gate."""
+
+    reference_column: str = Field(description="Input column holding each row's reference text (need not be in "
+                                  "input.columns).")
+    metrics: list[Literal["rouge_l", "bleu", "chrf"]] = Field(
+        default_factory=lambda: list(QUALITY_METRICS), description="Scores written as score_<metric> columns."
+    )
+    gate: GateSpec | None = Field(default=None, description="A run that misses it commits as rejected.")
+
+    @model_validator(mode="after")
+    def _gate_scores_are_computed(self) -> QualitySpec:
+        if self.gate:
+            for metric in QUALITY_METRICS:
+                if getattr(self.gate, f"min_{metric}") is not None and metric not in self.metrics:
+                    raise ValueError(f"quality.gate.min_{metric} needs {metric} in quality.metrics")
+        return self
+
+
 class JobSpec(SpecModel):
     """A whole job: one YAML file."""
 
@@ -293,6 +325,7 @@ class JobSpec(SpecModel):
     retention: RetentionSpec | None = Field(
         default=None, description="After each commit, delete older committed runs' files (never the latest)."
     )
+    quality: QualitySpec | None = Field(default=None, description="Scores against a reference, and a gate.")
 
     @model_validator(mode="after")
     def _engine_supports_task(self) -> JobSpec:

@@ -40,7 +40,11 @@ class RayHead:
 def _ready(url: str, env: dict[str, str]) -> bool:
     probe = ("from ray.job_submission import JobSubmissionClient as C; import sys; "
              f"C({url!r}).list_jobs(); sys.exit(0)")
-    done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, timeout=60)
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
+                              timeout=60)
+    except subprocess.TimeoutExpired:  # a head still starting on a busy machine: ask again until the deadline
+        return False
     return done.returncode == 0
 
 
@@ -66,7 +70,7 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
     )
     url = f"http://127.0.0.1:{JOB_SERVER_PORT}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while not _ready(url, auth_env):
             assert head.poll() is None and time.monotonic() < deadline, (root / "head.log").read_text()[-3000:]
             time.sleep(1)

@@ -78,6 +78,10 @@ def command(args) -> int:
             print(json.dumps(summary), file=console.out, flush=True)
         else:
             _print_run(summary, file=human)
+    if result.manifest.state == "rejected":
+        print(f"error: run {result.manifest.run_id} rejected by quality.gate (committed, latest not moved): "
+              + "; ".join(result.manifest.rejected_because), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -123,6 +127,8 @@ def _run_summary(result) -> dict:
         "data_uri": join(run_dir, DATA_DIR) + "/",
         "totals": manifest.totals.model_dump(),
         "errors": manifest.errors,
+        "scores": {m: s.model_dump() for m, s in manifest.scores.items()},
+        "rejected_because": manifest.rejected_because,
         "output_tokens_per_second": round(rate, 1) if rate else None,
         "timings": manifest.timings,
     }

@@ -33,6 +33,7 @@ def run_event(state: RunState, *, manifest: Manifest | None, manifest_uri: str |
         "reason": str(state.reason) if state.reason else None, "message": state.message, "attempt": state.attempt,
         "totals": manifest.totals.model_dump() if manifest else None,
         "manifest_uri": manifest_uri if manifest else None,
+        "rejected_because": manifest.rejected_because if manifest else [],
         "at": state.history[-1].at if state.history else None,
     }
 

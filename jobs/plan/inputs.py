@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from jobs.errors import InputError
 from schemas.manifest import InputFile
-from schemas.rows import GENERATED_FIELDS, SAMPLE_INDEX_FIELD, structured_fields
+from schemas.rows import GENERATED_FIELDS, SAMPLE_INDEX_FIELD, score_fields, structured_fields
 from schemas.spec import JobSpec
 from workers.io import Storage, open_parquet, storage_for
 from workers.render import is_image_column_type, template_variables
@@ -104,7 +104,9 @@ def _check_adapter_names(storage: Storage, files: list[str], column: str, *, kno
 
 def _check_reserved(spec: JobSpec, uri: str) -> None:
     """Columns copied into the output must not share a name with a column pressroom adds."""
-    reserved = {f.name for f in [*GENERATED_FIELDS, SAMPLE_INDEX_FIELD, *structured_fields(spec.task.output_schema)]}
+    scores = score_fields(list(spec.quality.metrics)) if spec.quality else []
+    reserved = {f.name for f in [*GENERATED_FIELDS, SAMPLE_INDEX_FIELD, *structured_fields(spec.task.output_schema),
+                                 *scores]}
     copied = {spec.input.id_column: "input.id_column", **{c: "input.columns" for c in spec.input.columns},
               **{c: "task.reference_columns" for c in spec.task.reference_columns.values()}}
     for column, field in copied.items():
@@ -133,6 +135,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
     needed["task.prompt"] = template_columns
     needed["model.adapter_column"] = [spec.model.adapter_column] if spec.model.adapter_column else []
     needed["task.reference_columns"] = sorted(set(spec.task.reference_columns.values()))
+    needed["quality.reference_column"] = [spec.quality.reference_column] if spec.quality else []
     needed["input.image_column"] = [spec.input.image_column] if spec.input.image_column else []
     files: list[InputFile] = []
     schema: pa.Schema | None = None
@@ -169,6 +172,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
     if spec.model.adapter_column:
         _check_adapter_names(storage, uris, spec.model.adapter_column, known=set(spec.model.adapters))
     extra = [c for c in [spec.model.adapter_column, *spec.task.reference_columns.values(),
+                         spec.quality.reference_column if spec.quality else None,
                          spec.input.image_column] if c]
     read_columns = list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *template_columns, *extra]))
     return InputTable(files=files, schema=schema, read_columns=read_columns, template_columns=template_columns)

@@ -15,6 +15,10 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import pyarrow as pa
+
+from schemas.rows import ERROR_CODE, REFERENCE, SCORE_PREFIX, TEXT
+
 METRICS = ("rouge_l", "bleu", "chrf")
 # Han (with extensions and compatibility forms), kana, Hangul: scripts written without spaces.
 _CJK = (r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
@@ -77,3 +81,12 @@ def score_rows(metric: str, hypotheses: list[str | None], references: list[str |
     """A metric per row; None where the row has no text or no reference."""
     return [score(metric, h, r) if h is not None and r is not None and r.strip() else None
             for h, r in zip(hypotheses, references, strict=True)]
+
+
+def score_table(rows: pa.Table, *, metrics: list[str]) -> dict[str, pa.Array]:
+    """score_<metric> columns for output rows holding text, error_code and `_reference`: null on error
+    rows and rows without a reference."""
+    codes = rows.column(ERROR_CODE).to_pylist()
+    texts = [t if c is None else None for t, c in zip(rows.column(TEXT).to_pylist(), codes)]
+    references = rows.column(REFERENCE).to_pylist()
+    return {f"{SCORE_PREFIX}{m}": pa.array(score_rows(m, texts, references), pa.float64()) for m in metrics}

@@ -18,17 +18,31 @@ from jobs.errors import JobError
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from jobs.reuse.select import ShardChoice
 from schemas.manifest import Shard, ShardWork
-from schemas.rows import ERROR_CODE, GENERATION_KEY, NUM_OUTPUT_TOKENS, RENDER_ERRORS, ROW, SAMPLE_INDEX
+from schemas.rows import (
+    ERROR_CODE,
+    GENERATION_KEY,
+    NUM_OUTPUT_TOKENS,
+    REFERENCE,
+    RENDER_ERRORS,
+    ROW,
+    SAMPLE_INDEX,
+    SCORE_PREFIX,
+)
 
 
 class ShardAssembler:
     """Completes shards from their choices and their generated rows."""
 
     def __init__(self, *, schema: pa.Schema, keep: list[str], samples: int, previous: PreviousRun | None,
-                 wanted: set[str], write: Callable[[Shard, pa.Table, ShardWork], None]):
+                 wanted: set[str], write: Callable[[Shard, pa.Table, ShardWork], None],
+                 score: Callable[[pa.Table], dict[str, pa.Array]] | None = None):
         self._schema = schema
+        # Scores are never copied: they are computed on every shard against tonight's reference.
+        self._base = pa.schema([f for f in schema if not f.name.startswith(SCORE_PREFIX)])
+        self._stage = [ROW, REFERENCE] if score else [ROW]
         self._keep = keep
-        self._made = [name for name in schema.names if name not in keep]  # sample_index and generated columns
+        self._made = [name for name in self._base.names if name not in keep]  # sample_index and generated columns
+        self._score = score
         self._samples = samples
         self._previous = previous
         self._wanted = wanted
@@ -81,7 +95,9 @@ class ShardAssembler:
             parts.append(self._copied(choice.reused))
         if followers is not None:
             parts.append(self._fanned_out(followers))
-        table = pa.concat_tables([p.select([*self._schema.names, ROW]).cast(_with_row(self._schema)) for p in parts])
+        stage = pa.schema([*self._base, pa.field(ROW, pa.int64()), *([pa.field(REFERENCE, pa.string())]
+                                                                     if self._score else [])])
+        table = pa.concat_tables([p.select(stage.names).cast(stage) for p in parts])
         table = table.sort_by([(ROW, "ascending"), (SAMPLE_INDEX, "ascending")])
         shard = choice.shard
         check_rows(table, np.arange(shard.row_start, shard.row_end, dtype=np.int64), samples=self._samples,
@@ -91,12 +107,15 @@ class ShardAssembler:
             engine_requests=_requests(generated) if generated is not None else 0,
             output_tokens_generated=(pc.sum(generated.column(NUM_OUTPUT_TOKENS)).as_py() or 0) if generated else 0,
         )
+        if self._score is not None:
+            for name, column in self._score(table).items():
+                table = table.append_column(name, column)
         del self._choices[index]
-        self._write(shard, table.drop_columns([ROW]), work)
+        self._write(shard, table.select(self._schema.names).cast(self._schema), work)
 
     def _repeated(self, rows: pa.Table) -> pa.Table:
         """Kept columns and `_row`, each row `samples` times."""
-        rows = rows.select([*self._keep, ROW])
+        rows = rows.select([*self._keep, *self._stage])
         if self._samples == 1:
             return rows
         return rows.take(pa.array(np.repeat(np.arange(rows.num_rows), self._samples)))
@@ -134,5 +153,3 @@ def _joined(left: pa.Table, right: pa.Table) -> pa.Table:
     return left
 
 
-def _with_row(schema: pa.Schema) -> pa.Schema:
-    return schema.append(pa.field(ROW, pa.int64()))

@@ -1,7 +1,8 @@
 """The run an incremental run reuses from: an index of its reusable rows, and reads of their outputs.
 
 A row is reusable when every one of its samples has no error_code: error rows are generated
-again. The index holds, per reusable id, its generation key and where its first sample sits
+again. A retry (`pressroom retry`) also copies rows whose errors are not retryable, and, when
+the spec is unchanged, rows that failed to render (they have no generation key: matched by id). The index holds, per reusable id, its generation key and where its first sample sits
 (data file, position): Arrow columns, joined vectorised against tonight's rows.
 """
 
@@ -15,7 +16,7 @@ import pyarrow.compute as pc
 
 from jobs import state
 from schemas.manifest import Manifest
-from schemas.rows import ERROR_CODE, GENERATION_KEY, SAMPLE_INDEX
+from schemas.rows import ERROR_CODE, GENERATION_KEY, RETRYABLE_ERRORS, SAMPLE_INDEX
 from workers.io import Storage, join, open_parquet
 
 FILE = "_file"
@@ -26,8 +27,11 @@ FILES_CACHED = 8  # decoded data files kept while copying (rows of one shard usu
 class PreviousRun:
     """A committed run's reusable rows, by id and generation key."""
 
-    def __init__(self, storage: Storage, layout: state.RunLayout, manifest: Manifest, *, id_column: str):
+    def __init__(self, storage: Storage, layout: state.RunLayout, manifest: Manifest, *, id_column: str,
+                 retry_spec: str | None = None):
         self.run_id = layout.run_id
+        self._retry = retry_spec is not None
+        self._unrendered_by_id = self._retry and retry_spec == manifest.spec_sha256
         self._storage = storage
         self._files = [join(layout.run_dir, entry.path) for entry in manifest.files]
         self._id_column = id_column
@@ -48,10 +52,14 @@ class PreviousRun:
             return pa.table({"id": pa.array([], pa.null()), GENERATION_KEY: pa.array([], pa.string()),
                              FILE: pa.array([], pa.int32()), POSITION: pa.array([], pa.int64())})
         rows = pa.concat_tables(parts, promote_options="permissive")
-        failed = pc.unique(rows.filter(pc.is_valid(rows.column(ERROR_CODE))).column(self._id_column))
+        bad = pc.is_valid(rows.column(ERROR_CODE))
+        if self._retry:  # only retryable errors are generated again
+            bad = pc.and_(bad, pc.is_in(rows.column(ERROR_CODE), value_set=pa.array(sorted(RETRYABLE_ERRORS))))
+        failed = pc.unique(rows.filter(bad).column(self._id_column))
         firsts = rows.filter(pc.and_(pc.equal(rows.column(SAMPLE_INDEX), 0),
                                      pc.invert(pc.is_in(rows.column(self._id_column), value_set=failed))))
-        firsts = firsts.filter(pc.is_valid(firsts.column(GENERATION_KEY)))
+        if not self._unrendered_by_id:
+            firsts = firsts.filter(pc.is_valid(firsts.column(GENERATION_KEY)))
         return pa.table({"id": firsts.column(self._id_column), GENERATION_KEY: firsts.column(GENERATION_KEY),
                          FILE: firsts.column(FILE), POSITION: firsts.column(POSITION)})
 
@@ -75,6 +83,12 @@ class PreviousRun:
             return np.zeros(count, dtype=bool), files, positions  # the id column changed type: reuse nothing
         tonight = pa.table({"id": ids, GENERATION_KEY: keys, "_i": pa.array(np.arange(count, dtype=np.int64))})
         joined = tonight.join(index, keys=["id", GENERATION_KEY], join_type="inner")
+        if self._unrendered_by_id:  # rows that failed to render both times (null keys) match by id
+            unrendered = index.filter(pc.is_null(index.column(GENERATION_KEY))).drop_columns([GENERATION_KEY])
+            nulls = tonight.filter(pc.is_null(tonight.column(GENERATION_KEY))).drop_columns([GENERATION_KEY])
+            joined = pa.concat_tables([joined.select(["_i", FILE, POSITION]),
+                                       nulls.join(unrendered, keys=["id"], join_type="inner")
+                                       .select(["_i", FILE, POSITION])])
         at = joined.column("_i").to_numpy()
         files[at] = joined.column(FILE).to_numpy()
         positions[at] = joined.column(POSITION).to_numpy()
@@ -107,12 +121,15 @@ class PreviousRun:
         return table
 
 
-def previous_run(storage: Storage, job: state.JobLayout, run_id: str | None, *, id_column: str) -> PreviousRun | None:
-    """The committed run `run_id` of the job as a PreviousRun; None when there is none to reuse."""
+def previous_run(storage: Storage, job: state.JobLayout, run_id: str | None, *, id_column: str,
+                 retry_spec: str | None = None) -> PreviousRun | None:
+    """The committed run `run_id` of the job as a PreviousRun; None when there is none to reuse.
+    `retry_spec` (the retrying run's spec fingerprint) makes it a retry's source: rejected runs too."""
     if run_id is None:
         return None
     layout = job.run(run_id)
     manifest = state.read_manifest(storage, layout)
-    if manifest is None or manifest.state != "succeeded":
+    allowed = ("succeeded", "rejected") if retry_spec is not None else ("succeeded",)
+    if manifest is None or manifest.state not in allowed:
         return None
-    return PreviousRun(storage, layout, manifest, id_column=id_column)
+    return PreviousRun(storage, layout, manifest, id_column=id_column, retry_spec=retry_spec)

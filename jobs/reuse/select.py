@@ -20,7 +20,7 @@ import pyarrow as pa
 from jobs.reuse.duplicates import shards_with_repeats
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from schemas.manifest import Shard
-from schemas.rows import GENERATION_KEY, ROW
+from schemas.rows import GENERATION_KEY, REFERENCE, ROW
 from workers.io import read_shards
 from workers.render import StageConfig, make_renderer, render_rows
 
@@ -154,10 +154,11 @@ def _choice(shard: Shard, rendered: pa.Table, reused: np.ndarray, follows: np.nd
     generate = ~reused & ~follows
     keys_valid = rendered.column(GENERATION_KEY).is_valid().to_numpy()
     choice = ShardChoice(shard=shard, generate=rows[generate], engine_requests=int((generate & keys_valid).sum()))
+    extra = [REFERENCE] if keep and REFERENCE in rendered.column_names else []
     if reused.any():
-        table = rendered.filter(pa.array(reused)).select([*(keep or []), ROW])
+        table = rendered.filter(pa.array(reused)).select([*(keep or []), *extra, ROW])
         choice.reused = table.append_column(FILE, pa.array(files[reused])).append_column(
             POSITION, pa.array(positions[reused]))
     if follows.any():
-        choice.followers = rendered.filter(pa.array(follows)).select([*(keep or []), ROW, GENERATION_KEY])
+        choice.followers = rendered.filter(pa.array(follows)).select([*(keep or []), *extra, ROW, GENERATION_KEY])
     return choice

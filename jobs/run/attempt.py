@@ -58,7 +58,7 @@ class RunResult:
 def run_job(
     spec: JobSpec, *, run_id: str | None = None, resume: bool = False, verbose: bool = False,
     progress: Progress | None = None, on_start: Callable[[str], None] | None = None,
-    wait_lease: float | None = None, address: str | None = None,
+    wait_lease: float | None = None, address: str | None = None, retry_of: str | None = None,
 ) -> RunResult:
     """Run (or resume) one job to a committed manifest. Raises InputError/SpecError before loading,
     LeaseHeld if another live driver holds the run (after waiting up to `wait_lease` seconds),
@@ -79,8 +79,10 @@ def run_job(
             table = inspect_input(spec)
             model, adapters = resolve_models(spec)
             reused_from = state.read_latest(storage, layout) if spec.mode == "incremental" else None
+            if retry_of is not None and state.read_manifest(storage, layout.run(retry_of)) is None:
+                raise InputError(f"retry: run {spec.name}/{retry_of} is not committed under {spec.output.uri}")
             fresh = fresh_plan(spec, run_id=run_id, table=table, model=model, adapters=adapters,
-                               reused_from=reused_from)
+                               reused_from=reused_from, retry_of=retry_of)
             pinned = state.read_plan(storage, layout)
             if pinned is not None:
                 check_resume(pinned, fresh)
@@ -120,7 +122,8 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
         progress.rows_done = sum(r.totals.rows_in for r in done.values())
         previous = None
         if todo and plan.reused_from:
-            previous = previous_run(storage, layout, plan.reused_from, id_column=spec.input.id_column)
+            previous = previous_run(storage, layout, plan.reused_from, id_column=spec.input.id_column,
+                                    retry_spec=plan.spec_sha256 if plan.retry else None)
         if todo:
             generate(spec, table=table, model=model, adapters=adapters, todo=todo, layout=layout, storage=storage,
                      lease=lease, progress=progress, timings=timings, verbose=verbose, address=address,
@@ -132,10 +135,12 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
         timings["run"] = time.monotonic() - started  # this attempt: start -> every shard written
         manifest = build_manifest(spec, run_id=layout.run_id, created_at=plan.created_at, table=table, model=model,
                                   adapters=adapters, records=[records[s.index] for s in shards], timings=timings,
-                                  split=_split(records, done, todo), reused_from=plan.reused_from)
+                                  split=_split(records, done, todo), reused_from=plan.reused_from,
+                                  retry_of=plan.reused_from if plan.retry else None)
         lease.check()
         state.record_state(storage, layout, RunStateName.COMMITTING, attempt=lease.attempt)
-        result = state.commit_manifest(storage, layout, manifest)
+        result = state.commit_manifest(storage, layout, manifest,
+                                       latest_only_from=plan.reused_from if plan.retry else None)
     except LeaseHeld:
         raise  # the run is another attempt's now: its state is theirs to record
     except Exception as exc:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from jobs import state
 from jobs.errors import InputError, JobError, PressroomError
 from jobs.plan import InputTable
+from jobs.quality import score_table
 from jobs.reuse import Dedup, PreviousRun, ShardAssembler, choose_rows
 from jobs.run.budget import Budget
 from jobs.run.cancel import reinstall as reinstall_cancel
@@ -23,7 +24,7 @@ from jobs.run.lineage import SINGLE_ADAPTER, engine_path, run_key_of
 from jobs.run.pipeline import init_ray, shutdown_ray, stream_outputs
 from jobs.run.progress import Progress
 from schemas.manifest import Shard, ShardWork
-from schemas.rows import output_schema, structured_fields
+from schemas.rows import output_schema, score_fields, structured_fields
 from schemas.spec import JobSpec
 from workers.engines import EngineConfig
 from workers.io import Storage
@@ -42,6 +43,7 @@ def output_schema_of(spec: JobSpec, table: InputTable) -> pa.Schema:
     return output_schema(
         id_field=table.schema.field(spec.input.id_column), carried=carried,
         structured=structured_fields(spec.task.output_schema),
+        scores=score_fields(spec.quality.metrics) if spec.quality else None,
     )
 
 
@@ -73,6 +75,7 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         image_roots=tuple(image_roots(spec.input.uri, list(spec.input.image_roots))),
         rows_per_shard=spec.input.rows_per_shard,
         run_key=run_key_of(spec, model),
+        reference_column=spec.quality.reference_column if spec.quality else None,
     )
 
 
@@ -105,8 +108,10 @@ def generate(
         progress.add(rows, samples=spec.sampling.n)
 
     clock = GenerationClock()
+    metrics = list(spec.quality.metrics) if spec.quality else []
     assembler = ShardAssembler(schema=output_schema_of(spec, table), keep=config.keep_columns,
-                               samples=spec.sampling.n, previous=previous, wanted=dedup.wanted, write=write)
+                               samples=spec.sampling.n, previous=previous, wanted=dedup.wanted, write=write,
+                               score=(lambda rows: score_table(rows, metrics=metrics)) if metrics else None)
     engine_shards: list[Shard] = []
     selected: dict[int, list[int]] = {}
     for choice in choose_rows(todo, config=config, id_column=spec.input.id_column, previous=previous, dedup=dedup):

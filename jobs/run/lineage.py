@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 from jobs.errors import SpecError
 from jobs.plan import InputTable
+from jobs.quality import TOKENIZATION, gate_failures
 from jobs.spec import spec_fingerprint
-from jobs.state import sum_records
+from jobs.state import mean_scores, sum_records
 from jobs.version import code_version
 from schemas.manifest import AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.spec import EngineName, JobSpec
@@ -63,11 +64,11 @@ def run_key_of(spec: JobSpec, model: ResolvedModel) -> str:
 def build_manifest(
     spec: JobSpec, *, run_id: str, created_at: str, table: InputTable, model: ResolvedModel,
     adapters: dict[str, ResolvedModel], records: list[ShardRecord], timings: dict[str, float], split: dict[str, int],
-    reused_from: str | None = None,
+    reused_from: str | None = None, retry_of: str | None = None,
 ) -> Manifest:
     """The run's manifest from its shard records: totals, errors, accuracy, lineage, timings."""
     totals, errors, quality = sum_records(records, references=dict(spec.task.reference_columns))
-    return Manifest(
+    manifest = Manifest(
         job=spec.name,
         run_id=run_id,
         status="succeeded",
@@ -90,9 +91,17 @@ def build_manifest(
         id_column=spec.input.id_column,
         mode=spec.mode,
         reused_from=reused_from,
+        retry_of=retry_of,
         totals=Totals(**totals, **split),
         errors=errors,
         quality=quality,
+        scores=mean_scores(records),
+        score_tokenization={m: TOKENIZATION[m] for m in spec.quality.metrics} if spec.quality else {},
         timings={k: round(v, 3) for k, v in timings.items()},
         code_version=code_version(),
     )
+    gate = spec.quality.gate if spec.quality else None
+    reasons = gate_failures(gate, manifest) if gate else []
+    if reasons:
+        return manifest.model_copy(update={"status": "rejected", "state": "rejected", "rejected_because": reasons})
+    return manifest

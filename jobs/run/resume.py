@@ -18,7 +18,7 @@ from workers.models import ResolvedModel
 
 def fresh_plan(
     spec: JobSpec, *, run_id: str, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel],
-    reused_from: str | None = None,
+    reused_from: str | None = None, retry_of: str | None = None,
 ) -> RunPlan:
     """The plan this driver would start the run with (an incremental one reusing `reused_from`)."""
     return RunPlan(
@@ -29,7 +29,8 @@ def fresh_plan(
         ),
         shards=plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard),
         mode=spec.mode,
-        reused_from=reused_from if spec.mode == "incremental" else None,
+        reused_from=retry_of or (reused_from if spec.mode == "incremental" else None),
+        retry=retry_of is not None,
     )
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.manifest import Accuracy, QualityCount, ShardRecord, ShardTotals
-from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS, SAMPLE_INDEX, STRUCTURED_PREFIX
+from schemas.manifest import Accuracy, QualityCount, ScoreMean, ScoreSum, ShardRecord, ShardTotals
+from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS, SAMPLE_INDEX, SCORE_PREFIX, STRUCTURED_PREFIX
 
 
 def shard_totals(table: pa.Table, *, id_column: str) -> tuple[ShardTotals, dict[str, int]]:
@@ -38,6 +38,29 @@ def shard_quality(table: pa.Table, *, references: dict[str, str]) -> dict[str, Q
         want = table.column(column).to_pylist()
         quality[field] = QualityCount(correct=sum(g is not None and g == w for g, w in zip(got, want)), total=len(got))
     return quality
+
+
+def shard_scores(table: pa.Table) -> dict[str, ScoreSum]:
+    """Each score_<metric> column summed over its non-null rows."""
+    sums = {}
+    for name in table.column_names:
+        if name.startswith(SCORE_PREFIX):
+            column = table.column(name)
+            sums[name[len(SCORE_PREFIX):]] = ScoreSum(total=pc.sum(column).as_py() or 0.0,
+                                                      scored=pc.count(column).as_py())
+    return sums
+
+
+def mean_scores(records: list[ShardRecord]) -> dict[str, ScoreMean]:
+    """Each metric's mean over the run's scored rows."""
+    totals: Counter[str] = Counter()
+    scored: Counter[str] = Counter()
+    for record in records:
+        for metric, part in record.scores.items():
+            totals[metric] += part.total
+            scored[metric] += part.scored
+    return {m: ScoreMean(mean=round(totals[m] / scored[m], 4) if scored[m] else None, scored=scored[m])
+            for m in sorted(scored)}
 
 
 def sum_records(records: list[ShardRecord], *, references: dict[str, str]):

@@ -18,7 +18,7 @@ from jobs.errors import JobError, LeaseHeld
 from jobs.state.paths import RunLayout
 from jobs.state.read import parse_record, sha256_hex
 from jobs.state.retry import backoff_delays, with_retries
-from jobs.state.tally import shard_quality, shard_totals
+from jobs.state.tally import shard_quality, shard_scores, shard_totals
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
@@ -52,6 +52,7 @@ def write_shard(
         errors=errors,
         quality=shard_quality(table, references=references or {}),
         work=work or ShardWork(rows_generated=row_range[1] - row_range[0]),
+        scores=shard_scores(table),
     )
     try:
         _put_new(storage, layout.shard_record(shard), record.model_dump_json(indent=2).encode())
@@ -89,11 +90,13 @@ class CommitResult:
     written: bool
 
 
-def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest) -> CommitResult:
-    """Put the manifest if absent (If-None-Match), then point `latest` at the run.
+def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *,
+                    latest_only_from: str | None = None) -> CommitResult:
+    """Put the manifest if absent (If-None-Match), then point `latest` at the run (unless rejected).
 
     A put whose answer was lost may still have landed: a retry that finds a manifest with our
     exact bytes recognises it as its own and reports success, without a second commit.
+    With `latest_only_from` (a retry), `latest` moves only if it names that run.
     """
     data = manifest.model_dump_json(indent=2).encode()
     # FileNotFoundError: a 409 (a concurrent conditional put won) whose winner then failed.
@@ -101,7 +104,8 @@ def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest) -> 
                             also=lambda exc: isinstance(exc, FileNotFoundError))
     if existing is not None and existing != data:
         return CommitResult(manifest=parse_record(Manifest, existing, uri=layout.manifest), written=False)
-    move_latest(storage, layout, manifest)  # ours: just written, or an earlier put whose answer was lost
+    if manifest.state == "succeeded":  # a rejected run is committed, but never the latest
+        move_latest(storage, layout, manifest, only_from=latest_only_from)  # ours, or an earlier put's
     return CommitResult(manifest=manifest, written=True)
 
 
@@ -114,8 +118,10 @@ def _put_or_read(storage: Storage, uri: str, data: bytes) -> bytes | None:
     return None
 
 
-def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 10) -> bool:
-    """Compare-and-swap the job's `latest` to this run, unless it names a newer committed run.
+def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 10,
+                only_from: str | None = None) -> bool:
+    """Compare-and-swap the job's `latest` to this run, unless it names a newer committed run (or,
+    with `only_from`, unless it names a run other than that one or this one).
 
     Returns True if `latest` now names this run.
     """
@@ -128,6 +134,8 @@ def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, atte
         except FileNotFoundError:
             version, current = None, None
         if current and (current.get("finished_at", ""), current["run_id"]) > (ours["finished_at"], ours["run_id"]):
+            return False
+        if only_from is not None and (current or {}).get("run_id") not in (only_from, layout.run_id):
             return False
         try:
             if version is None:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.manifest import Shard
-from schemas.rows import ADAPTER, ERROR_CODE, ERROR_MESSAGE, GENERATION_KEY, IMAGE, PROMPT_SHA256, ROW, SHARD
+from schemas.rows import ADAPTER, ERROR_CODE, ERROR_MESSAGE, GENERATION_KEY, IMAGE, PROMPT_SHA256, REFERENCE, ROW, SHARD
 from workers.engines import EngineConfig
 from workers.io import read_shards, read_units
 from workers.render.images import image_prompt_sha256, load_image_column
@@ -43,6 +43,7 @@ class StageConfig:
     image_roots: tuple[str, ...] = ()  # where image paths may point (see workers.render.images.image_roots)
     rows_per_shard: int = 1000  # the largest shard: the most rows a block carries between stages
     run_key: str = ""  # the run's part of every row's generation key (workers.render.keys.run_key)
+    reference_column: str | None = None  # quality.reference_column: travels as `_reference` to the driver
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
@@ -92,6 +93,8 @@ def render_rows(parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: Pr
         run_key=config.run_key, adapter_sha256s=config.engine_config.adapter_sha256s,
     )
     rendered = rendered.add_column(rendered.schema.get_field_index(PROMPT_SHA256) + 1, GENERATION_KEY, keys)
+    if config.reference_column:
+        rendered = rendered.append_column(REFERENCE, _as_text(rows.column(config.reference_column)))
     shard_ids = np.concatenate([np.full(part[1].num_rows, part[0].index, dtype=np.int64) for part in parts])
     rendered = rendered.append_column(SHARD, pa.array(shard_ids))
     return rendered.append_column(ROW, pa.array(np.concatenate([part[2] for part in parts])))
@@ -119,6 +122,13 @@ def _with_images(rendered: pa.Table, values: pa.ChunkedArray, *, input_file: str
                          (ERROR_MESSAGE, pa.array(messages, pa.string()))):
         rendered = rendered.set_column(rendered.schema.get_field_index(name), name, column)
     return rendered.append_column(IMAGE, pa.array(data, pa.binary()))
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A reference column as text (numbers and dates by their string form)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column.cast(pa.string())
+    return column.cast(pa.string(), safe=False)
 
 
 def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:

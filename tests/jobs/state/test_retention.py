@@ -85,3 +85,17 @@ def test_gc_keep_runs_on_the_command_line(tmp_path):
 def test_retention_needs_a_rule(tmp_path):
     with pytest.raises(ValueError, match="keep_runs or keep_days"):
         apply_retention(LocalStorage(), output_uri=str(tmp_path), job=JOB)
+
+
+def test_a_retry_moves_latest_only_from_the_run_it_retried(tmp_path):
+    from jobs.state import commit_manifest, read_latest
+    from tests.jobs.builders import make_manifest
+
+    ids = nights(tmp_path, 2)  # ids[1] is the latest
+    storage = LocalStorage()
+    for retried, run_id in ((ids[0], "retry-of-old"), (ids[1], "retry-of-latest")):
+        layout = RunLayout(output_uri=str(tmp_path), job=JOB, run_id=run_id)
+        manifest = make_manifest(layout, [], finished_at=NOW.isoformat(timespec="seconds"))
+        commit_manifest(storage, layout, manifest, latest_only_from=retried)
+        expected = ids[1] if run_id == "retry-of-old" else "retry-of-latest"
+        assert read_latest(storage, layout) == expected

@@ -1,0 +1,53 @@
+"""`pressroom retry JOB/RUN`: a new run that generates again only the retryable failed rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from jobs.cli.console import diverted_console
+
+
+def add_parser(sub, common: argparse.ArgumentParser) -> None:
+    """Add the command's parser to the subcommands."""
+    retry = sub.add_parser("retry", parents=[common], help="a new run regenerating only rows whose error is "
+                                                           "retryable (engine_error, empty_output, "
+                                                           "invalid_structured_output); the rest is copied")
+    retry.set_defaults(handler=command)
+    retry.add_argument("target", help="JOB/RUN: the committed run to retry")
+    retry.add_argument("--spec", required=True, help="the job's spec (a changed spec regenerates what it changes)")
+    retry.add_argument("--output-uri", help="override output.uri")
+    retry.add_argument("--run-id", help="the new run's id (default: a new one)")
+    retry.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+
+def command(args) -> int:
+    """Run the retry; returns the exit code."""
+    from jobs.cli.run import _print_run, _run_summary
+    from jobs.cli.target import job_and_run
+    from jobs.errors import SpecError
+    from jobs.run import check_run_id, run_job
+    from jobs.spec import load_spec
+
+    job, original = job_and_run(args.target)
+    if args.run_id is not None:
+        check_run_id(args.run_id)
+    spec = load_spec(args.spec, output_uri=args.output_uri)
+    if spec.name != job:
+        raise SpecError(f"{args.spec} is job {spec.name!r}, not {job!r}")
+    with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
+        human = console.err if args.json else console.out
+        result = run_job(spec, run_id=args.run_id, verbose=args.verbose, retry_of=original,
+                         on_start=lambda run_id: print(f"run {run_id} (job {job}, retrying {original})", file=human,
+                                                       flush=True))
+        summary = {**_run_summary(result), "retry_of": original}
+        if args.json:
+            print(json.dumps(summary), file=console.out, flush=True)
+        else:
+            _print_run(summary, file=human)
+    if result.manifest.state == "rejected":
+        print(f"error: run {result.manifest.run_id} rejected by quality.gate: "
+              + "; ".join(result.manifest.rejected_because), file=sys.stderr)
+        return 1
+    return 0
