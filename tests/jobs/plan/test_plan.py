@@ -281,3 +281,11 @@ def test_a_template_column_named_prompt_is_fine(tmp_path):
     table = article_table(3).append_column("prompt", pa.array(["x", "y", "z"]))
     spec = _spec(write_parquet(tmp_path / "a.parquet", table), prompt="{{ prompt }}")
     assert inspect_input(spec).template_columns == ["prompt"]
+
+
+def test_a_missing_quality_reference_column_is_named_before_any_model_loads(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", article_table(3))
+    spec = JobSpec.model_validate({**_spec(path).model_dump(mode="json"),
+                                   "quality": {"reference_column": "summary"}})
+    message = _input_error(spec)
+    assert str(path) in message and "no column 'summary' (needed by quality.reference_column)" in message

@@ -34,3 +34,21 @@ def test_rows_without_text_or_reference_score_null():
     assert score_rows("rouge_l", ["a b", None, "c"], ["a b", "x", None]) == [1.0, None, None]
     with pytest.raises(ValueError, match="unknown metric"):
         score("meteor", "a", "a")
+
+
+@pytest.mark.parametrize("hypothesis, reference, expected", [
+    # LCS 6 of 6 and 8 characters: F = 2 * 1 * 0.75 / 1.75
+    ("猫坐在垫子上", "猫坐在一个垫子上", (0.8571, 36.4093, 29.2188)),
+    ("AI 模型在 Beijing 发布了", "AI 模型今天在 Beijing 发布", (0.8235, 44.1248, 66.9671)),
+    ("今日は雨が降りました", "今日は雪が降りました", (0.9, 65.8037, 54.4114)),
+])
+def test_known_chinese_japanese_and_mixed_pairs(hypothesis, reference, expected):
+    got = tuple(round(score(m, hypothesis, reference), 4) for m in ("rouge_l", "bleu", "chrf"))
+    assert got == expected
+
+
+def test_bleu_on_han_text_equals_sacrebleus_own_chinese_tokenizer():
+    from sacrebleu.metrics import BLEU
+
+    own = BLEU(tokenize="zh", effective_order=True).sentence_score("猫坐在垫子上", ["猫坐在一个垫子上"]).score
+    assert score("bleu", "猫坐在垫子上", "猫坐在一个垫子上") == pytest.approx(own)
