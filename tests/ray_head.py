@@ -48,6 +48,18 @@ def _ready(url: str, env: dict[str, str]) -> bool:
     return done.returncode == 0
 
 
+def _wait_port_free(port: int, *, timeout: float = 60) -> None:
+    """A head from an earlier, failed setup may still be dying: its GCS would answer ours."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory) -> Iterator[RayHead]:
     root = tmp_path_factory.mktemp("ray-head")
@@ -59,6 +71,8 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
     env = {**os.environ, **auth_env, TAG_VARIABLE: tag, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
     env.pop("RAY_ADDRESS", None)
     ray = Path(sys.executable).with_name("ray")
+    for port in (GCS_PORT, JOB_SERVER_PORT):
+        _wait_port_free(port)
     head = subprocess.Popen(
         [str(ray), "start", "--head", "--block", f"--port={GCS_PORT}", "--dashboard-host=127.0.0.1",
          f"--dashboard-port={JOB_SERVER_PORT}", "--include-dashboard=true", "--num-cpus=2",
