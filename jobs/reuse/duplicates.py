@@ -19,7 +19,7 @@ import pyarrow as pa
 from schemas.manifest import Shard
 from workers.io import open_parquet, storage_for
 
-BATCH_ROWS = 65536
+BATCH_ROWS = 4096  # rows decoded at a time: an image column holds whole images
 
 
 def _raw(column: pa.Array) -> pa.Array:
