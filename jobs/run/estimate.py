@@ -91,7 +91,9 @@ def estimate_run(spec: JobSpec, *, run_id: str | None = None) -> Estimate:
     todo = [] if committed is not None else [s for s in plan.shards if s.index not in done]
     config = stage_config(spec, table=table, model=model, adapters=adapters)
     counter = _TokenCounter(model.path, config.system)
-    previous = previous_run(storage, layout, reused_from, id_column=spec.input.id_column) if todo else None
+    retry_spec = pinned.spec_sha256 if pinned is not None and pinned.retry else None
+    previous = previous_run(storage, layout, reused_from, id_column=spec.input.id_column,
+                            retry_spec=retry_spec) if todo else None
     reused = generated = requests = 0
     for choice in select_rows(todo, config=config, id_column=spec.input.id_column, previous=previous,
                               dedup=Dedup(enabled=deterministic(spec)), keep_tables=False, on_rendered=counter.add):
