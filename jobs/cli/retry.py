@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from jobs.cli.console import diverted_console
 
@@ -24,7 +22,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def command(args) -> int:
     """Run the retry; returns the exit code."""
-    from jobs.cli.run import _print_run, _run_summary
+    from jobs.cli.run import _run_summary, exit_code, report_run
     from jobs.cli.target import job_and_run
     from jobs.errors import SpecError
     from jobs.run import check_run_id, run_job
@@ -41,13 +39,5 @@ def command(args) -> int:
         result = run_job(spec, run_id=args.run_id, verbose=args.verbose, retry_of=original,
                          on_start=lambda run_id: print(f"run {run_id} (job {job}, retrying {original})", file=human,
                                                        flush=True))
-        summary = {**_run_summary(result), "retry_of": original}
-        if args.json:
-            print(json.dumps(summary), file=console.out, flush=True)
-        else:
-            _print_run(summary, file=human)
-    if result.manifest.state == "rejected":
-        print(f"error: run {result.manifest.run_id} rejected by quality.gate: "
-              + "; ".join(result.manifest.rejected_because), file=sys.stderr)
-        return 1
-    return 0
+        report_run(result, {**_run_summary(result), "retry_of": original}, json_mode=args.json, console=console)
+    return exit_code(result)

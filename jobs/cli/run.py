@@ -74,10 +74,20 @@ def command(args) -> int:
         summary = _run_summary(result)
         if summary["already_committed"]:
             print(f"run {summary['run_id']} is already committed; nothing written", file=human)
-        if args.json:
-            print(json.dumps(summary), file=console.out, flush=True)
-        else:
-            _print_run(summary, file=human)
+        report_run(result, summary, json_mode=args.json, console=console)
+    return exit_code(result)
+
+
+def report_run(result, summary: dict, *, json_mode: bool, console) -> None:
+    """The finished run: one JSON object on stdout, or the human summary."""
+    if json_mode:
+        print(json.dumps(summary), file=console.out, flush=True)
+    else:
+        _print_run(summary, file=console.out)
+
+
+def exit_code(result) -> int:
+    """0 for a committed run, 1 (with one line naming the missed gate) for a rejected one."""
     if result.manifest.state == "rejected":
         print(f"error: run {result.manifest.run_id} rejected by quality.gate (committed, latest not moved): "
               + "; ".join(result.manifest.rejected_because), file=sys.stderr)

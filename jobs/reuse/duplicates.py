@@ -49,6 +49,7 @@ def shards_with_repeats(shards: list[Shard], *, columns: list[str]) -> set[int]:
     for uri, file_shards in by_file.items():
         starts = np.array([s.row_start for s in file_shards])
         ends = np.array([s.row_end for s in file_shards])
+        indexes = np.array([s.index for s in file_shards])
         parquet = open_parquet(storage_for(uri), uri)
         row = 0
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
@@ -62,7 +63,7 @@ def shards_with_repeats(shards: list[Shard], *, columns: list[str]) -> set[int]:
             planned = (at >= 0) & (numbers < ends[np.clip(at, 0, None)])
             batch_hashes = np.fromiter((hash(v) for v in zip(*values)), dtype=np.int64, count=batch.num_rows)
             hashes.append(batch_hashes[planned])
-            shard_of.append(np.array([s.index for s in file_shards])[at[planned]])
+            shard_of.append(indexes[at[planned]])
     if not hashes:
         return set()
     every = np.concatenate(hashes)
