@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from schemas.manifest import Manifest, RunPlan, ShardRecord
 from schemas.spec import JobSpec
-from schemas.state import Lease, RunState
+from schemas.state import Lease, PublishRecord, RunState
 
 EXPORTS: dict[str, type[BaseModel]] = {
     "job_spec.schema.json": JobSpec,
@@ -21,6 +21,7 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "run_plan.schema.json": RunPlan,
     "lease.schema.json": Lease,
     "run_state.schema.json": RunState,
+    "publish_record.schema.json": PublishRecord,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent
 

@@ -273,6 +273,31 @@ class RetentionSpec(SpecModel):
         return self
 
 
+TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+
+
+class IcebergSpec(SpecModel):
+    """An Iceberg table that each committed night replaces as its new snapshot (pyiceberg)."""
+
+    table: str = Field(pattern=TABLE_PATTERN, description="namespace.name (a namespace may be dotted: a.b.name).")
+    catalog: dict[str, Any] | None = Field(
+        default=None, description="pyiceberg catalog properties (type, uri, warehouse, s3.*). Default for a local "
+        "output root: a SQLite catalog and warehouse under {output.uri}/.pressroom/iceberg. Credentials stay in the "
+        "environment; an s3 warehouse gets the endpoint and region pressroom's own S3 client uses."
+    )
+    catalog_name: str | None = Field(default=None, description="The catalog's name; default: the table's namespace.")
+
+    @property
+    def namespace(self) -> str:
+        return self.table.rsplit(".", 1)[0]
+
+
+class PublishSpec(SpecModel):
+    """Where committed runs are published besides the output root (an operational setting)."""
+
+    iceberg: IcebergSpec
+
+
 class GateSpec(SpecModel):
     """What a run must reach to be published (an operational setting: not in the fingerprint)."""
 
@@ -326,6 +351,9 @@ class JobSpec(SpecModel):
         default=None, description="After each commit, delete older committed runs' files (never the latest)."
     )
     quality: QualitySpec | None = Field(default=None, description="Scores against a reference, and a gate.")
+    publish: PublishSpec | None = Field(
+        default=None, description="Publish each committed night as a snapshot of an Iceberg table."
+    )
 
     @model_validator(mode="after")
     def _engine_supports_task(self) -> JobSpec:
@@ -333,4 +361,9 @@ class JobSpec(SpecModel):
             raise ValueError("task.output_schema needs model.engine: vllm (hf has no constrained decoding)")
         if self.task.kind == TaskKind.CAPTION and not self.input.image_column:
             raise ValueError("task.kind 'caption' needs input.image_column (the column holding the images)")
+        if self.publish and self.publish.iceberg.catalog is None and "://" in self.output.uri \
+                and not self.output.uri.startswith("file://"):
+            raise ValueError("publish.iceberg.catalog is required for an output root in object storage: a default "
+                             "catalog on one node's disk would split the truth (name the team's REST, SQL or Glue "
+                             "catalog)")
         return self

@@ -95,3 +95,14 @@ class SlotClaim(RecordModel):
     run_id: str | None = Field(default=None, description="The run the slot became.")
     claimed_by: str = Field(description="'scheduler host:pid', 'submit', 'run' or 'trigger'.")
     claimed_at: str = Field(description="UTC time of the claim (ISO 8601).")
+
+
+class PublishRecord(RecordModel):
+    """`_published.json`: the Iceberg snapshot a committed run became (written once, by its publisher)."""
+
+    job: str
+    run_id: str
+    table: str = Field(description="namespace.name of the Iceberg table.")
+    catalog_name: str
+    snapshot_id: int = Field(description="The table snapshot that holds exactly this run's rows.")
+    published_at: str = Field(description="UTC time of the Iceberg commit (ISO 8601).")

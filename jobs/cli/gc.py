@@ -11,7 +11,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     gc = sub.add_parser("gc", parents=[common], help="delete a job's files that no committed manifest lists")
     gc.set_defaults(handler=command)
     gc.add_argument("job", help="job name")
-    gc.add_argument("--output-uri", required=True, help="the jobs' output root (output.uri)")
+    gc.add_argument("--output-uri", help="the jobs' output root (default: --spec's output.uri)")
+    gc.add_argument("--spec", help="the job's spec: its output root, and its publish.iceberg table, whose snapshots "
+                                   "of deleted runs are expired first (without it a published run is kept)")
     gc.add_argument("--grace-hours", type=float, default=24.0, help="keep unlisted files younger than this")
     gc.add_argument("--keep-runs", type=int, metavar="N",
                     help="also delete committed runs older than the newest N (never the latest)")
@@ -24,29 +26,42 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 def command(args) -> int:
     """Run the command; returns the exit code."""
     from jobs.errors import SpecError
-    from jobs.state import apply_retention, collect_garbage
+    from jobs.publish import retain_runs
+    from jobs.spec import load_spec
+    from jobs.state import collect_garbage
     from workers.io import storage_for
 
     if (args.keep_runs is not None and args.keep_runs < 1) or (args.keep_days is not None and args.keep_days <= 0):
         raise SpecError("--keep-runs must be at least 1 and --keep-days above 0")
-    storage = storage_for(args.output_uri)
-    retention = None
+    spec = load_spec(args.spec, output_uri=args.output_uri) if args.spec else None
+    if spec is not None and spec.name != args.job:
+        raise SpecError(f"{args.spec} is job {spec.name!r}, not {args.job!r}")
+    output_uri = spec.output.uri if spec is not None else args.output_uri
+    if output_uri is None:
+        raise SpecError("which output root? pass --output-uri URI or --spec SPEC")
+    storage = storage_for(output_uri)
+    retention, held = None, []
     if args.keep_runs is not None or args.keep_days is not None:
-        retention = apply_retention(storage, output_uri=args.output_uri, job=args.job, keep_runs=args.keep_runs,
-                                    keep_days=args.keep_days, dry_run=args.dry_run)
+        iceberg = spec.publish.iceberg if spec is not None and spec.publish else None
+        retention, held = retain_runs(storage, output_uri=output_uri, job=args.job, keep_runs=args.keep_runs,
+                                      keep_days=args.keep_days, iceberg=iceberg, dry_run=args.dry_run)
     report = collect_garbage(
-        storage, output_uri=args.output_uri, job=args.job, grace_seconds=args.grace_hours * 3600, dry_run=args.dry_run,
+        storage, output_uri=output_uri, job=args.job, grace_seconds=args.grace_hours * 3600, dry_run=args.dry_run,
     )
     if args.json:
         print(json.dumps({"deleted": report.deleted, "kept_young": report.kept_young,
                           "committed_runs": report.committed_runs, "kept_live_runs": report.kept_live_runs,
-                          "deleted_runs": retention.deleted_runs if retention else [],
-                          "dry_run": args.dry_run}))
+                          "deleted_runs": [r for r in retention.deleted_runs if r not in held] if retention else [],
+                          "kept_for_iceberg": held, "dry_run": args.dry_run}))
         return 0
     verb = "would delete" if args.dry_run else "deleted"
     if retention:
         for run_id in retention.deleted_runs:
-            print(f"{verb} committed run {run_id} (retention)")
+            if run_id not in held:
+                print(f"{verb} committed run {run_id} (retention)")
+    for run_id in held:
+        print(f"kept committed run {run_id}: an Iceberg snapshot still references it"
+              + ("" if spec is not None else " (pass --spec to expire its snapshot first)"))
     for uri in report.deleted:
         print(f"{verb} {uri}")
     print(f"{verb} {len(report.deleted)} file(s); kept {len(report.kept_young)} younger than the grace "

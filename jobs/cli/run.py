@@ -141,6 +141,8 @@ def _run_summary(result) -> dict:
         "rejected_because": manifest.rejected_because,
         "output_tokens_per_second": round(rate, 1) if rate else None,
         "timings": manifest.timings,
+        "published": [{"run_id": p.run_id, "table": p.table, "snapshot_id": p.snapshot_id, "new": p.new}
+                      for p in result.published],
     }
 
 
@@ -156,3 +158,6 @@ def _print_run(summary: dict, *, file) -> None:
         print("errors: " + ", ".join(f"{k}={v}" for k, v in summary["errors"].items()), file=file)
     print(f"outputs:  {summary['data_uri']}", file=file)
     print(f"manifest: {summary['manifest_uri']}", file=file)
+    for published in summary["published"]:
+        print(f"iceberg:  {published['table']} snapshot {published['snapshot_id']} (run {published['run_id']}"
+              + ("" if published["new"] else ", published earlier") + ")", file=file)

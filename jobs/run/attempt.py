@@ -18,6 +18,7 @@ from jobs import state
 from jobs.errors import InputError, JobError, LeaseHeld, PressroomError, SpecError
 from jobs.notify import post_event, run_event
 from jobs.plan import inspect_input
+from jobs.publish import Published, PublishError, check_publishable, publish_pending, retain_runs
 from jobs.reuse import previous_run
 from jobs.run.budget import Budget, BudgetExceeded
 from jobs.run.cancel import RunCancelled, cancel_on_sigterm
@@ -53,6 +54,7 @@ class RunResult:
     manifest: Manifest
     manifest_uri: str
     written: bool
+    published: tuple[Published, ...] = ()
 
 
 def run_job(
@@ -74,9 +76,12 @@ def run_job(
     with cancel_on_sigterm():
         existing = state.read_manifest(storage, layout)
         if existing is not None:
-            return RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
+            return _after_commit(spec, storage, RunResult(manifest=existing, manifest_uri=layout.manifest,
+                                                          written=False))
         try:
             table = inspect_input(spec)
+            if spec.publish is not None:
+                check_publishable(table.schema, [spec.input.id_column, *spec.input.columns], where=spec.input.uri)
             model, adapters = resolve_models(spec)
             reused_from = state.read_latest(storage, layout) if spec.mode == "incremental" else None
             if retry_of is not None and state.read_manifest(storage, layout.run(retry_of)) is None:
@@ -94,11 +99,32 @@ def run_job(
             _end(spec, storage, layout, exc, attempt=None, only_from={RunStateName.QUEUED})
             raise
         try:
-            return _attempt(spec, storage=storage, layout=layout, lease=lease, table=table, model=model,
-                            adapters=adapters, fresh=fresh, progress=progress, verbose=verbose, address=address,
-                            timings={"validate": time.monotonic() - started}, started=started)
+            result = _attempt(spec, storage=storage, layout=layout, lease=lease, table=table, model=model,
+                              adapters=adapters, fresh=fresh, progress=progress, verbose=verbose, address=address,
+                              timings={"validate": time.monotonic() - started}, started=started)
         finally:
             lease.release()
+        return _after_commit(spec, storage, result)
+
+
+def _after_commit(spec: JobSpec, storage, result: RunResult) -> RunResult:
+    """Publish the committed run (and any a crash left unpublished), then apply retention.
+
+    The run stays committed whatever fails here; a failed publish is repaired by
+    `pressroom publish JOB/RUN` or by the job's next run.
+    """
+    published: list[Published] = []
+    if spec.publish is not None and result.manifest.state == "succeeded":
+        try:
+            published = publish_pending(spec, storage)
+        except PublishError as exc:
+            raise PublishError(f"run {spec.name}/{result.manifest.run_id} is committed ({result.manifest_uri}) but "
+                               f"not published: {exc}. `pressroom publish {spec.name}/{result.manifest.run_id} "
+                               "--spec SPEC` or the job's next run publishes it") from exc
+    if spec.retention and result.written:
+        _retain(spec, storage)
+    return RunResult(manifest=result.manifest, manifest_uri=result.manifest_uri, written=result.written,
+                     published=tuple(published))
 
 
 def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.RunLease, table, model, adapters,
@@ -149,16 +175,14 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
     ended = state.record_state(storage, layout, RunStateName(result.manifest.state), attempt=lease.attempt)
     if ended is not None and spec.notify:
         post_event(spec.notify, run_event(ended, manifest=result.manifest, manifest_uri=layout.manifest))
-    if spec.retention and result.written:
-        _retain(spec, storage)
     return RunResult(manifest=result.manifest, manifest_uri=layout.manifest, written=result.written)
 
 
 def _retain(spec: JobSpec, storage) -> None:
     """The spec's retention after a commit; a failure here leaves the committed run as it is."""
     try:
-        state.apply_retention(storage, output_uri=spec.output.uri, job=spec.name, keep_runs=spec.retention.keep_runs,
-                              keep_days=spec.retention.keep_days)
+        retain_runs(storage, output_uri=spec.output.uri, job=spec.name, keep_runs=spec.retention.keep_runs,
+                    keep_days=spec.retention.keep_days, iceberg=spec.publish.iceberg if spec.publish else None)
     except (OSError, PressroomError) as exc:
         print(f"warning: retention for job {spec.name} failed, the run is committed: {exc}", file=sys.stderr)
 

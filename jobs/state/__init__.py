@@ -11,6 +11,8 @@ from jobs.state.paths import (
     LEASE_NAME,
     MANIFEST_NAME,
     PLAN_NAME,
+    PROBE_DIR,
+    PUBLISHED_NAME,
     STATE_NAME,
     JobLayout,
     RunLayout,
@@ -24,6 +26,7 @@ from jobs.state.read import (
     read_latest,
     read_manifest,
     read_plan,
+    read_published,
     read_shard_records,
     sha256_hex,
     uncommitted_runs,
@@ -33,12 +36,19 @@ from jobs.state.retention import RetentionReport, apply_retention
 from jobs.state.run_state import observe, read_state, record_state
 from jobs.state.schedule import claim_slot, is_paused, read_claims, set_paused
 from jobs.state.tally import mean_scores, sum_records
-from jobs.state.write import CommitResult, claim_run_plan, commit_manifest, move_latest, write_shard
+from jobs.state.write import (
+    CommitResult,
+    claim_run_plan,
+    commit_manifest,
+    move_latest,
+    record_published,
+    write_shard,
+)
 
 __all__ = [
     "DATA_DIR", "LEASE_NAME", "MANIFEST_NAME", "PLAN_NAME", "STATE_NAME", "CommitResult", "GcReport", "RetentionReport", "apply_retention", "JobLayout", "RunLayout",
     "RunLease", "check_conditional_writes", "committed_manifests", "claim_slot", "holder_gone", "is_paused", "read_claims", "set_paused", "claim_run_plan", "collect_garbage", "commit_manifest", "describe",
     "is_live", "lease_ttl", "load_committed", "move_latest", "parse_record", "read_lease", "read_latest", "read_manifest",
     "observe", "read_plan", "read_shard_records", "read_state", "record_state", "run_dir_of", "sha256_hex", "mean_scores", "sum_records", "take_lease", "uncommitted_runs",
-    "verify_files", "write_shard",
+    "verify_files", "write_shard", "PROBE_DIR", "PUBLISHED_NAME", "read_published", "record_published",
 ]

@@ -1,6 +1,6 @@
 """Garbage collection: delete what no committed manifest lists, deciding run by run.
 
-A committed run keeps its manifest, plan, lease, state, shard records and every file its manifest
+A committed run keeps its manifest, plan, lease, state, publish record, shard records and every file its manifest
 lists; anything else in it (a stalled attempt's data file) goes once older than the grace
 period. An uncommitted run is kept whole while its lease is live or while its newest file is
 younger than the grace period (a long run stays intact); otherwise it was abandoned and goes
@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from jobs.state.lease import is_live, read_lease
-from jobs.state.paths import LEASE_NAME, MANIFEST_NAME, PLAN_NAME, SHARDS_DIR, STATE_NAME, JobLayout
+from jobs.state.paths import LEASE_NAME, MANIFEST_NAME, PLAN_NAME, PUBLISHED_NAME, SHARDS_DIR, STATE_NAME, JobLayout
 from jobs.state.read import parse_record
 from schemas.manifest import Manifest
 from workers.io import ObjectInfo, Storage, join
@@ -33,7 +33,7 @@ class GcReport:
 def _committed_keep(storage: Storage, run_dir: str, names: set[str]) -> set[str]:
     manifest = parse_record(Manifest, storage.read_bytes(join(run_dir, MANIFEST_NAME)),
                             uri=join(run_dir, MANIFEST_NAME))
-    keep = {join(run_dir, name) for name in (MANIFEST_NAME, PLAN_NAME, LEASE_NAME, STATE_NAME)}
+    keep = {join(run_dir, name) for name in (MANIFEST_NAME, PLAN_NAME, LEASE_NAME, STATE_NAME, PUBLISHED_NAME)}
     keep.update(join(run_dir, entry.path) for entry in manifest.files)
     keep.update(n for n in names if n.startswith(join(run_dir, SHARDS_DIR) + "/"))
     return keep

@@ -10,6 +10,8 @@
 {output}/{job}/runs/{run}/data/shard-k-aN.parquet  shard k's data, written by attempt N
 {output}/{job}/runs/{run}/shards/shard-k.json  completion record, after the data is checked
 {output}/{job}/runs/{run}/_manifest.json       written last: the reader's contract
+{output}/{job}/runs/{run}/_published.json      the Iceberg snapshot the run became (publish.iceberg)
+{output}/.pressroom/iceberg/                   the default SQLite catalog and warehouse (local roots)
 ```
 """
 
@@ -23,6 +25,7 @@ MANIFEST_NAME = "_manifest.json"
 PLAN_NAME = "_run.json"
 LEASE_NAME = "_lease.json"
 STATE_NAME = "_state.json"
+PUBLISHED_NAME = "_published.json"
 LATEST_NAME = "latest"
 RUNS_DIR = "runs"
 DATA_DIR = "data"
@@ -99,6 +102,10 @@ class RunLayout(JobLayout):
     @property
     def state(self) -> str:
         return join(self.run_dir, STATE_NAME)
+
+    @property
+    def published(self) -> str:
+        return join(self.run_dir, PUBLISHED_NAME)
 
     @property
     def data_dir(self) -> str:

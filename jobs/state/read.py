@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from jobs.errors import InputError
 from jobs.state.paths import MANIFEST_NAME, PLAN_NAME, JobLayout, RunLayout, run_dir_of
 from schemas.manifest import Manifest, RunPlan, ShardRecord
+from schemas.state import PublishRecord
 from workers.io import Storage, join, storage_for
 
 Record = TypeVar("Record", bound=BaseModel)
@@ -47,6 +48,11 @@ def _read_if_present(storage: Storage, uri: str, model: type[Record]) -> Record 
 def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
     """The run's manifest, or None if the run is not committed."""
     return _read_if_present(storage, layout.manifest, Manifest)
+
+
+def read_published(storage: Storage, layout: RunLayout) -> PublishRecord | None:
+    """The Iceberg snapshot the run was published as, or None if it was not (yet)."""
+    return _read_if_present(storage, layout.published, PublishRecord)
 
 
 def read_plan(storage: Storage, layout: RunLayout) -> RunPlan | None:

@@ -1,4 +1,5 @@
-"""The only writer of run state: the plan, data files, shard records, the manifest, `latest`.
+"""The only writer of run state: the plan, data files, shard records, the manifest, `latest`,
+and the record of the Iceberg snapshot a committed run became.
 
 Order is the protocol: a shard's data file, then its record (after the file is checked), then,
 once every shard has a record, the manifest (a conditional put), then the job's latest pointer.
@@ -20,6 +21,7 @@ from jobs.state.read import parse_record, sha256_hex
 from jobs.state.retry import backoff_delays, with_retries
 from jobs.state.tally import shard_quality, shard_scores, shard_totals
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
+from schemas.state import PublishRecord
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
@@ -71,6 +73,15 @@ def _put_new(storage: Storage, uri: str, data: bytes) -> None:
             raise
     except OSError as exc:
         raise JobError(f"writing {uri} failed: {exc}") from exc
+
+
+def record_published(storage: Storage, layout: RunLayout, record: PublishRecord) -> None:
+    """Write the run's publish record once. The table is the truth (its snapshot names the run);
+    a record already there from a concurrent publisher names the same snapshot and stands."""
+    try:
+        _put_new(storage, layout.published, record.model_dump_json(indent=2).encode())
+    except AlreadyExists:
+        pass
 
 
 def claim_run_plan(storage: Storage, layout: RunLayout, plan: RunPlan) -> RunPlan:
