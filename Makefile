@@ -8,9 +8,9 @@ STAMP := $(VENV)/.pressroom-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test model clean-outputs
+.PHONY: setup demo test model browser clean-outputs
 
-setup: $(STAMP) model
+setup: $(STAMP) model browser
 
 # The venv's own pip: the machine's pip config points it at the local CPU torch wheel.
 $(STAMP): pyproject.toml
@@ -22,6 +22,20 @@ $(STAMP): pyproject.toml
 
 model: $(STAMP)
 	$(BIN)/python -m workers.models
+
+# The viewer's browser tests drive Debian's headless Chromium, with a CJK font (Playwright's own
+# browser download needs a CDN). Installed when missing and this is a root Debian machine.
+BROWSER_PACKAGES := chromium-headless-shell fonts-noto-cjk
+browser:
+	@if dpkg-query -W -f='$${Status}\n' $(BROWSER_PACKAGES) 2>/dev/null | grep -vq "ok installed" \
+	    || ! dpkg-query -W $(BROWSER_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null 2>&1 \
+	      || (apt-get update -q >/dev/null && apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null); \
+	  else \
+	    echo "note: install $(BROWSER_PACKAGES) (or set CHROMIUM_PATH) for the viewer's browser tests"; \
+	  fi; \
+	fi
 
 demo: setup
 	$(BIN)/pressroom run examples/nightly_summaries.yaml

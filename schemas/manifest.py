@@ -46,6 +46,15 @@ class ShardTotals(RecordModel):
     output_tokens: int = Field(default=0, ge=0, description="Generated tokens over all rows.")
 
 
+class Placement(RecordModel):
+    """Where some of a shard's generated rows came from: a node, an actor, and its incarnation."""
+
+    node: str = Field(description="Ray node id.")
+    actor: str = Field(description="Ray actor id of the generation actor.")
+    incarnation: str = Field(description="Random per actor start: a restarted actor gets a new one.")
+    rows: int = Field(ge=0, description="Output rows it generated for the shard.")
+
+
 class ShardWork(RecordModel):
     """How the attempt that wrote a shard got its rows: from earlier work, or from the engine."""
 
@@ -55,6 +64,16 @@ class ShardWork(RecordModel):
     engine_requests: int = Field(default=0, ge=0, description="Requests handed to an engine for this shard.")
     output_tokens_generated: int = Field(default=0, ge=0, description="Tokens the engine generated for this shard "
                                          "(what a budget spends; copied and fanned-out rows cost none).")
+    placements: list[Placement] = Field(default_factory=list, description="Which actors generated its rows.")
+
+
+class Workers(RecordModel):
+    """The generation actors behind a run, from its shard records."""
+
+    actors: int = Field(default=0, ge=0, description="Distinct generation actors that produced rows.")
+    nodes: dict[str, int] = Field(default_factory=dict, description="Output rows generated per Ray node id.")
+    actor_restarts: int = Field(default=0, ge=0, description="Actor restarts seen (e.g. after a node was lost): "
+                                "new incarnations of an actor that then produced rows.")
 
 
 class ScoreSum(RecordModel):
@@ -225,6 +244,8 @@ class Manifest(RecordModel):
     inputs: list[InputFile]
     files: list[FileEntry]
     id_column: str | None = Field(default=None, description="The data files' id column (input.id_column).")
+    image_column: str | None = Field(default=None, description="The inputs' image column (input.image_column), for "
+                                     "readers that show a caption next to its image.")
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
     reused_from: str | None = Field(
         default=None, description="The committed run (of this job) whose rows this run copied, if any."
@@ -244,6 +265,7 @@ class Manifest(RecordModel):
         default_factory=list, description="A rejected run: each part of quality.gate it missed."
     )
     timings: dict[str, float] = Field(description="Seconds per phase.")
+    workers: Workers = Field(default_factory=Workers, description="Generation actors, nodes and restarts.")
     code_version: str = Field(description="pressroom version (and git commit when known).")
 
     @model_validator(mode="after")

@@ -69,6 +69,9 @@ ROW = "_row"  # the row's number in its input file
 GEN_START = "_gen_start"  # wall-clock marks of the actor call that generated the row
 GEN_END = "_gen_end"
 ENGINE_LOAD = "_engine_load_s"  # seconds the actor's engine took to load
+NODE = "_node"  # the Ray node, actor and actor incarnation that generated the row
+ACTOR = "_actor"
+INCARNATION = "_incarnation"
 REFERENCE = "_reference"  # the row's quality reference text, scored by the driver
 
 SAMPLE_INDEX_FIELD = pa.field(SAMPLE_INDEX, pa.int32())

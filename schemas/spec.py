@@ -25,6 +25,7 @@ class EngineName(StrEnum):
 
     VLLM = "vllm"
     HF = "hf"
+    SIMULATED = "simulated"  # scale work only: fixed-rate deterministic text (workers/engines/simulated.py)
 
 
 class SpecModel(BaseModel):
@@ -163,6 +164,25 @@ class ResourcesSpec(SpecModel):
         "without GPUs, 1 with GPUs.",
     )
     batch_size: int = Field(default=256, ge=1, description="Rows handed to an actor per call.")
+    tensor_parallel_size: int = Field(
+        default=1, ge=1, description="GPUs one replica's engine spans (vLLM tensor parallelism); above 1 the replica "
+        "gets them on one node through a placement group, and gpus_per_replica must equal it."
+    )
+    accelerator_type: str | None = Field(
+        default=None, description="Pin replicas to nodes of this Ray accelerator type (e.g. A100, L4, H100)."
+    )
+    cpus_per_replica: float = Field(
+        default=1, gt=0, description="CPUs each generation actor holds; read, render and write tasks are sized "
+        "apart (half a CPU each) and never given to actors."
+    )
+
+    @model_validator(mode="after")
+    def _placement_consistent(self) -> ResourcesSpec:
+        if self.tensor_parallel_size > 1 and self.gpus_per_replica != self.tensor_parallel_size:
+            raise ValueError(f"tensor_parallel_size {self.tensor_parallel_size} needs gpus_per_replica "
+                             f"{self.tensor_parallel_size} (one GPU per tensor-parallel rank), not "
+                             f"{self.gpus_per_replica:g}")
+        return self
 
     @field_validator("replicas")
     @classmethod
@@ -361,6 +381,14 @@ class JobSpec(SpecModel):
             raise ValueError("task.output_schema needs model.engine: vllm (hf has no constrained decoding)")
         if self.task.kind == TaskKind.CAPTION and not self.input.image_column:
             raise ValueError("task.kind 'caption' needs input.image_column (the column holding the images)")
+        args_tp = self.model.engine_args.get("tensor_parallel_size")
+        if args_tp is not None and args_tp != self.resources.tensor_parallel_size:
+            raise ValueError(f"model.engine_args.tensor_parallel_size {args_tp} conflicts with "
+                             f"resources.tensor_parallel_size {self.resources.tensor_parallel_size}: set it in "
+                             "resources only (it also places the replica's GPUs)")
+        if self.resources.tensor_parallel_size > 1 and self.model.engine == EngineName.HF:
+            raise ValueError("resources.tensor_parallel_size > 1 needs model.engine vllm (or simulated): the hf "
+                             "engine runs on one device")
         if self.publish and self.publish.iceberg.catalog is None and "://" in self.output.uri \
                 and not self.output.uri.startswith("file://"):
             raise ValueError("publish.iceberg.catalog is required for an output root in object storage: a default "

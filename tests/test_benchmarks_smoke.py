@@ -80,3 +80,12 @@ def test_incremental_smoke(tiny_model, tmp_path):
     assert re.search(r"^night 1: 40 rows \(0 reused, 40 generated", text, re.M)
     assert re.search(r"^night 2: 41 rows \(39 reused, 2 generated, 2 engine requests\)", text, re.M)
     assert "end to end (process wall" in text and "steady window" in text
+
+
+def test_ui_pages_smoke():
+    lines = run_script("ui_pages.py", "--rows", "2000", timeout=300)
+    last_ratio(lines)
+    assert lines[0] == "built 2 runs of 2000 rows in " + lines[0].rsplit(" in ", 1)[1]
+    names = [line.split("  ")[0] for line in lines[2:-1]]
+    assert names == ["plain DuckDB page", "first page", "middle page", "last page", "error filter", "text search",
+                     "compare (1% changed)"]

@@ -67,6 +67,10 @@ def test_submit_and_wait_then_status_runs_and_logs(ray_head, tiny_model, tmp_pat
     status = json.loads(cli("status", "tiny-summaries/n1", *root, "--json", env=env).stdout)
     assert status["state"] == "succeeded" and status["rows"] == 24 and status["shards_done"] == 6
     assert status["submission_id"] == "pressroom-tiny-summaries-n1-a1" and status["attempt"] == 1
+    deadline = time.monotonic() + 60  # the run commits before its driver exits (Ray shutdown, then exit 0)
+    while status["ray_job_status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+        status = json.loads(cli("status", "tiny-summaries/n1", *root, "--json", env=env).stdout)
     assert status["ray_job_status"] == "SUCCEEDED"
     runs = json.loads(cli("runs", "tiny-summaries", *root, "--json", env=env).stdout)["runs"]
     assert [(r["run_id"], r["state"], r["rows"]) for r in runs] == [("n1", "succeeded", 24)]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pyarrow as pa
 
 from schemas.rows import (
+    ACTOR,
     ADAPTER,
     ENGINE_LOAD,
     ERROR_CODE,
@@ -22,7 +24,9 @@ from schemas.rows import (
     GEN_END,
     GEN_START,
     IMAGE,
+    INCARNATION,
     MODEL,
+    NODE,
     NUM_INPUT_TOKENS,
     NUM_OUTPUT_TOKENS,
     PROMPT,
@@ -101,6 +105,18 @@ def _with_render_errors(generated: list[Result], codes: list, messages: list, *,
     return results
 
 
+def _placement() -> dict[str, str]:
+    """This actor's node, id and a fresh incarnation (a restarted actor runs __init__ again)."""
+    import ray
+
+    context = ray.get_runtime_context() if ray.is_initialized() else None
+    return {
+        NODE: context.get_node_id() if context else "local",
+        ACTOR: (context.get_actor_id() if context else None) or "local",
+        INCARNATION: uuid.uuid4().hex[:12],
+    }
+
+
 class GenerationActor:
     """A Ray Data callable class: the engine loads in the constructor, once per actor."""
 
@@ -124,6 +140,7 @@ class GenerationActor:
         self._system = system
         self._model = config.model_name
         self._output_schema = config.output_schema
+        self._placement = _placement()
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         """Async, so Ray Data hands this actor several batches at once (see `_threads`)."""
@@ -133,7 +150,10 @@ class GenerationActor:
         rows = out.num_rows
         out = out.append_column(GEN_START, pa.array([started] * rows, pa.float64()))
         out = out.append_column(GEN_END, pa.array([time.time()] * rows, pa.float64()))
-        return out.append_column(ENGINE_LOAD, pa.array([self.load_seconds] * rows, pa.float64()))
+        out = out.append_column(ENGINE_LOAD, pa.array([self.load_seconds] * rows, pa.float64()))
+        for name, value in self._placement.items():  # where the rows came from (the driver counts them)
+            out = out.append_column(name, pa.array([value] * rows, pa.string()))
+        return out
 
     def _generate(self, batch: pa.Table) -> pa.Table:
         return generate_table(

@@ -12,6 +12,9 @@ Nothing here imports torch or vLLM.
 """
 
 from jobs.query.api import Diff, connect, diff_runs, open_run, run_batches
+from jobs.query.lineage import run_row
 from jobs.query.sources import Catalog, CommittedRun, load_catalog
+from jobs.query.views import register_views
 
-__all__ = ["Catalog", "CommittedRun", "Diff", "connect", "diff_runs", "load_catalog", "open_run", "run_batches"]
+__all__ = ["Catalog", "CommittedRun", "Diff", "connect", "diff_runs", "load_catalog", "open_run", "register_views",
+           "run_batches", "run_row"]

@@ -17,10 +17,13 @@ import pyarrow.compute as pc
 from jobs.errors import JobError
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from jobs.reuse.select import ShardChoice
-from schemas.manifest import Shard, ShardWork
+from schemas.manifest import Placement, Shard, ShardWork
 from schemas.rows import (
+    ACTOR,
     ERROR_CODE,
     GENERATION_KEY,
+    INCARNATION,
+    NODE,
     NUM_OUTPUT_TOKENS,
     REFERENCE,
     RENDER_ERRORS,
@@ -106,6 +109,7 @@ class ShardAssembler:
             rows_reused=choice.rows_reused, rows_generated=choice.rows_generated,
             engine_requests=_requests(generated) if generated is not None else 0,
             output_tokens_generated=(pc.sum(generated.column(NUM_OUTPUT_TOKENS)).as_py() or 0) if generated else 0,
+            placements=_placements(generated) if generated is not None else [],
         )
         if self._score is not None:
             for name, column in self._score(table).items():
@@ -153,3 +157,12 @@ def _joined(left: pa.Table, right: pa.Table) -> pa.Table:
     return left
 
 
+
+
+def _placements(generated: pa.Table) -> list[Placement]:
+    """Rows per (node, actor, incarnation) of the engine stage's rows (none from a local test)."""
+    if NODE not in generated.column_names:
+        return []
+    counts = generated.group_by([NODE, ACTOR, INCARNATION]).aggregate([([], "count_all")])
+    return [Placement(node=n, actor=a, incarnation=i, rows=c) for n, a, i, c in zip(
+        *(counts.column(c).to_pylist() for c in (NODE, ACTOR, INCARNATION, "count_all")))]

@@ -25,7 +25,7 @@ from jobs.run.pipeline import init_ray, shutdown_ray, stream_outputs
 from jobs.run.progress import Progress
 from schemas.manifest import Shard, ShardWork
 from schemas.rows import output_schema, score_fields, structured_fields
-from schemas.spec import JobSpec
+from schemas.spec import EngineName, JobSpec
 from workers.engines import EngineConfig
 from workers.io import Storage
 from workers.models import ResolvedModel
@@ -59,7 +59,7 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         output_schema=spec.task.output_schema,
         max_model_len=spec.model.max_model_len,
         dtype=spec.model.dtype,
-        engine_args=dict(spec.model.engine_args),
+        engine_args=engine_args_of(spec),
         sampling=spec.sampling.model_dump(),
         gpus=spec.resources.gpus_per_replica,
     )
@@ -76,7 +76,22 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         rows_per_shard=spec.input.rows_per_shard,
         run_key=run_key_of(spec, model),
         reference_column=spec.quality.reference_column if spec.quality else None,
+        tensor_parallel_size=spec.resources.tensor_parallel_size,
+        accelerator_type=spec.resources.accelerator_type,
+        cpus_per_replica=spec.resources.cpus_per_replica,
     )
+
+
+def engine_args_of(spec: JobSpec) -> dict:
+    """The spec's engine_args, plus the replica's tensor parallelism (vLLM runs its ranks as Ray
+    actors inside the replica's placement group)."""
+    args = dict(spec.model.engine_args)
+    tp = spec.resources.tensor_parallel_size
+    if tp > 1:
+        args["tensor_parallel_size"] = tp
+        if spec.model.engine == EngineName.VLLM:
+            args.setdefault("distributed_executor_backend", "ray")
+    return args
 
 
 def deterministic(spec: JobSpec) -> bool:

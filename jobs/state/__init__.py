@@ -35,7 +35,7 @@ from jobs.state.read import (
 from jobs.state.retention import RetentionReport, apply_retention
 from jobs.state.run_state import observe, read_state, record_state
 from jobs.state.schedule import claim_slot, is_paused, read_claims, set_paused
-from jobs.state.tally import mean_scores, sum_records
+from jobs.state.tally import mean_scores, sum_records, workers_of
 from jobs.state.write import (
     CommitResult,
     claim_run_plan,
@@ -50,5 +50,5 @@ __all__ = [
     "RunLease", "check_conditional_writes", "committed_manifests", "claim_slot", "holder_gone", "is_paused", "read_claims", "set_paused", "claim_run_plan", "collect_garbage", "commit_manifest", "describe",
     "is_live", "lease_ttl", "load_committed", "move_latest", "parse_record", "read_lease", "read_latest", "read_manifest",
     "observe", "read_plan", "read_shard_records", "read_state", "record_state", "run_dir_of", "sha256_hex", "mean_scores", "sum_records", "take_lease", "uncommitted_runs",
-    "verify_files", "write_shard", "PROBE_DIR", "PUBLISHED_NAME", "read_published", "record_published",
+    "verify_files", "write_shard", "PROBE_DIR", "PUBLISHED_NAME", "workers_of", "read_published", "record_published",
 ]

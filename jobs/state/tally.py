@@ -7,7 +7,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.manifest import Accuracy, QualityCount, ScoreMean, ScoreSum, ShardRecord, ShardTotals
+from schemas.manifest import Accuracy, QualityCount, ScoreMean, ScoreSum, ShardRecord, ShardTotals, Workers
 from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS, SAMPLE_INDEX, SCORE_PREFIX, STRUCTURED_PREFIX
 
 
@@ -83,3 +83,15 @@ def sum_records(records: list[ShardRecord], *, references: dict[str, str]):
         for field, column in references.items()
     }
     return {k: totals.get(k, 0) for k in ShardTotals.model_fields}, dict(sorted(errors.items())), quality
+
+
+def workers_of(records: list[ShardRecord]) -> Workers:
+    """Actors, rows per node and actor restarts, from the shard records' placements."""
+    incarnations: dict[str, set[str]] = {}
+    nodes: dict[str, int] = {}
+    for record in records:
+        for placement in record.work.placements:
+            incarnations.setdefault(placement.actor, set()).add(placement.incarnation)
+            nodes[placement.node] = nodes.get(placement.node, 0) + placement.rows
+    return Workers(actors=len(incarnations), nodes=dict(sorted(nodes.items())),
+                   actor_restarts=sum(len(seen) - 1 for seen in incarnations.values()))

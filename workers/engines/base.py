@@ -20,6 +20,7 @@ from schemas.spec import EngineName
 ENGINES: dict[str, str] = {
     EngineName.VLLM: "workers.engines.vllm_engine:VllmEngine",
     EngineName.HF: "workers.engines.hf_engine:HfEngine",
+    EngineName.SIMULATED: "workers.engines.simulated:SimulatedEngine",
 }
 
 

@@ -5,6 +5,7 @@ from workers.render.images import (
     image_prompt_sha256,
     image_roots,
     is_image_column_type,
+    load_image,
     load_image_column,
 )
 from workers.render.keys import generation_keys, run_key
@@ -13,6 +14,6 @@ from workers.render.template import PromptRenderer, check_template, prompt_sha25
 
 __all__ = [
     "PromptRenderer", "StageConfig", "check_image", "check_template", "generation_keys", "image_prompt_sha256",
-    "image_roots", "is_image_column_type", "load_image_column", "make_renderer", "prompt_sha256", "read_and_render",
+    "image_roots", "is_image_column_type", "load_image", "load_image_column", "make_renderer", "prompt_sha256", "read_and_render",
     "read_items", "render_rows", "run_key", "template_variables", "unit_items",
 ]

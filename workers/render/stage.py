@@ -44,6 +44,9 @@ class StageConfig:
     rows_per_shard: int = 1000  # the largest shard: the most rows a block carries between stages
     run_key: str = ""  # the run's part of every row's generation key (workers.render.keys.run_key)
     reference_column: str | None = None  # quality.reference_column: travels as `_reference` to the driver
+    tensor_parallel_size: int = 1  # GPUs one replica spans, placed on one node (a placement group)
+    accelerator_type: str | None = None  # pin replicas to nodes of this accelerator type
+    cpus_per_replica: float = 1.0  # CPUs each generation actor holds
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:

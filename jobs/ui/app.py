@@ -1,0 +1,145 @@
+"""The viewer's web app: server-rendered pages over the query layer, GET only, no scripts.
+
+Jinja2 autoescapes every value, and the Content-Security-Policy forbids scripts outright, so a
+generated text or row value holding HTML or `<script>` stays inert text twice over.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from jobs.errors import InputError
+from jobs.query import load_catalog, run_row
+from jobs.ui.chart import night_chart
+from jobs.ui.images import image_for
+from jobs.ui.rows import PAGE_SIZE, RowQuery, age, connection, diff_pieces, prompts, rows_page
+
+HERE = Path(__file__).resolve().parent
+POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'; "
+          "frame-ancestors 'none'")
+
+
+def create_app(output_uri: str, *, page_size: int = PAGE_SIZE) -> FastAPI:
+    """The read-only viewer of the committed runs under one output root."""
+    app = FastAPI(title="pressroom", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(output_uri=output_uri, with_params=with_params)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.exception_handler(InputError)
+    async def _missing(request: Request, exc: InputError):
+        return templates.TemplateResponse(request, "missing.html", {"message": str(exc)}, status_code=404)
+
+    @app.get("/", response_class=HTMLResponse)
+    def jobs(request: Request):
+        catalog = load_catalog(output_uri)
+        by_job = defaultdict(list)
+        for run in catalog.runs:
+            by_job[run.job].append(run_row(run))
+        rows = []
+        for job, runs in sorted(by_job.items()):
+            last = max(runs, key=lambda r: (r["finished_at"], r["run_id"]))
+            rows.append({**last, "age": age(last["finished_at"]), "nights": len(runs),
+                         "latest": catalog.latest.get(job)})
+        return templates.TemplateResponse(request, "jobs.html", {"jobs": rows})
+
+    @app.get("/jobs/{job}", response_class=HTMLResponse)
+    def job_history(request: Request, job: str):
+        catalog = load_catalog(output_uri, job=job)
+        runs = sorted((run_row(r) for r in catalog.runs), key=lambda r: (r["finished_at"], r["run_id"]))
+        if not runs:
+            raise InputError(f"job {job} has no committed run under {output_uri}")
+        return templates.TemplateResponse(request, "job.html", {
+            "job": job, "runs": runs[::-1], "latest": catalog.latest.get(job), "chart": night_chart(runs),
+        })
+
+    @app.get("/jobs/{job}/runs/{run_id}", response_class=HTMLResponse)
+    def run_page(request: Request, job: str, run_id: str, error_code: str | None = None, metric: str | None = None,
+                 min_score: str | None = None, max_score: str | None = None, q: str | None = None, page: int = 1):
+        con, catalog = connection(output_uri, job)
+        run = catalog.run(job, run_id)
+        query = RowQuery(error_code=error_code or None, metric=metric or None, min_score=_number(min_score),
+                         max_score=_number(max_score), search=q or None, page=max(page, 1), size=page_size)
+        rows = rows_page(con, run, query)
+        return templates.TemplateResponse(request, "run.html", {
+            "job": job, "run": run, "manifest": run.manifest, "page": rows, "prompts": prompts(run, rows.rows),
+            "latest": catalog.latest.get(job), "params": _params(request),
+        })
+
+    @app.get("/jobs/{job}/runs/{run_id}/images/{row_id}")
+    def image(job: str, run_id: str, row_id: str):
+        run = load_catalog(output_uri, job=job).run(job, run_id)
+        found = image_for(run, row_id)
+        if isinstance(found, str):
+            return Response(found, status_code=404, media_type="text/plain; charset=utf-8")
+        data, media_type = found
+        return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/jobs/{job}/compare", response_class=HTMLResponse)
+    def compare(request: Request, job: str, a: str | None = None, b: str | None = None, change: str | None = None,
+                page: int = 1):
+        con, catalog = connection(output_uri, job)
+        runs = sorted((r for r in catalog.runs if r.manifest.state == "succeeded"),
+                      key=lambda r: (r.manifest.finished_at, r.run_id))
+        newer = catalog.run(job, b or "latest")
+        if a is None:
+            before = (newer.manifest.finished_at, newer.run_id)
+            earlier = [r for r in runs if (r.manifest.finished_at, r.run_id) < before]
+            if not earlier:
+                raise InputError(f"job {job}: run {newer.run_id} has no earlier committed run to compare with")
+            older = earlier[-1]
+        else:
+            older = catalog.run(job, a)
+        counts = dict(con.execute("SELECT change, count(*) FROM changes(?, ?, ?) GROUP BY 1",
+                                  [job, older.run_id, newer.run_id]).fetchall())
+        size = page_size
+        kind = change if change in ("added", "removed", "changed") else None
+        sql = ("SELECT * FROM changes(?, ?, ?)" + (" WHERE change = ?" if kind else "")
+               + " ORDER BY change, row_id, sample_index LIMIT ? OFFSET ?")
+        params = [job, older.run_id, newer.run_id, *([kind] if kind else []), size, (max(page, 1) - 1) * size]
+        cursor = con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        for row in rows:
+            row["pieces"] = diff_pieces(row["text_a"], row["text_b"]) if row["change"] == "changed" else []
+        total = sum(counts.get(k, 0) for k in ([kind] if kind else ("added", "removed", "changed")))
+        return templates.TemplateResponse(request, "compare.html", {
+            "job": job, "a": older, "b": newer, "runs": runs[::-1], "counts": counts, "rows": rows, "change": kind,
+            "page": max(page, 1), "pages": max(1, -(-total // size)), "params": _params(request),
+        })
+
+    return app
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def with_params(params: dict[str, str], **changes) -> str:
+    """'?a=1&page=2': the page's query with some parameters changed (None drops one)."""
+    from urllib.parse import urlencode
+
+    merged = {**params, **{k: v for k, v in changes.items()}}
+    return "?" + urlencode({k: v for k, v in merged.items() if v is not None and v != ""})
+
+
+def _params(request: Request) -> dict[str, str]:
+    """The page's query parameters, for links that change one of them."""
+    return {k: v for k, v in request.query_params.items() if v != ""}

@@ -1,0 +1,82 @@
+"""A simulated engine for scale work: deterministic text at a fixed rate per replica, no weights.
+
+It loads only the model's tokenizer (so prompt token counts, `prompt_too_long` rows and cost
+estimates are the real model's) and "generates" `tokens_per_row` words per row, taking
+`batch_latency_s + rows x tokens_per_row / tokens_per_second` seconds per batch, one batch at a
+time: a replica's throughput is `tokens_per_second`, however many batches Ray Data hands it.
+It declares whatever GPUs the spec gives a replica (logical GPUs on a one-machine cluster).
+Settings come from `model.engine_args`; the defaults are fixed here (benchmarks do not tune them):
+
+    tokens_per_second  200      generated tokens per second per replica
+    tokens_per_row     sampling.max_tokens
+    batch_latency_s    0.05     fixed cost per batch (a scheduling step)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from schemas.spec import EngineName
+from workers.engines.base import EngineConfig, Request, Result, chat_token_ids, load_tokenizer
+
+DEFAULTS = {"tokens_per_second": 200.0, "batch_latency_s": 0.05}
+KNOWN = {"tokens_per_second", "tokens_per_row", "batch_latency_s", "tensor_parallel_size"}
+WORDS = ("night", "report", "market", "storm", "council", "comet", "rail", "museum", "port", "harbour", "river",
+         "summit", "budget", "season", "archive", "signal")
+
+
+class SimulatedEngine:
+    """Deterministic words at a configured rate; never the only proof of a real engine's feature."""
+
+    name = EngineName.SIMULATED
+    concurrent = False  # one batch at a time: the rate is the replica's, not the batch's
+
+    def __init__(self, config: EngineConfig):
+        unknown = sorted(set(config.engine_args) - KNOWN)
+        if unknown:
+            raise ValueError(f"simulated engine: unknown engine_args {unknown} (known: {sorted(KNOWN)})")
+        args = {**DEFAULTS, **config.engine_args}
+        self.config = config
+        self.tokens_per_second = float(args["tokens_per_second"])
+        self.tokens_per_row = int(args.get("tokens_per_row") or config.sampling.get("max_tokens") or 16)
+        self.batch_latency_s = float(args["batch_latency_s"])
+        if self.tokens_per_second <= 0 or self.tokens_per_row < 1 or self.batch_latency_s < 0:
+            raise ValueError("simulated engine: tokens_per_second > 0, tokens_per_row >= 1, batch_latency_s >= 0")
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def version(self) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"simulated (pressroom {version('pressroom')})"
+        except PackageNotFoundError:
+            return "simulated"
+
+    def load(self) -> None:
+        self._tokenizer = load_tokenizer(self.config.model_path)
+
+    def generate(self, requests: list[Request]) -> list[Result]:
+        samples = int(self.config.sampling.get("n", 1))
+        results: list[Result] = []
+        generated = 0
+        for request in requests:
+            tokens = len(chat_token_ids(self._tokenizer, request))
+            if self.config.max_model_len and tokens >= self.config.max_model_len:
+                results += [Result.too_long(tokens, context=self.config.max_model_len)] * samples
+                continue
+            for sample in range(samples):
+                results.append(Result(self._text(request, sample), "length", tokens, self.tokens_per_row))
+                generated += self.tokens_per_row
+        with self._lock:  # the replica's rate holds however many threads call it
+            time.sleep(self.batch_latency_s + generated / self.tokens_per_second)
+        return results
+
+    def _text(self, request: Request, sample: int) -> str:
+        digest = hashlib.sha256(f"{request.system}\0{request.prompt}\0{request.adapter}\0{sample}".encode()).digest()
+        return " ".join(WORDS[digest[i % len(digest)] % len(WORDS)] for i in range(self.tokens_per_row))
+
+    def close(self) -> None:
+        self._tokenizer = None
