@@ -12,12 +12,16 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: $(STAMP) model browser
 
+# A machine with an NVIDIA GPU (nvidia-smi lists one) gets the official CUDA build of vLLM (the
+# `gpu` extra); any other the CPU build (`cpu`). Both pin the same vLLM release.
+ENGINE_EXTRA ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+
 # The venv's own pip: the machine's pip config points it at the local CPU torch wheel.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[cpu,hf,test]'
+	$(BIN)/pip install -e '.[$(ENGINE_EXTRA),hf,test]'
 	# PyPI's torchvision/torchaudio/torchcodec do not match the CPU torch and break transformers.
-	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
+	if [ "$(ENGINE_EXTRA)" = cpu ]; then $(BIN)/pip uninstall -y torchvision torchaudio torchcodec; fi
 	touch $(STAMP)
 
 model: $(STAMP)

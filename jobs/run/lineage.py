@@ -101,6 +101,8 @@ def build_manifest(
         score_tokenization={m: TOKENIZATION[m] for m in spec.quality.metrics} if spec.quality else {},
         timings={k: round(v, 3) for k, v in timings.items()},
         workers=workers_of(records),
+        accelerator_type=spec.resources.accelerator_type,
+        gpus_per_replica=spec.resources.gpus_per_replica,
         code_version=code_version(),
     )
     gate = spec.quality.gate if spec.quality else None

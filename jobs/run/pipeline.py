@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -167,10 +168,7 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
     yield generated batches as they finish."""
     import ray.data
 
-    from workers.actor import GenerationActor
-
     items = unit_items(shards, selected)
-    low, high = config.replicas
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.map_batches(
         read_and_render, batch_size=1, batch_format="pyarrow", fn_kwargs={"config": config}, num_cpus=READ_TASK_CPUS
@@ -179,7 +177,28 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
     # the actors (and their rows the driver) only when the whole unit is done: blocks of at most a
     # shard's rows keep shards landing one by one (progress, records, resume points).
     dataset = dataset.repartition(target_num_rows_per_block=config.rows_per_shard)
-    dataset = dataset.map_batches(
+    with warnings.catch_warnings():
+        # Ray 2.60 marks ray_remote_args_fn deprecated (removal planned for 2.64), but it is still
+        # the one way to give each replica a placement group of its own (ray.data.llm uses it too).
+        warnings.filterwarnings("ignore", message=".*ray_remote_args_fn.*")
+        dataset = _generation_stage(dataset, config)
+    check_cpu_room(config)
+    requested = request_pool(config)
+    try:
+        yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+    finally:
+        if requested:
+            release_pool()
+
+
+def _generation_stage(dataset, config: StageConfig):
+    """The actor-pool stage that generates."""
+    import ray.data
+
+    from workers.actor import GenerationActor
+
+    low, high = config.replicas
+    return dataset.map_batches(
         GenerationActor,
         fn_constructor_kwargs={
             "engine_name": config.engine_name,
@@ -192,10 +211,3 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
         runtime_env={"env_vars": engine_env(engine_threads(config))},
         **actor_resources(config),
     )
-    check_cpu_room(config)
-    requested = request_pool(config)
-    try:
-        yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
-    finally:
-        if requested:
-            release_pool()

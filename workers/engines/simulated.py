@@ -27,6 +27,23 @@ WORDS = ("night", "report", "market", "storm", "council", "comet", "rail", "muse
          "summit", "budget", "season", "archive", "signal")
 
 
+def check_one_node_group(ranks: int) -> None:
+    """What vLLM's Ray executor needs of a tensor-parallel replica: to run inside a placement group
+    of `ranks` GPU bundles, all on one node. Raises if the replica was placed otherwise."""
+    import ray
+    from ray.util import get_current_placement_group, placement_group_table
+
+    group = get_current_placement_group() if ray.is_initialized() else None
+    if group is None:
+        raise RuntimeError(f"tensor_parallel_size {ranks}: the replica is not in a placement group")
+    table = placement_group_table(group)
+    gpus = sum(bundle.get("GPU", 0) for bundle in table["bundles"].values())
+    nodes = set(table["bundles_to_node_id"].values())
+    if gpus != ranks or len(nodes) != 1 or table["strategy"] != "STRICT_PACK":
+        raise RuntimeError(f"tensor_parallel_size {ranks}: placement group has {gpus:g} GPUs on {len(nodes)} "
+                           f"node(s), strategy {table['strategy']}")
+
+
 class SimulatedEngine:
     """Deterministic words at a configured rate; never the only proof of a real engine's feature."""
 
@@ -57,6 +74,9 @@ class SimulatedEngine:
 
     def load(self) -> None:
         self._tokenizer = load_tokenizer(self.config.model_path)
+        ranks = int(self.config.engine_args.get("tensor_parallel_size", 1))
+        if ranks > 1:
+            check_one_node_group(ranks)
 
     def generate(self, requests: list[Request]) -> list[Result]:
         samples = int(self.config.sampling.get("n", 1))

@@ -1,0 +1,64 @@
+"""`pressroom plan`: replicas and GPUs for a deadline, from earlier manifests' measured
+throughput or from a calibration run, on the simulated engine (real tokenizer, fixed rate)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from jobs.errors import SpecError
+from jobs.run import parse_duration, plan_capacity, run_job
+from jobs.spec import load_spec
+from tests.conftest import write_spec, write_table
+
+
+def spec_for(tmp_path, model, rows: int, name: str = "job.yaml"):
+    table = write_table(tmp_path / f"in-{rows}.parquet", [{"id": f"r{i:05d}", "title": f"Story {i}"}
+                                                          for i in range(rows)])
+    return write_spec(tmp_path / name, {
+        "name": "planned", "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
+        "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
+        "model": {"engine": "simulated", "source": str(model), "engine_args": {"tokens_per_second": 400}},
+        "sampling": {"temperature": 0.0, "max_tokens": 16},
+        "output": {"uri": str(tmp_path / "out")},
+        "resources": {"replicas": 1, "batch_size": 8},
+    })
+
+
+def test_durations():
+    assert [parse_duration(t) for t in ("6h", "90m", "1h30m", "45s", "1d")] == [21600, 5400, 5400, 45, 86400]
+    with pytest.raises(SpecError, match="6 hours"):
+        parse_duration("6 hours")
+
+
+def test_plan_from_earlier_runs_and_from_a_calibration(tiny_model, tmp_path, ray_session):
+    small = load_spec(spec_for(tmp_path, tiny_model, 48))
+    with pytest.raises(SpecError, match="--calibrate ROWS"):
+        plan_capacity(small, deadline_seconds=3600)
+    night = run_job(small, run_id="night-1").manifest
+    rate = night.totals.output_tokens_generated / night.timings["generate"] / night.workers.actors
+
+    big_path = spec_for(tmp_path, tiny_model, 4800, name="big.yaml")  # same job, 100x the rows
+    big = load_spec(big_path)
+    deadline = 600.0
+    plan = plan_capacity(big, deadline_seconds=deadline)
+    startup = night.timings["ray_start"] + night.timings["startup"]
+    tokens = round(night.totals.output_tokens / night.totals.rows_in * 4800)
+    assert plan.output_tokens == tokens and plan.rows_to_generate == 4800
+    assert plan.replica_tokens_per_second == pytest.approx(rate, rel=1e-3)
+    assert plan.replicas == math.ceil(tokens / ((deadline - startup) * rate)) and plan.gpus == 0
+    assert plan.fits and plan.predicted_seconds <= deadline
+    assert any("1 earlier run(s) of this model" in line for line in plan.assumptions)
+
+    calibrated = plan_capacity(big, deadline_seconds=deadline, calibrate_rows=40, replicas=2)
+    assert 0.8 * 400 < calibrated.replica_tokens_per_second <= 400  # the engine's configured rate, measured
+    assert calibrated.replicas == 2 and any("calibration run of 40 rows" in a for a in calibrated.assumptions)
+
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "plan", str(big_path), "--deadline", "20s", "--replicas",
+                           "1", "--json"], capture_output=True, text=True, timeout=120)
+    answer = json.loads(done.stdout)
+    assert done.returncode == 1 and not answer["fits"] and answer["predicted_seconds"] > 20
