@@ -43,6 +43,7 @@ from workers.engines import (
     samples_per_request,
     structured_columns,
 )
+from workers.metrics import EngineMetrics
 from workers.models import local_copy
 
 BATCHES_IN_FLIGHT = 2  # one generating, the next already queued in the engine
@@ -120,7 +121,7 @@ def _placement() -> dict[str, str]:
 class GenerationActor:
     """A Ray Data callable class: the engine loads in the constructor, once per actor."""
 
-    def __init__(self, *, engine_name: str, config: EngineConfig, system: str | None):
+    def __init__(self, *, engine_name: str, config: EngineConfig, system: str | None, job: str = ""):
         started = time.monotonic()
         config = replace(
             config,
@@ -141,11 +142,13 @@ class GenerationActor:
         self._model = config.model_name
         self._output_schema = config.output_schema
         self._placement = _placement()
+        self._metrics = EngineMetrics(job)
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         """Async, so Ray Data hands this actor several batches at once (see `_threads`)."""
         started = time.time()
         out = await asyncio.get_running_loop().run_in_executor(self._threads, self._generate, batch)
+        self._metrics.batch(out, time.time() - started)
         # Wall-clock marks for the driver's timings (dropped before rows are written).
         rows = out.num_rows
         out = out.append_column(GEN_START, pa.array([started] * rows, pa.float64()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 
 from jobs.cli.target import add_root_arguments
@@ -23,23 +22,14 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
                     help="allow a --host other than loopback (every job's outputs become readable from the network)")
 
 
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def command(args) -> int:
     """Serve until interrupted; returns the exit code."""
     from jobs.cli.target import output_root
+    from jobs.cluster import is_loopback_host
     from jobs.errors import SpecError
 
     root = output_root(args)
-    if not is_loopback(args.host):
+    if not is_loopback_host(args.host):
         if not args.allow_remote:
             raise SpecError(f"--host {args.host} would serve every job's outputs beyond this machine, without "
                             "authentication: pass --allow-remote as well if that is intended")

@@ -3,6 +3,7 @@
 from jobs.cluster.client import (
     TERMINAL,
     is_loopback,
+    is_loopback_host,
     job_server,
     ray_job_logs,
     ray_job_status,
@@ -13,6 +14,6 @@ from jobs.cluster.client import (
 from jobs.cluster.submit import Submission, submit_run
 
 __all__ = [
-    "TERMINAL", "is_loopback", "job_server", "ray_job_logs", "ray_job_status", "stop_ray_job", "submission_id",
+    "TERMINAL", "is_loopback", "is_loopback_host", "job_server", "ray_job_logs", "ray_job_status", "stop_ray_job", "submission_id",
     "submit_ray_job", "Submission", "submit_run",
 ]

@@ -31,7 +31,11 @@ def job_server(address: str | None) -> str:
 
 def is_loopback(url: str) -> bool:
     """Whether the job server runs on this machine (then local paths are the cluster's paths too)."""
-    host = urlparse(url).hostname or ""
+    return is_loopback_host(urlparse(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost."""
     if host == "localhost":
         return True
     try:

@@ -28,6 +28,7 @@ from schemas.rows import output_schema, score_fields, structured_fields
 from schemas.spec import EngineName, JobSpec
 from workers.engines import EngineConfig
 from workers.io import Storage
+from workers.metrics import QueueMetric
 from workers.models import ResolvedModel
 from workers.render import StageConfig, image_roots
 
@@ -79,6 +80,7 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         tensor_parallel_size=spec.resources.tensor_parallel_size,
         accelerator_type=spec.resources.accelerator_type,
         cpus_per_replica=spec.resources.cpus_per_replica,
+        job=spec.name,
     )
 
 
@@ -140,7 +142,7 @@ def generate(
     timings["select"] = time.monotonic() - phase
     if engine_shards:
         _generate(engine_shards, selected, config=config, assembler=assembler, samples=spec.sampling.n,
-                  clock=clock, timings=timings, verbose=verbose, address=address)
+                  clock=clock, timings=timings, verbose=verbose, address=address, progress=progress)
     budget.check_finished()
     if assembler.pending():
         raise JobError(f"shards {assembler.pending()[:10]} did not complete")
@@ -148,7 +150,7 @@ def generate(
 
 def _generate(shards: list[Shard], selected: dict[int, list[int]], *, config: StageConfig,
               assembler: ShardAssembler, samples: int, clock: GenerationClock, timings: dict[str, float],
-              verbose: bool, address: str | None) -> None:
+              verbose: bool, address: str | None, progress: Progress) -> None:
     """Stream the Ray Data graph over the shards that need an engine."""
     phase = time.monotonic()
     started_ray = init_ray(verbose=verbose, address=address)
@@ -157,10 +159,13 @@ def _generate(shards: list[Shard], selected: dict[int, list[int]], *, config: St
     clock.pipeline_start = time.time()
     rows = {index: np.asarray(numbers, dtype=np.int64) for index, numbers in selected.items()}
     collector = ShardCollector(shards, samples=samples, done=assembler.generated, rows=rows)
+    queue = QueueMetric(config.job)  # the backlog gauge, once Ray is up
+    queue.set(progress.rows_total - progress.rows_done)
     try:
         for batch in stream_outputs(shards, config=config, selected=selected):
             clock.see(batch)
             collector.add(batch)
+            queue.set(progress.rows_total - progress.rows_done)
     except PressroomError:
         raise
     except Exception as exc:

@@ -26,6 +26,10 @@ READ_TASK_CPUS = 0.5
 # Two shards' tasks at once per actor: the next shard's batches enter the engine while the current
 # shard's last batch finishes (within a task, the async actor overlaps batches).
 CALLS_PER_ACTOR = 2
+# A private local Ray (no --address) exports Prometheus metrics on this port when it is set; a
+# cluster's nodes export them on `ray start --metrics-export-port`.
+METRICS_PORT_ENV = "PRESSROOM_METRICS_PORT"
+METRICS_REPORT_MS = 1000
 QUIET_ENV = {
     "VLLM_LOGGING_LEVEL": "ERROR",
     "VLLM_CONFIGURE_LOGGING": "1",
@@ -49,12 +53,17 @@ def init_ray(*, verbose: bool, address: str | None = None) -> bool:
     env = {} if verbose else dict(QUIET_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [_project_root(), os.environ.get("PYTHONPATH")] if p)
     env.update({k: os.environ[k] for k in AWS_FORWARDED if k in os.environ})
+    private = {}
+    if address == "local" and os.environ.get(METRICS_PORT_ENV):  # a private Ray serves Prometheus here
+        private = {"_metrics_export_port": int(os.environ[METRICS_PORT_ENV]),
+                   "_system_config": {"metrics_report_interval_ms": METRICS_REPORT_MS}}
     ray.init(
         address=address,
         runtime_env={"env_vars": env},
         log_to_driver=verbose,
         logging_level=logging.INFO if verbose else logging.ERROR,
         include_dashboard=False,
+        **private,
     )
     _configure_data_context(verbose=verbose)
     return True
@@ -76,8 +85,14 @@ def _configure_data_context(*, verbose: bool) -> None:
 
 
 def shutdown_ray() -> None:
+    """Shut down the Ray this process started; with metrics exported, first wait for the last
+    report so a scrape sees the run's final counts."""
+    import time
+
     import ray
 
+    if os.environ.get(METRICS_PORT_ENV):
+        time.sleep(METRICS_REPORT_MS * 2.5 / 1000)
     ray.shutdown()
 
 
@@ -204,6 +219,7 @@ def _generation_stage(dataset, config: StageConfig):
             "engine_name": config.engine_name,
             "config": config.engine_config,
             "system": config.system,
+            "job": config.job,
         },
         batch_size=config.batch_size,
         batch_format="pyarrow",

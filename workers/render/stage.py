@@ -47,6 +47,7 @@ class StageConfig:
     tensor_parallel_size: int = 1  # GPUs one replica spans, placed on one node (a placement group)
     accelerator_type: str | None = None  # pin replicas to nodes of this accelerator type
     cpus_per_replica: float = 1.0  # CPUs each generation actor holds
+    job: str = ""  # the job's name: the label of the engines' metrics
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
