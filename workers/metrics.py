@@ -66,8 +66,10 @@ class EngineMetrics:
         if not self._on or not out.num_rows:
             return
         self._rows.inc(out.num_rows)
-        self._input.inc(pc.sum(out.column(NUM_INPUT_TOKENS)).as_py() or 0)
-        self._output.inc(pc.sum(out.column(NUM_OUTPUT_TOKENS)).as_py() or 0)
+        for counter, column in ((self._input, NUM_INPUT_TOKENS), (self._output, NUM_OUTPUT_TOKENS)):
+            count = pc.sum(out.column(column)).as_py() or 0
+            if count > 0:  # Ray's Counter.inc refuses 0
+                counter.inc(count)
         codes = out.column(ERROR_CODE)
         if codes.null_count < len(codes):
             for entry in pc.value_counts(codes.drop_null()).to_pylist():
