@@ -105,10 +105,9 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
                          "LIMIT ? OFFSET ?", [*params, query.size, (max(query.page, 1) - 1) * query.size])
     columns = [d[0] for d in cursor.description]
     rows = [dict(zip(columns, values)) for values in cursor.fetchall()]
-    codes = dict(con.execute(f"SELECT {ERROR_CODE}, count(*) FROM outputs WHERE job = ? AND run_id = ? AND "
-                             f"{ERROR_CODE} IS NOT NULL GROUP BY 1 ORDER BY 1", [run.job, run.run_id]).fetchall())
+    # The filter's choices: failed output rows by code, as the manifest already counts them.
     return Page(columns=columns, carried=carried, scores=scores, rows=rows, total=total, query=query,
-                error_codes=codes)
+                error_codes=dict(sorted(run.manifest.errors.items())))
 
 
 def _identifier(name: str) -> str:
