@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.processes import TAG_VARIABLE, command_line, new_tag, reap
+from tests.processes import TAG_VARIABLE, command_line, new_tag, reap, stop_head
 
 # The GCS learns a node is gone after health_check_period_ms x failure_threshold (~3 s here,
 # ~14 s with Ray's defaults): what bounds how long a job waits on a node lost without grace.
@@ -114,14 +113,7 @@ def autoscaling_head(max_gpu_nodes: int = 2) -> Iterator[tuple[str, dict[str, st
         _wait_for_gcs(gcs, client_env, head, root / "head.log")
         yield gcs, client_env
     finally:
-        head.terminate()
-        try:
-            head.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        leftovers = reap(tag)
-        shutil.rmtree(root, ignore_errors=True)
-        assert leftovers == [], [command_line(p) for p in leftovers]
+        stop_head(head, tag, root, grace=10)
 
 
 def _wait_for_gcs(gcs: str, env: dict[str, str], head: subprocess.Popen, log: Path) -> None:

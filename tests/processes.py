@@ -53,3 +53,19 @@ def reap(tag: str, *, timeout: float = 30) -> list[int]:
                 pass
         time.sleep(0.2)
     return tagged_pids(tag)
+
+
+def stop_head(head, tag: str, folder, *, grace: float = 20) -> None:
+    """End a `ray start --head --block` a test started: SIGTERM, a grace period, then reap every
+    process carrying its tag and remove its folder; fails if anything tagged survives."""
+    import shutil
+    import subprocess
+
+    head.terminate()
+    try:
+        head.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    leftovers = reap(tag)
+    shutil.rmtree(folder, ignore_errors=True)
+    assert leftovers == [], [command_line(p) for p in leftovers]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import TAG_VARIABLE, command_line, new_tag, reap
+from tests.processes import TAG_VARIABLE, new_tag, stop_head
 
 GCS_PORT = 26379
 JOB_SERVER_PORT = 28265
@@ -90,11 +89,4 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
             time.sleep(1)
         yield RayHead(url=url, gcs=f"127.0.0.1:{GCS_PORT}", auth_env=auth_env)
     finally:
-        head.terminate()
-        try:
-            head.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        leftovers = reap(tag)
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        assert leftovers == [], [command_line(p) for p in leftovers]
+        stop_head(head, tag, temp_dir)
