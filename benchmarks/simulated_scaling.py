@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/simulated_scaling.py                        # N = 1, 2, 4, 8, 16
     .venv/bin/python benchmarks/simulated_scaling.py --replicas 1 4 --seconds 10   # smoke
 
-One fixed job (sized so that one replica needs `--seconds` of generation, 120 by default) runs
-on a head plus 4 worker nodes of 4 logical GPUs each, once per replica count N, through
-`pressroom run --address`. The simulated engine runs at its documented default rate R per
-replica (tokens_per_second 200, batch_latency_s 0.05: not set here). Measured over the
-generation window the manifest records (first row handed to an engine -> last row written;
-start-up printed apart): generated tokens / window, against the ideal N x R. The last line is
+One fixed job (sized so that one replica needs `--seconds` of generation, 120 by default, in
+batches and shards of 16 rows, rounded up to whole batches for every N) runs on a head plus 4
+worker nodes of 4 logical GPUs each, once per replica count N, through `pressroom run
+--address`. The simulated engine runs at its documented default rate R per replica
+(tokens_per_second 200, batch_latency_s 0.05: not set here). Measured over the generation window
+the manifest records (first row handed to an engine -> last row written; start-up printed
+apart): generated tokens / window, against the ideal N x R. The last line is
 `ratio=<worst measured/ideal over N>`.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,7 +32,7 @@ from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory  # noq
 
 RATE = 200.0  # the simulated engine's default tokens_per_second (workers/engines/simulated.py)
 TOKENS_PER_ROW = 32
-BATCH_ROWS = 4
+BATCH_ROWS = 16
 NODES, GPUS_PER_NODE = 4, 4
 
 
@@ -74,7 +76,10 @@ def main() -> None:
         raise SystemExit(f"at most {NODES * GPUS_PER_NODE} replicas ({NODES} nodes x {GPUS_PER_NODE} GPUs)")
     from tests.local_cluster import gpu_cluster
 
-    rows = int(args.seconds * RATE / TOKENS_PER_ROW)
+    # Whole batches for every N: rounded up to a multiple of (largest N x batch), so no replica is
+    # left a batch short and the ratio measures the system, not the remainder of rows / N.
+    wave = max(args.replicas) * BATCH_ROWS
+    rows = math.ceil(args.seconds * RATE / TOKENS_PER_ROW / wave) * wave
     print(f"job: {rows} rows x {TOKENS_PER_ROW} tokens at R = {RATE:g} tokens/s per replica; cluster: head + "
           f"{NODES} nodes x {GPUS_PER_NODE} logical GPUs", flush=True)
     print(f"{'N':>3} {'startup s':>10} {'window s':>9} {'tokens':>8} {'measured tok/s':>15} {'ideal tok/s':>12} "

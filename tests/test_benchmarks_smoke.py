@@ -95,5 +95,5 @@ def test_simulated_scaling_smoke(tiny_model):
     lines = run_script("simulated_scaling.py", "--replicas", "2", "--seconds", "4", "--model", str(tiny_model),
                        timeout=600)
     last_ratio(lines)
-    assert lines[0].startswith("job: 25 rows x 32 tokens at R = 200 tokens/s per replica")
+    assert lines[0].startswith("job: 32 rows x 32 tokens at R = 200 tokens/s per replica")
     assert [line.split()[0] for line in lines[2:-1]] == ["2"]

@@ -12,6 +12,7 @@ import pytest
 
 from jobs.errors import SpecError
 from jobs.run import parse_duration, plan_capacity, run_job
+from jobs.run.capacity import Startup
 from jobs.spec import load_spec
 from tests.conftest import write_spec, write_table
 
@@ -33,6 +34,16 @@ def test_durations():
     assert [parse_duration(t) for t in ("6h", "90m", "1h30m", "45s", "1d")] == [21600, 5400, 5400, 45, 86400]
     with pytest.raises(SpecError, match="6 hours"):
         parse_duration("6 hours")
+
+
+def test_startup_by_replica_count():
+    runs = Startup(((1, 10.0), (1, 12.0), (4, 20.0)))
+    assert runs.seconds(1)[0] == 11.0 and "measured with 1 replica" in runs.seconds(1)[1]  # median of that count
+    seconds, basis = runs.seconds(8)  # a line through (1, 11) and (4, 20): 3 s per replica
+    assert seconds == pytest.approx(32.0) and "+3.00 s per replica" in basis
+    assert Startup(((1, 20.0), (4, 14.0))).seconds(8)[0] == pytest.approx(17.0)  # never falls: the mean
+    seconds, basis = Startup(((2, 9.0),)).seconds(6)
+    assert seconds == 9.0 and "measured with 2 replica(s) only" in basis
 
 
 def test_plan_from_earlier_runs_and_from_a_calibration(tiny_model, tmp_path, ray_session):

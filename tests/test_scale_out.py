@@ -139,6 +139,19 @@ def test_a_pool_that_would_hold_every_cpu_is_refused_before_any_engine_starts(ti
     assert not list((tmp_path / "out" / JOB / "runs" / "greedy").glob("shards/*.json"))
 
 
+def test_a_pool_the_cluster_cannot_place_fails_after_the_start_timeout(tiny_model, tmp_path, ray_session,
+                                                                       monkeypatch):
+    from jobs.errors import JobError
+    from jobs.run import run_job
+    from jobs.spec import load_spec
+
+    monkeypatch.setenv("PRESSROOM_START_TIMEOUT_S", "3")  # a GPU replica on a cluster with no GPU, no autoscaler
+    spec = load_spec(scale_spec(tmp_path, tiny_model, rows=16, resources={"replicas": 1, "gpus_per_replica": 1}))
+    with pytest.raises(JobError, match=r"1 replica\(s\) did not all start within 3 s .* 1 GPU\(s\)"):
+        run_job(spec, run_id="no-gpu")
+    assert not (tmp_path / "out" / JOB / "runs" / "no-gpu" / "_manifest.json").exists()
+
+
 @pytest.mark.parametrize(("resources", "engine_args", "engine", "message"), [
     ({"tensor_parallel_size": 2, "gpus_per_replica": 1}, {}, "vllm", "needs gpus_per_replica 2"),
     ({"tensor_parallel_size": 2, "gpus_per_replica": 2}, {"tensor_parallel_size": 4}, "vllm", "conflicts with"),

@@ -13,7 +13,7 @@ import math
 import re
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -39,11 +39,40 @@ def parse_duration(text: str) -> float:
 
 
 @dataclass(frozen=True)
+class Startup:
+    """Start-up seconds (Ray, the pool's engines loading, the first rows read) measured at some
+    replica counts: `points` holds (replicas, seconds) of each measured run."""
+
+    points: tuple[tuple[int, float], ...]
+
+    def seconds(self, replicas: int) -> tuple[float, str]:
+        """Start-up for `replicas`, and the assumption behind it: runs at that count if any;
+        else a line through the counts measured (never falling with more replicas); else the
+        one count measured, taken as is."""
+        by_count: dict[int, list[float]] = {}
+        for count, seconds in self.points:
+            by_count.setdefault(count, []).append(seconds)
+        medians = {count: statistics.median(values) for count, values in sorted(by_count.items())}
+        if replicas in medians:
+            return medians[replicas], f"measured with {replicas} replica(s)"
+        if len(medians) >= 2:
+            slope, intercept = statistics.linear_regression(list(medians), list(medians.values()))
+            if slope < 0:  # noise: more replicas never start faster
+                slope, intercept = 0.0, statistics.fmean(medians.values())
+            counts = ", ".join(str(c) for c in medians)
+            return (max(0.0, intercept + slope * replicas),
+                    f"a line through runs with {counts} replica(s): {slope:+.2f} s per replica")
+        (count, seconds), = medians.items()
+        return seconds, (f"measured with {count} replica(s) only, assumed the same with {replicas} (replicas whose "
+                         "hosts share CPUs start slower: plan from a run at the count you will use)")
+
+
+@dataclass(frozen=True)
 class Throughput:
     """Generated tokens per second of one replica, start-up seconds, and where they come from."""
 
     tokens_per_second: float
-    startup_seconds: float
+    startup: Startup
     output_tokens_per_row: float | None
     source: str
 
@@ -80,7 +109,8 @@ def measured_throughput(manifests: list[Manifest], *, model_sha256: str, engine:
         return None
     tokens = sum(m.totals.output_tokens_generated for m in matched)
     replica_seconds = sum(m.timings["generate"] * m.workers.actors for m in matched)
-    startup = statistics.median(m.timings.get("ray_start", 0.0) + m.timings.get("startup", 0.0) for m in matched)
+    startup = Startup(tuple((m.workers.actors, m.timings.get("ray_start", 0.0) + m.timings.get("startup", 0.0))
+                            for m in matched))
     per_row = sum(m.totals.output_tokens for m in matched) / max(1, sum(m.totals.rows_in for m in matched))
     return Throughput(tokens / replica_seconds, startup, per_row,
                       f"{len(matched)} earlier run(s) of this model on {accelerator or 'unpinned nodes'}")
@@ -105,8 +135,27 @@ def calibrate(spec: JobSpec, *, rows: int, address: str | None = None) -> Throug
                                 accelerator=manifest.accelerator_type)
     if found is None:
         raise SpecError(f"--calibrate {rows}: the sample generated no tokens to measure")
-    return Throughput(found.tokens_per_second, found.startup_seconds, found.output_tokens_per_row,
+    return Throughput(found.tokens_per_second, found.startup, found.output_tokens_per_row,
                       f"a calibration run of {sample.num_rows} rows with {manifest.workers.actors} replica(s)")
+
+
+def _fewest_replicas(tokens: int, rate: float, startup: Startup, deadline_seconds: float) -> int:
+    """The fewest replicas whose start-up plus window fits the deadline; if none does, the count
+    that comes closest (more replicas stop helping once start-up grows faster than the window shrinks)."""
+    first, _ = startup.seconds(1)
+    if deadline_seconds <= first:
+        raise SpecError(f"the deadline ({deadline_seconds:.0f} s) is shorter than start-up alone ({first:.0f} s)")
+    if not tokens:
+        return 1
+    replicas = max(1, math.ceil(tokens / ((deadline_seconds - first) * rate)))
+    best, best_seconds = replicas, math.inf
+    for count in range(replicas, 4 * replicas + 16):
+        seconds = startup.seconds(count)[0] + tokens / (count * rate)
+        if seconds <= deadline_seconds:
+            return count
+        if seconds < best_seconds:
+            best, best_seconds = count, seconds
+    return best
 
 
 def plan_capacity(spec: JobSpec, *, deadline_seconds: float, accelerator: str | None = None,
@@ -122,16 +171,19 @@ def plan_capacity(spec: JobSpec, *, deadline_seconds: float, accelerator: str | 
     assumptions = [f"rows: {estimate.rows} in the input, {estimate.rows_to_generate} to generate "
                    f"({estimate.rows_reused} reused from the latest run)",
                    f"input tokens: {estimate.input_tokens}, counted with the model's tokenizer"]
+    history = [run.manifest for run in load_catalog(spec.output.uri).runs]
+    earlier = measured_throughput(history, model_sha256=model.sha256, engine=spec.model.engine,
+                                  accelerator=accelerator)
     if calibrate_rows:
         throughput = calibrate(spec, rows=calibrate_rows, address=address)
+        if earlier is not None:  # start-up at other replica counts from earlier runs, beside the calibration's
+            throughput = replace(throughput, startup=Startup(throughput.startup.points + earlier.startup.points))
+    elif earlier is not None:
+        throughput = earlier
     else:
-        history = [run.manifest for run in load_catalog(spec.output.uri).runs]
-        throughput = measured_throughput(history, model_sha256=model.sha256, engine=spec.model.engine,
-                                         accelerator=accelerator)
-        if throughput is None:
-            raise SpecError(f"no committed run of model {spec.model.source} ({spec.model.engine}, accelerator "
-                            f"{accelerator or 'unpinned'}) under {spec.output.uri} to measure throughput from: pass "
-                            "--calibrate ROWS to measure it on a sample")
+        raise SpecError(f"no committed run of model {spec.model.source} ({spec.model.engine}, accelerator "
+                        f"{accelerator or 'unpinned'}) under {spec.output.uri} to measure throughput from: pass "
+                        "--calibrate ROWS to measure it on a sample")
     samples = spec.sampling.n
     if estimate.estimated_output_tokens is not None:
         tokens = estimate.estimated_output_tokens
@@ -146,21 +198,18 @@ def plan_capacity(spec: JobSpec, *, deadline_seconds: float, accelerator: str | 
     rate = throughput.tokens_per_second
     assumptions.append(f"throughput: {rate:.1f} generated tokens/s per replica, from {throughput.source}; "
                        "replicas scale linearly (check with benchmarks/simulated_scaling.py)")
-    assumptions.append(f"start-up: {throughput.startup_seconds:.1f} s (Ray, actors, engine load) before the "
-                       "first row generates")
-    window = deadline_seconds - throughput.startup_seconds
     if replicas is None:
-        if window <= 0:
-            raise SpecError(f"the deadline ({deadline_seconds:.0f} s) is shorter than start-up alone "
-                            f"({throughput.startup_seconds:.0f} s)")
-        replicas = max(1, math.ceil(tokens / (window * rate))) if tokens else 1
-    predicted = throughput.startup_seconds + (tokens / (replicas * rate) if tokens else 0.0)
+        replicas = _fewest_replicas(tokens, rate, throughput.startup, deadline_seconds)
+    startup, basis = throughput.startup.seconds(replicas)
+    assumptions.append(f"start-up: {startup:.1f} s (Ray, the engines loading, the first rows read) before the "
+                       f"first row generates, {basis}")
+    predicted = startup + (tokens / (replicas * rate) if tokens else 0.0)
     gpus = replicas * spec.resources.gpus_per_replica
     assumptions.append(f"GPUs: {replicas} replica(s) x {spec.resources.gpus_per_replica:g} per replica")
     return CapacityPlan(
         job=spec.name, deadline_seconds=deadline_seconds, rows=estimate.rows,
         rows_to_generate=estimate.rows_to_generate, input_tokens=estimate.input_tokens, output_tokens=tokens,
-        replica_tokens_per_second=round(rate, 2), startup_seconds=round(throughput.startup_seconds, 1),
+        replica_tokens_per_second=round(rate, 2), startup_seconds=round(startup, 1),
         replicas=replicas, gpus=gpus, predicted_seconds=round(predicted, 1), fits=predicted <= deadline_seconds,
         assumptions=assumptions,
     )

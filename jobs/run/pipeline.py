@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from jobs.errors import JobError
 from schemas.manifest import Shard
 from workers.render import StageConfig, read_and_render, unit_items
 
@@ -26,6 +27,10 @@ READ_TASK_CPUS = 0.5
 # Two shards' tasks at once per actor: the next shard's batches enter the engine while the current
 # shard's last batch finishes (within a task, the async actor overlaps batches).
 CALLS_PER_ACTOR = 2
+# How long the pool's minimum replicas may take to start (GPU nodes to come up, engines to load)
+# before the run fails saying so, instead of waiting on a cluster that cannot place them.
+START_TIMEOUT_ENV = "PRESSROOM_START_TIMEOUT_S"
+START_TIMEOUT_S = 3600
 # A private local Ray (no --address) exports Prometheus metrics on this port when it is set; a
 # cluster's nodes export them on `ray start --metrics-export-port`.
 METRICS_PORT_ENV = "PRESSROOM_METRICS_PORT"
@@ -183,6 +188,7 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
     yield generated batches as they finish."""
     import ray.data
 
+    _pace_for_pool(config)
     items = unit_items(shards, selected)
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.map_batches(
@@ -201,9 +207,35 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
     requested = request_pool(config)
     try:
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+    except ray.exceptions.GetTimeoutError as exc:  # Ray Data's wait for the pool's minimum replicas
+        raise JobError(
+            f"the pool's {config.replicas[0]} replica(s) did not all start within {start_timeout():g} s "
+            f"(${START_TIMEOUT_ENV}): the cluster lacks the {config.gpus_per_replica:g} GPU(s) and "
+            f"{config.cpus_per_replica:g} CPU(s) each asks and no autoscaler added them, or their engines are "
+            "still loading") from exc
     finally:
         if requested:
             release_pool()
+
+
+def start_timeout() -> float:
+    return float(os.environ.get(START_TIMEOUT_ENV) or START_TIMEOUT_S)
+
+
+def _pace_for_pool(config: StageConfig) -> None:
+    """Ray Data settings (this driver's, for this run) that start every replica at once: generation
+    waits until the pool's minimum replicas have loaded (Ray Data's default hands rows to whichever
+    loaded first, and the rest start up to seconds later); a read task may run one wave of the pool
+    ahead (default: 2 blocks, then it waits on the driver's next scheduling step); and reads are not
+    held back to twice what the actors have queued (the object store budget still bounds them).
+    The run-ahead is Ray Data 2.60's private `_max_num_blocks_in_streaming_gen_buffer`: the per-op
+    remote arg cannot reach the repartition step, which takes none."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.wait_for_min_actors_s = start_timeout()
+    context._max_num_blocks_in_streaming_gen_buffer = max(2, config.replicas[1] * CALLS_PER_ACTOR)
+    context.downstream_capacity_backpressure_ratio = None
 
 
 def _generation_stage(dataset, config: StageConfig):
