@@ -66,7 +66,9 @@ def test_plan_from_earlier_runs_and_from_a_calibration(tiny_model, tmp_path, ray
     assert any("1 earlier run(s) of this model" in line for line in plan.assumptions)
 
     calibrated = plan_capacity(big, deadline_seconds=deadline, calibrate_rows=40, replicas=2)
-    assert 0.8 * 400 < calibrated.replica_tokens_per_second <= 400  # the engine's configured rate, measured
+    # the engine's configured rate, measured: at most 400 x 0.32 / (0.32 + 0.05) (batches of 8 x 16
+    # tokens, 0.05 s per batch) = 346; a loaded machine loses a little more
+    assert 0.7 * 400 < calibrated.replica_tokens_per_second <= 400
     assert calibrated.replicas == 2 and any("calibration run of 40 rows" in a for a in calibrated.assumptions)
 
     done = subprocess.run([sys.executable, "-m", "jobs.cli", "plan", str(big_path), "--deadline", "20s", "--replicas",
