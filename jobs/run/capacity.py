@@ -14,6 +14,7 @@ import re
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -45,14 +46,20 @@ class Startup:
 
     points: tuple[tuple[int, float], ...]
 
+    @cached_property
+    def _medians(self) -> dict[int, float]:
+        """Median start-up per replica count measured, by count (computed once: the deadline
+        search asks for many counts)."""
+        by_count: dict[int, list[float]] = {}
+        for count, seconds in self.points:
+            by_count.setdefault(count, []).append(seconds)
+        return {count: statistics.median(values) for count, values in sorted(by_count.items())}
+
     def seconds(self, replicas: int) -> tuple[float, str]:
         """Start-up for `replicas`, and the assumption behind it: runs at that count if any;
         else a line through the counts measured (never falling with more replicas); else the
         one count measured, taken as is."""
-        by_count: dict[int, list[float]] = {}
-        for count, seconds in self.points:
-            by_count.setdefault(count, []).append(seconds)
-        medians = {count: statistics.median(values) for count, values in sorted(by_count.items())}
+        medians = self._medians
         if replicas in medians:
             return medians[replicas], f"measured with {replicas} replica(s)"
         if len(medians) >= 2:
