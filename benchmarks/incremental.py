@@ -32,6 +32,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory  # noqa: E402
+from schemas.manifest import startup_seconds  # noqa: E402
 
 TOPICS = ["quarterly revenue", "a storm front", "the cup final", "a new phone", "the city council", "a comet",
           "rail fares", "a museum opening", "vaccine trials", "port congestion", "a bond auction", "wildfires"]
@@ -90,7 +91,7 @@ def night(spec_path: Path, *, log: Path, timeout: float) -> dict:
         raise SystemExit(f"night failed (exit {done.returncode}); see {log}")
     summary = json.loads(done.stdout)
     timings = summary["timings"]
-    startup = timings.get("ray_start", 0.0) + timings.get("startup", 0.0)
+    startup = startup_seconds(timings)
     return {"summary": summary, "wall": wall, "startup": startup, "run": timings["run"],
             "steady": timings["run"] - startup, "rows": summary["totals"]["rows_in"]}
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory  # noqa: E402
+from schemas.manifest import startup_seconds  # noqa: E402
 
 
 def spec(workdir: Path, *, rows: int, replicas: int, model: str, name: str) -> Path:
@@ -75,7 +76,7 @@ def main() -> None:
         manifest = json.loads(Path(summary["manifest_uri"]).read_text())
     timings = manifest["timings"]
     measured_window = timings["generate"]
-    measured = timings.get("ray_start", 0.0) + timings["startup"] + measured_window
+    measured = startup_seconds(timings) + measured_window
     predicted_window = plan["predicted_seconds"] - plan["startup_seconds"]
     print(f"{'':<28} {'predicted':>10} {'measured':>10}")
     print(f"{'output tokens':<28} {plan['output_tokens']:>10} {manifest['totals']['output_tokens']:>10}")

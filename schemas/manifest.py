@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 MANIFEST_FORMAT = 1
 
 
+def startup_seconds(timings: dict[str, float]) -> float:
+    """A run's start-up from its manifest's timings: Ray's start (`ray_start`, when the driver
+    started or joined Ray) plus the graph's start until a loaded engine took the first row
+    (`startup`). Zero for a run that needed no engine."""
+    return timings.get("ray_start", 0.0) + timings.get("startup", 0.0)
+
+
 class RecordModel(BaseModel):
     """Base for state records: frozen, unknown keys rejected."""
 

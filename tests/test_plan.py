@@ -14,6 +14,7 @@ from jobs.errors import SpecError
 from jobs.run import parse_duration, plan_capacity, run_job
 from jobs.run.capacity import Startup
 from jobs.spec import load_spec
+from schemas.manifest import startup_seconds
 from tests.conftest import write_spec, write_table
 
 
@@ -57,7 +58,7 @@ def test_plan_from_earlier_runs_and_from_a_calibration(tiny_model, tmp_path, ray
     big = load_spec(big_path)
     deadline = 600.0
     plan = plan_capacity(big, deadline_seconds=deadline)
-    startup = night.timings["ray_start"] + night.timings["startup"]
+    startup = startup_seconds(night.timings)
     tokens = round(night.totals.output_tokens / night.totals.rows_in * 4800)
     assert plan.output_tokens == tokens and plan.rows_to_generate == 4800
     assert plan.replica_tokens_per_second == pytest.approx(rate, rel=1e-3)

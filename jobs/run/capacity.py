@@ -24,7 +24,7 @@ from jobs.errors import SpecError
 from jobs.run.attempt import run_job
 from jobs.run.estimate import estimate_run
 from jobs.run.lineage import resolve_models
-from schemas.manifest import Manifest
+from schemas.manifest import Manifest, startup_seconds
 from schemas.spec import JobSpec
 from workers.io import storage_for
 
@@ -116,8 +116,7 @@ def measured_throughput(manifests: list[Manifest], *, model_sha256: str, engine:
         return None
     tokens = sum(m.totals.output_tokens_generated for m in matched)
     replica_seconds = sum(m.timings["generate"] * m.workers.actors for m in matched)
-    startup = Startup(tuple((m.workers.actors, m.timings.get("ray_start", 0.0) + m.timings.get("startup", 0.0))
-                            for m in matched))
+    startup = Startup(tuple((m.workers.actors, startup_seconds(m.timings)) for m in matched))
     per_row = sum(m.totals.output_tokens for m in matched) / max(1, sum(m.totals.rows_in for m in matched))
     return Throughput(tokens / replica_seconds, startup, per_row,
                       f"{len(matched)} earlier run(s) of this model on {accelerator or 'unpinned nodes'}")

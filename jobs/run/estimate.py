@@ -22,7 +22,7 @@ from jobs.reuse import Dedup, previous_run, select_rows
 from jobs.run.generate import deterministic, stage_config
 from jobs.run.lineage import resolve_models
 from jobs.run.resume import check_resume, fresh_plan
-from schemas.manifest import Manifest
+from schemas.manifest import Manifest, startup_seconds
 from schemas.rows import ERROR_CODE, IMAGE, PROMPT
 from schemas.spec import JobSpec
 from workers.engines import Request, load_tokenizer, prompt_token_counts
@@ -126,7 +126,7 @@ def _from_history(history: list[Manifest], *, rows: int, requests: int) -> tuple
     if not timed:
         return tokens, None
     per_generated = sum(m.timings["generate"] for m in timed) / sum(m.totals.rows_generated for m in timed)
-    startup = statistics.median(m.timings.get("ray_start", 0.0) + m.timings.get("startup", 0.0) for m in timed)
+    startup = statistics.median(startup_seconds(m.timings) for m in timed)
     seconds = (startup + per_generated * rows) if requests else 0.0
     return tokens, round(seconds, 1)
 
