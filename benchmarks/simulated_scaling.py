@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/simulated_scaling.py                        # N = 1, 2, 4, 8, 16
     .venv/bin/python benchmarks/simulated_scaling.py --replicas 1 4 --seconds 10   # smoke
+    .venv/bin/python benchmarks/simulated_scaling.py --address HOST:6379          # a cluster of yours
 
 One fixed job (sized so that one replica needs `--seconds` of generation, 120 by default, in
 batches and shards of 16 rows, rounded up to whole batches for every N) runs on a head plus 4
-worker nodes of 4 logical GPUs each, once per replica count N, through `pressroom run
---address`. The simulated engine runs at its documented default rate R per replica
-(tokens_per_second 200, batch_latency_s 0.05: not set here). Measured over the generation window
+worker nodes of 4 logical GPUs each (or on the cluster `--address` names, a GPU per replica),
+once per replica count N, through `pressroom run --address`. The simulated engine runs at its
+documented default rate R per replica (tokens_per_second 200, batch_latency_s 0.05: not set here). Measured over the generation window
 the manifest records (first row handed to an engine -> last row written; start-up printed
 apart): generated tokens / window, against the ideal N x R. The last line is
 `ratio=<worst measured/ideal over N>`.
@@ -16,11 +17,13 @@ apart): generated tokens / window, against the ideal N x R. The last line is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -65,31 +68,54 @@ def run(spec: Path, address: str, run_id: str) -> dict:
     return json.loads(Path(json.loads(done.stdout)["manifest_uri"]).read_text())
 
 
+def cluster_gpus(address: str) -> float:
+    """GPUs of the cluster at `address` (its autoscaler's nodes to come not counted)."""
+    probe = "import ray; ray.init(address=%r, log_to_driver=False); print(ray.cluster_resources().get('GPU', 0))"
+    done = subprocess.run([sys.executable, "-c", probe % address], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot join the Ray cluster at {address}: {done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
+@contextlib.contextmanager
+def cluster_address(address: str | None) -> Iterator[str]:
+    """The cluster given, else a local multi-node one started (and stopped) here."""
+    if address:
+        yield address
+        return
+    from tests.local_cluster import gpu_cluster
+
+    with gpu_cluster(workers=NODES, cpus=GPUS_PER_NODE + 2, gpus=GPUS_PER_NODE) as cluster:
+        yield cluster.address
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--seconds", type=float, default=120.0, help="generation time of one replica")
     parser.add_argument("--model", default="default", help="model source whose tokenizer the engine uses")
     parser.add_argument("--workdir", type=Path, help="keep inputs and outputs here (default: a temporary directory)")
+    parser.add_argument("--address", help="run on this Ray cluster (default: start a local one of "
+                        f"{NODES} nodes x {GPUS_PER_NODE} logical GPUs)")
     args = parser.parse_args()
-    if max(args.replicas) > NODES * GPUS_PER_NODE:
-        raise SystemExit(f"at most {NODES * GPUS_PER_NODE} replicas ({NODES} nodes x {GPUS_PER_NODE} GPUs)")
-    from tests.local_cluster import gpu_cluster
+    gpus = cluster_gpus(args.address) if args.address else NODES * GPUS_PER_NODE
+    if max(args.replicas) > gpus:
+        raise SystemExit(f"at most {gpus:g} replicas: the cluster has {gpus:g} GPUs, one per replica")
 
     # Whole batches for every N: rounded up to a multiple of (largest N x batch), so no replica is
     # left a batch short and the ratio measures the system, not the remainder of rows / N.
     wave = max(args.replicas) * BATCH_ROWS
     rows = math.ceil(args.seconds * RATE / TOKENS_PER_ROW / wave) * wave
-    print(f"job: {rows} rows x {TOKENS_PER_ROW} tokens at R = {RATE:g} tokens/s per replica; cluster: head + "
-          f"{NODES} nodes x {GPUS_PER_NODE} logical GPUs", flush=True)
+    where = args.address or f"head + {NODES} nodes x {GPUS_PER_NODE} logical GPUs"
+    print(f"job: {rows} rows x {TOKENS_PER_ROW} tokens at R = {RATE:g} tokens/s per replica; cluster: {where}",
+          flush=True)
     print(f"{'N':>3} {'startup s':>10} {'window s':>9} {'tokens':>8} {'measured tok/s':>15} {'ideal tok/s':>12} "
           f"{'ratio':>6} {'nodes':>5}", flush=True)
     worst = None
     with working_directory(args.workdir, prefix="pressroom-scaling-") as workdir, \
-            gpu_cluster(workers=NODES, cpus=GPUS_PER_NODE + 2, gpus=GPUS_PER_NODE) as cluster:
+            cluster_address(args.address) as address:
         for replicas in args.replicas:
-            manifest = run(job_spec(workdir, replicas=replicas, rows=rows, model=args.model), cluster.address,
-                           f"n{replicas}")
+            manifest = run(job_spec(workdir, replicas=replicas, rows=rows, model=args.model), address, f"n{replicas}")
             window = manifest["timings"]["generate"]
             tokens = manifest["totals"]["output_tokens_generated"]
             measured, ideal = tokens / window, replicas * RATE

@@ -1,43 +1,19 @@
 """The benchmark scripts at their smallest sizes, so they cannot rot (issue 5).
 
 Figures at this size are noise; these tests check that each script runs end to end, prints its
-key lines, and ends with a positive, finite `ratio=`.
+key lines, and ends with a positive, finite `ratio=`. The scaling benchmark's smoke runs in
+tests/test_scale_out.py, on that module's multi-node cluster.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.benchmark_scripts import last_ratio, run_script
+
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parent.parent
-RATIO = re.compile(r"^ratio=(\d+\.\d{3})$")
-
-
-def run_script(name: str, *args: str, timeout: int) -> list[str]:
-    """Run benchmarks/<name> as a user would; return its stdout lines (asserting exit 0)."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / name), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return proc.stdout.strip().splitlines()
-
-
-def last_ratio(lines: list[str]) -> float:
-    match = RATIO.match(lines[-1])
-    assert match, f"last line is not ratio=<float>: {lines[-1]!r}"
-    value = float(match.group(1))
-    assert math.isfinite(value) and value > 0
-    return value
-
 
 def test_engine_ratio_smoke(tiny_model, tmp_path):
     # --cache-dir: the session's tiny model is `<dir>/tiny-llama`, so --model tiny reuses it.
@@ -89,11 +65,3 @@ def test_ui_pages_smoke():
     names = [line.split("  ")[0] for line in lines[2:-1]]
     assert names == ["plain DuckDB page", "first page", "middle page", "last page", "error filter", "text search",
                      "compare (1% changed)"]
-
-
-def test_simulated_scaling_smoke(tiny_model):
-    lines = run_script("simulated_scaling.py", "--replicas", "2", "--seconds", "4", "--model", str(tiny_model),
-                       timeout=600)
-    last_ratio(lines)
-    assert lines[0].startswith("job: 32 rows x 32 tokens at R = 200 tokens/s per replica")
-    assert [line.split()[0] for line in lines[2:-1]] == ["2"]

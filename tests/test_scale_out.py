@@ -17,6 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.spec import JobSpec
+from tests.benchmark_scripts import last_ratio, run_script
 from tests.conftest import write_spec, write_table
 from tests.local_cluster import autoscaling_head, gpu_cluster
 
@@ -74,6 +75,15 @@ def test_replicas_spread_over_gpu_nodes_and_the_pool_grows_to_its_max(cluster, t
     assert manifest["workers"]["actors"] == 3  # grew from 1 to 3 under the backlog
     assert len(manifest["workers"]["nodes"]) == 3  # one GPU per node: one replica on each
     assert sum(manifest["workers"]["nodes"].values()) == 240
+
+
+def test_simulated_scaling_smoke(cluster, tiny_model):
+    # The benchmark at its smallest (issue 14), on this module's cluster: one fewer to start.
+    lines = run_script("simulated_scaling.py", "--replicas", "2", "--seconds", "4", "--model", str(tiny_model),
+                       "--address", cluster.address, timeout=600)
+    last_ratio(lines)
+    assert lines[0] == f"job: 32 rows x 32 tokens at R = 200 tokens/s per replica; cluster: {cluster.address}"
+    assert [line.split()[0] for line in lines[2:-1]] == ["2"]
 
 
 def test_a_tensor_parallel_replica_gets_its_gpus_on_one_node(cluster, tiny_model, tmp_path):
