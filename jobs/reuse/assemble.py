@@ -55,43 +55,62 @@ class ShardAssembler:
         self._choices: dict[int, ShardChoice] = {}
         self._generated: dict[int, pa.Table] = {}
         self._canonical: dict[str, pa.Table] = {}  # key -> its generated rows, for followers
+        # Each shard's followers' keys not generated yet, and the shards each such key holds back:
+        # a shard's rows arriving re-try only the shards they complete.
+        self._missing: dict[int, set[str]] = {}
+        self._waiting: dict[str, set[int]] = {}
 
     def add(self, choice: ShardChoice) -> None:
         """Take a shard's choice; a shard needing no engine is written now, if it can be."""
-        self._choices[choice.shard.index] = choice
+        index = choice.shard.index
+        self._choices[index] = choice
+        if choice.followers is not None:
+            missing = set(choice.followers.column(GENERATION_KEY).to_pylist()) - self._canonical.keys()
+            if missing:
+                self._missing[index] = missing
+                for key in missing:
+                    self._waiting.setdefault(key, set()).add(index)
         if not choice.needs_engine:
-            self._try(choice.shard.index)
+            self._try(index)
 
     def generated(self, shard: Shard, table: pa.Table) -> None:
         """The engine stage's rows of one shard (sorted, with `_row`)."""
-        self._keep_canonical(table)
+        completed = self._keep_canonical(table)
         self._generated[shard.index] = table
         self._try(shard.index)
-        for index in [i for i, c in self._choices.items() if c.followers is not None and i != shard.index]:
+        for index in sorted(completed - {shard.index}):
             self._try(index)
 
     def pending(self) -> list[int]:
         """Shards not written yet."""
         return sorted(self._choices)
 
-    def _keep_canonical(self, table: pa.Table) -> None:
+    def _keep_canonical(self, table: pa.Table) -> set[int]:
+        """Keep the rows some follower waits for; return the shards no longer missing any."""
         if not self._wanted:
-            return
+            return set()
         keys = table.column(GENERATION_KEY)
         mask = pc.is_in(keys, value_set=pa.array(sorted(self._wanted), pa.string()))
         if not pc.any(mask).as_py():
-            return
+            return set()
         found = table.filter(mask)
+        completed = set()
         for key in pc.unique(found.column(GENERATION_KEY)).to_pylist():
             self._canonical[key] = found.filter(pc.equal(found.column(GENERATION_KEY), key)).select(self._made)
+            for index in self._waiting.pop(key, ()):
+                self._missing[index].discard(key)
+                if not self._missing[index]:
+                    del self._missing[index]
+                    completed.add(index)
+        return completed
 
     def _try(self, index: int) -> None:
         choice = self._choices[index]
         if choice.needs_engine and index not in self._generated:
             return
-        followers = choice.followers
-        if followers is not None and not all(k in self._canonical for k in followers.column(GENERATION_KEY).to_pylist()):
+        if index in self._missing:
             return
+        followers = choice.followers
         parts = []
         generated = self._generated.pop(index, None)
         if generated is not None:
