@@ -8,10 +8,10 @@ One fixed job (sized so that one replica needs `--seconds` of generation, 120 by
 batches and shards of 16 rows, rounded up to whole batches for every N) runs on a head plus 4
 worker nodes of 4 logical GPUs each (or on the cluster `--address` names, a GPU per replica),
 once per replica count N, through `pressroom run --address`. The simulated engine runs at its
-documented default rate R per replica (tokens_per_second 200, batch_latency_s 0.05: not set here). Measured over the generation window
-the manifest records (first row handed to an engine -> last row written; start-up printed
-apart): generated tokens / window, against the ideal N x R. The last line is
-`ratio=<worst measured/ideal over N>`.
+documented default rate R per replica (tokens_per_second 200, batch_latency_s 0.05: not set
+here). Measured over the generation window the manifest records (first row handed to an engine
+-> last row written; start-up printed apart): generated tokens / window, against the ideal N x R.
+The last line is `ratio=<worst measured/ideal over N>`.
 """
 
 from __future__ import annotations
