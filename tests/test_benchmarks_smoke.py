@@ -15,6 +15,7 @@ from tests.benchmark_scripts import last_ratio, run_script
 
 pytestmark = pytest.mark.slow
 
+
 def test_engine_ratio_smoke(tiny_model, tmp_path):
     # --cache-dir: the session's tiny model is `<dir>/tiny-llama`, so --model tiny reuses it.
     lines = run_script(
