@@ -163,9 +163,8 @@ def test_unknown_fields_fail_validation():
     doc = cron_document()
     head = doc["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     head["imagePullPolicyy"] = "Always"
-    assert crd_errors(doc) == [
-        "spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec.containers.0: "
-        "Additional properties are not allowed ('imagePullPolicyy' was unexpected)"]
+    assert crd_errors(doc) == [("spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec.containers.0: "
+                                "Additional properties are not allowed ('imagePullPolicyy' was unexpected)")]
 
 
 def test_int_or_string_fields_take_either_and_nothing_else():
