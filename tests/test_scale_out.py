@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -78,12 +79,52 @@ def test_replicas_spread_over_gpu_nodes_and_the_pool_grows_to_its_max(cluster, t
 
 
 def test_simulated_scaling_smoke(cluster, tiny_model):
-    # The benchmark at its smallest (issue 14), on this module's cluster: one fewer to start.
-    lines = run_script("simulated_scaling.py", "--replicas", "2", "--seconds", "4", "--model", str(tiny_model),
-                       "--address", cluster.address, timeout=600)
-    last_ratio(lines)
-    assert lines[0] == f"job: 32 rows x 32 tokens at R = 200 tokens/s per replica; cluster: {cluster.address}"
-    assert [line.split()[0] for line in lines[2:-1]] == ["2"]
+    # The benchmark at its smallest (issues 14, 37), on this module's cluster: one fewer to start.
+    # N = 1 only: one run serves both tables (weak N = 1 is the strong job); the sizes for N > 1 and
+    # the medians of repeats are checked below without a cluster.
+    lines = run_script("simulated_scaling.py", "--replicas", "1", "--seconds", "4", "--repeats", "1",
+                       "--model", str(tiny_model), "--address", cluster.address, timeout=600)
+    ratio = last_ratio(lines)
+    # 4 s x 200 tokens/s / 32 tokens a row = 25 rows, rounded up to whole batches of 16: 32.
+    assert lines[0] == ("share: 32 rows x 32 tokens per replica at R = 200 tokens/s per replica (weak: N x 32 rows; "
+                        f"strong: 32 rows); 1 run(s) per N; cluster: {cluster.address}")
+    assert lines[1] == "weak scaling: 32 rows per replica, N x 32 rows in all"
+    assert lines[4] == "strong scaling: one job of 32 rows"
+    assert lines[7] == "host CPU in each weak-scaling generation window (its last run), cores by process kind:"
+    assert len(lines) == 10
+    # N, rows, start-up, window, tokens, measured, ideal, ratio, vs N=1, nodes, each run's ratio.
+    weak_row, strong_row = lines[3].split(), lines[6].split()
+    assert weak_row == strong_row  # the same run
+    assert [weak_row[i] for i in (0, 1, 4, 6, 8, 9)] == ["1", "32", "1024", "200.0", "1.000", "1"]
+    assert float(weak_row[7]) == float(weak_row[10]) == ratio <= 1  # one run: its ratio is the median
+    assert abs(float(weak_row[5]) - 200 * ratio) < 0.2
+    assert re.fullmatch(r"  1  \d+\.\d\d of \d+ cores busy over \d+ s: .+", lines[8]), lines[8]
+
+
+def test_simulated_scaling_sizes_the_job_per_replica():
+    from benchmarks.simulated_scaling import share_rows
+
+    # 120 s x 200 tokens/s / 32 = 750 rows, rounded up to a multiple of 16 x 16 = 256: 768 per replica,
+    # so weak N = 16 runs 16 x 768 = 12,288 rows.
+    assert share_rows(seconds=120, largest=16) == 768
+    assert share_rows(seconds=120, largest=1) == 752
+    assert share_rows(seconds=4, largest=2) == 32
+
+
+def test_simulated_scaling_tables_show_the_median_of_the_runs():
+    from benchmarks.simulated_scaling import Measured, table
+
+    def run(replicas: int, window: float) -> Measured:
+        return Measured(replicas=replicas, rows=replicas * 100, startup=10.0, window=window,
+                        tokens=replicas * 3200, nodes=1, cpu=None)
+
+    # N = 1: 3200 tokens in 20 s and in 16 s: 160 and 200 tok/s of an ideal 200, ratios 0.8 and 1.0.
+    # N = 2: 6400 tokens in 20 s twice: 320 of 400 tok/s, 0.8; against N = 1's median 0.9: 0.889.
+    lines = table("t", {1: [run(1, 20.0), run(1, 16.0)], 2: [run(2, 20.0), run(2, 20.0)]})
+    assert lines[2].split() == ["1", "100", "10.0", "18.0", "3200", "180.0", "200.0", "0.900", "1.000", "1",
+                                "0.800", "1.000"]
+    assert lines[3].split() == ["2", "200", "10.0", "20.0", "6400", "320.0", "400.0", "0.800", "0.889", "1",
+                                "0.800", "0.800"]
 
 
 def test_a_tensor_parallel_replica_gets_its_gpus_on_one_node(cluster, tiny_model, tmp_path):
