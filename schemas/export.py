@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from schemas.manifest import Manifest, RunPlan, ShardRecord
 from schemas.spec import JobSpec
-from schemas.state import Lease, PublishRecord, RunState
+from schemas.state import LatestPointer, Lease, PublishRecord, RunState, SlotClaim
 
 EXPORTS: dict[str, type[BaseModel]] = {
     "job_spec.schema.json": JobSpec,
@@ -22,6 +22,8 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "lease.schema.json": Lease,
     "run_state.schema.json": RunState,
     "publish_record.schema.json": PublishRecord,
+    "slot_claim.schema.json": SlotClaim,
+    "latest_pointer.schema.json": LatestPointer,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.names import RUN_FILE_PATTERN, JobName, RunId
 
 MANIFEST_FORMAT = 1
 
@@ -33,11 +37,11 @@ class FileEntry(RecordModel):
     @field_validator("path")
     @classmethod
     def _inside_the_run(cls, value: str) -> str:
-        # A hostile manifest must not point readers outside the run directory.
-        parts = value.split("/")
-        if (not value or value.startswith("/") or "\\" in value or ":" in value
-                or any(part in {"", ".", ".."} for part in parts)):
-            raise ValueError(f"{value!r} is not a plain path inside the run directory")
+        # A hostile manifest must not point readers outside the run directory, nor at a glob
+        # (DuckDB expands `*`, `?` and `[...]` in the file lists it is given).
+        if not re.fullmatch(RUN_FILE_PATTERN, value):
+            raise ValueError(f"{value!r} is not a plain path inside the run directory (letters, digits, '.', '_', "
+                             "'-' and '/' only)")
         return value
 
 
@@ -179,15 +183,15 @@ class PinnedModel(RecordModel):
 class RunPlan(RecordModel):
     """Written once when a run first starts: resuming must see the same spec, input, model and shards."""
 
-    job: str
-    run_id: str
+    job: JobName
+    run_id: RunId
     spec_sha256: str = Field(description="Fingerprint of the resolved spec the run started with.")
     created_at: str = Field(description="UTC time the run first started (ISO 8601).")
     inputs: list[InputFile] = Field(description="Identity of every input file at the first start.")
     model: PinnedModel
     shards: list[Shard]
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
-    reused_from: str | None = Field(
+    reused_from: RunId | None = Field(
         default=None, description="Incremental runs: the committed run whose rows this run may reuse (the job's "
         "latest when the run first started; a resume reuses from the same run). Retries: the retried run."
     )
@@ -238,8 +242,8 @@ class Manifest(RecordModel):
     """Written last, once per run: lists every file of the committed output."""
 
     format: int = Field(default=MANIFEST_FORMAT, description="Manifest format version.")
-    job: str
-    run_id: str
+    job: JobName
+    run_id: RunId
     status: Literal["succeeded", "rejected"] = Field(
         description="A manifest exists only for a finished run: succeeded, or rejected by a quality gate."
     )
@@ -256,10 +260,10 @@ class Manifest(RecordModel):
     image_column: str | None = Field(default=None, description="The inputs' image column (input.image_column), for "
                                      "readers that show a caption next to its image.")
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
-    reused_from: str | None = Field(
+    reused_from: RunId | None = Field(
         default=None, description="The committed run (of this job) whose rows this run copied, if any."
     )
-    retry_of: str | None = Field(default=None, description="The run this run retried (`pressroom retry`).")
+    retry_of: RunId | None = Field(default=None, description="The run this run retried (`pressroom retry`).")
     totals: Totals
     errors: dict[str, int] = Field(default_factory=dict, description="Failed output rows by error_code.")
     quality: dict[str, Accuracy] = Field(

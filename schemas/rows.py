@@ -61,7 +61,7 @@ STRUCTURED_PREFIX = "out_"
 SCORE_PREFIX = "score_"  # score_rouge_l, score_bleu, score_chrf (float64; null on error rows)
 
 # Stage columns: render -> actors -> driver, never written.
-PROMPT = "prompt"  # the rendered prompt
+PROMPT = "prompt"  # the rendered prompt (an output column too, with output.store_prompts)
 ADAPTER = "_adapter"  # per-row adapter name; null means the base model
 IMAGE = "_image"  # per-row image bytes (checked by the render stage); null means text only
 SHARD = "_shard"  # the row's shard index
@@ -109,10 +109,14 @@ def score_fields(metrics: list[str]) -> list[pa.Field]:
     return [pa.field(f"{SCORE_PREFIX}{m}", pa.float64()) for m in metrics]
 
 
+PROMPT_FIELD = pa.field(PROMPT, pa.string())  # with output.store_prompts: the rendered prompt, after its hash
+
+
 def output_schema(
     *, id_field: pa.Field, carried: list[pa.Field], structured: list[pa.Field] | None = None,
-    scores: list[pa.Field] | None = None,
+    scores: list[pa.Field] | None = None, prompts: bool = False,
 ) -> pa.Schema:
-    """The Arrow schema of a job's data files: (id, sample_index), carried, generated, structured, scores."""
-    return pa.schema([id_field, SAMPLE_INDEX_FIELD, *carried, *GENERATED_FIELDS, *(structured or []),
-                      *(scores or [])])
+    """The Arrow schema of a job's data files: (id, sample_index), carried, generated (with the
+    rendered prompt after its hash when `prompts`), structured, scores."""
+    generated = [*GENERATED_FIELDS[:1], PROMPT_FIELD, *GENERATED_FIELDS[1:]] if prompts else GENERATED_FIELDS
+    return pa.schema([id_field, SAMPLE_INDEX_FIELD, *carried, *generated, *(structured or []), *(scores or [])])

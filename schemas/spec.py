@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+from schemas.names import JobName
+
 
 
 class TaskKind(StrEnum):
@@ -149,6 +150,10 @@ class OutputSpec(SpecModel):
     """Where outputs, shard records and the manifest go."""
 
     uri: str = Field(description="Root directory; runs land under {uri}/{name}/runs/{run_id}/.")
+    store_prompts: bool = Field(
+        default=False, description="Write each row's rendered prompt in a `prompt` column, so readers (the viewer) "
+        "show exactly what the model was asked. Off by default: prompts can be large, and may repeat input text "
+        "the outputs should not carry.")
 
 
 class ResourcesSpec(SpecModel):
@@ -353,7 +358,8 @@ class QualitySpec(SpecModel):
 class JobSpec(SpecModel):
     """A whole job: one YAML file."""
 
-    name: str = Field(pattern=NAME_PATTERN, description="Job name: letters, digits, '-', '_'.")
+    name: JobName = Field(description="Job name: letters, digits, '-', '_', starting with a letter or digit "
+                          "(folders starting with '_' or '.' are pressroom's own).")
     input: InputSpec
     task: TaskSpec
     model: ModelSpec = Field(default_factory=ModelSpec)

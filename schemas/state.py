@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.manifest import RecordModel
+from schemas.names import RUN_ID_PATTERN, JobName, RunId
 from schemas.spec import NotifySpec
 
 
@@ -23,8 +24,8 @@ class LeaseHolder(RecordModel):
 class Lease(RecordModel):
     """`_lease.json`: which attempt of a run is generating, by whom, until when."""
 
-    job: str
-    run_id: str
+    job: JobName
+    run_id: RunId
     attempt: int = Field(ge=1, description="Attempt number: 1 for the first driver, +1 per takeover.")
     token: str = Field(description="Unique per acquisition.")
     holder: LeaseHolder
@@ -72,8 +73,8 @@ class Transition(RecordModel):
 class RunState(RecordModel):
     """`_state.json`: the run's current state and every transition, written only by jobs.state."""
 
-    job: str
-    run_id: str
+    job: JobName
+    run_id: RunId
     state: RunStateName
     reason: FailureReason | None = None
     message: str | None = None
@@ -81,18 +82,24 @@ class RunState(RecordModel):
     submission_id: str | None = Field(default=None, description="Ray job submission id of the newest submit.")
     cluster: str | None = Field(default=None, description="The job server's address of the newest submit.")
     code_version: str | None = Field(default=None, description="pressroom version of the newest driver.")
-    notify: NotifySpec | None = Field(default=None, description="The webhook of the newest driver's spec.")
+    notify: NotifySpec | None = Field(
+        default=None, description="Written by releases before 0.2 and never used since: pressroom sends webhooks only "
+        "from a spec its caller holds, never from a stored state file.")
+    notify_pending: bool = Field(
+        default=False, description="The run ended (e.g. lost) where no spec was at hand: the next holder of the job's "
+        "spec (a run, the scheduler, a reader given --spec) sends the webhook once and clears this.")
     history: list[Transition] = Field(default_factory=list)
 
 
 class SlotClaim(RecordModel):
     """`{job}/schedule/{slot}.json`: who took one cron slot and what they did with it (written once)."""
 
-    job: str
-    slot: str = Field(description="The slot's UTC instant, e.g. 20261201T010000Z (or a manual trigger's).")
+    job: JobName
+    slot: str = Field(pattern=RUN_ID_PATTERN, description="The slot's UTC instant, e.g. 20261201T010000Z (or a "
+                      "manual trigger's).")
     decision: Literal["submitted", "run", "skipped"] = Field(description="Submitted to a cluster, run here, or skipped.")
     reason: str | None = Field(default=None, description="Why it was skipped.")
-    run_id: str | None = Field(default=None, description="The run the slot became.")
+    run_id: RunId | None = Field(default=None, description="The run the slot became.")
     claimed_by: str = Field(description="'scheduler host:pid', 'submit', 'run' or 'trigger'.")
     claimed_at: str = Field(description="UTC time of the claim (ISO 8601).")
 
@@ -100,9 +107,16 @@ class SlotClaim(RecordModel):
 class PublishRecord(RecordModel):
     """`_published.json`: the Iceberg snapshot a committed run became (written once, by its publisher)."""
 
-    job: str
-    run_id: str
+    job: JobName
+    run_id: RunId
     table: str = Field(description="namespace.name of the Iceberg table.")
     catalog_name: str
     snapshot_id: int = Field(description="The table snapshot that holds exactly this run's rows.")
     published_at: str = Field(description="UTC time of the Iceberg commit (ISO 8601).")
+
+
+class LatestPointer(RecordModel):
+    """`{job}/latest`: the job's newest committed run (moved by compare-and-swap, never backwards)."""
+
+    run_id: RunId
+    finished_at: str = Field(description="The run's manifest's finished_at: `latest` never moves to an older run.")

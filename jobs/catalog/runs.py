@@ -2,7 +2,8 @@
 
 Read only, through `jobs.state`'s read side, with one listing per call; the only write is the one
 `jobs.state.observe` makes when it finds a running run whose lease is no longer live (recorded
-`failed`, reason `lost`, and the run's webhook told). Never imports torch or vLLM.
+`failed`, reason `lost`, its webhook left for the next holder of the job's spec). A run that
+cannot be read is skipped and named on stderr. Never imports torch or vLLM.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from datetime import datetime
 
 from jobs import state
 from jobs.cluster import TERMINAL, ray_job_status
-from jobs.notify import post_event, run_event
+from jobs.errors import InputError
 from jobs.version import code_version
 from schemas.manifest import Manifest, RunPlan
+from schemas.names import is_job_name, is_run_id
 from schemas.state import ENDED, FailureReason, RunState, RunStateName
 from workers.io import storage_for
 
@@ -48,17 +50,9 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
 
 
-def _observed(storage, layout: state.RunLayout) -> RunState | None:
-    """The run's state, recording (and notifying) a lost driver the first time a reader finds one."""
-    current, lost = state.observe(storage, layout)
-    if lost and current is not None and current.notify is not None:
-        post_event(current.notify, run_event(current, manifest=None, manifest_uri=None))
-    return current
-
-
 def _read_run(storage, layout: state.RunLayout) -> tuple[Manifest | None, RunState | None, RunPlan | None]:
-    """The run's manifest, state (as a reader records it) and plan, each read once."""
-    return state.read_manifest(storage, layout), _observed(storage, layout), state.read_plan(storage, layout)
+    """The run's manifest, state (as a reader records it: a lost driver found) and plan, each read once."""
+    return state.read_manifest(storage, layout), state.observe(storage, layout)[0], state.read_plan(storage, layout)
 
 
 def summarize(storage, layout: state.RunLayout) -> RunSummary:
@@ -91,24 +85,37 @@ def _summary(layout: state.RunLayout, manifest: Manifest | None, current: RunSta
 
 
 def _runs_by_job(output_uri: str, job: str | None = None) -> dict[str, list[str]]:
-    """Run ids per job under the root (or of one job), from one listing."""
+    """Run ids per job under the root (or of one job), from one listing. Folders that cannot be a
+    job's (pressroom's own `.pressroom/`, `_`-prefixed ones) or a run's are passed over."""
     root = state.JobLayout(output_uri=output_uri, job=job).job_dir if job else output_uri
     prefix = output_uri.rstrip("/") + "/"
     found: dict[str, set[str]] = defaultdict(set)
     for info in storage_for(output_uri).list_objects(root):
         name = info.uri[len(prefix):].split("/", 1)[0]
-        run_dir = state.JobLayout(output_uri=output_uri, job=name).run_dir_of(info.uri)
-        if run_dir is not None:
-            found[name].add(run_dir.rsplit("/", 1)[1])
+        if not is_job_name(name):
+            continue
+        run_id = state.JobLayout(output_uri=output_uri, job=name).run_id_of(info.uri)
+        if run_id is not None and is_run_id(run_id):
+            found[name].add(run_id)
     return {name: sorted(runs) for name, runs in sorted(found.items())}
+
+
+def _summaries(storage, output_uri: str, job: str, runs: list[str]) -> list[RunSummary]:
+    """The runs that can be read, oldest first; the others are named once on stderr."""
+    summaries, skipped = [], []
+    for run_id in runs:
+        layout = state.RunLayout(output_uri=output_uri, job=job, run_id=run_id)
+        try:
+            summaries.append(summarize(storage, layout))
+        except InputError as exc:
+            skipped.append(state.Unreadable(layout.run_dir, str(exc)))
+    state.name_unreadable(skipped)
+    return sorted(summaries, key=lambda s: (s.created_at or "", s.run_id))
 
 
 def list_runs(output_uri: str, job: str) -> list[RunSummary]:
     """A job's run history, oldest first."""
-    storage = storage_for(output_uri)
-    runs = _runs_by_job(output_uri, job).get(job, [])
-    summaries = [summarize(storage, state.RunLayout(output_uri=output_uri, job=job, run_id=r)) for r in runs]
-    return sorted(summaries, key=lambda s: (s.created_at or "", s.run_id))
+    return _summaries(storage_for(output_uri), output_uri, job, _runs_by_job(output_uri, job).get(job, []))
 
 
 def list_jobs(output_uri: str) -> list[dict]:
@@ -116,9 +123,9 @@ def list_jobs(output_uri: str) -> list[dict]:
     storage = storage_for(output_uri)
     jobs = []
     for job, runs in _runs_by_job(output_uri).items():
-        layouts = [state.RunLayout(output_uri=output_uri, job=job, run_id=r) for r in runs]
-        newest = max((summarize(storage, layout) for layout in layouts), key=lambda s: (s.created_at or "", s.run_id))
-        jobs.append({"job": job, "runs": len(runs), "last_run": newest.as_dict()})
+        summaries = _summaries(storage, output_uri, job, runs)
+        if summaries:
+            jobs.append({"job": job, "runs": len(summaries), "last_run": summaries[-1].as_dict()})
     return jobs
 
 

@@ -20,19 +20,27 @@ CHANGE_KINDS = ("added", "removed", "changed")
 def connect(output_uri: str, *, job: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views over the root's (or one job's) committed runs."""
     con = duckdb.connect()
-    register_views(con, load_catalog(output_uri, job=job))
+    register_views(con, _catalog(output_uri, job=job))
     return con
+
+
+def _catalog(output_uri: str, *, job: str | None):
+    """The catalog, its unreadable runs named once on stderr."""
+    catalog = load_catalog(output_uri, job=job)
+    state.name_unreadable(catalog.unreadable)
+    return catalog
 
 
 def _dataset(run: CommittedRun) -> pads.Dataset:
     if scheme_of(run.run_dir) in ("", "file"):
         return pads.dataset(run.files, format="parquet")
-    filesystem, _ = storage_for(run.run_dir).arrow_filesystem(run.files[0])
-    return pads.dataset([f.split("://", 1)[1] for f in run.files], filesystem=filesystem, format="parquet")
+    storage = storage_for(run.run_dir)
+    filesystem, _ = storage.arrow_filesystem(run.files[0])
+    return pads.dataset([storage.arrow_filesystem(f)[1] for f in run.files], filesystem=filesystem, format="parquet")
 
 
 def _committed(output_uri: str, job: str, run_id: str, *, verify: bool) -> CommittedRun:
-    run = load_catalog(output_uri, job=job).run(job, run_id)
+    run = _catalog(output_uri, job=job).run(job, run_id)
     if verify:
         problems = state.verify_files(run.manifest, run.run_dir)
         if problems:
@@ -68,7 +76,7 @@ class Diff:
 
 def diff_runs(output_uri: str, job: str, run_a: str, run_b: str, *, limit: int | None = None) -> Diff:
     """Rows added, removed and whose text changed between two committed runs of a job."""
-    catalog = load_catalog(output_uri, job=job)
+    catalog = _catalog(output_uri, job=job)
     a, b = catalog.run(job, run_a).run_id, catalog.run(job, run_b).run_id
     con = duckdb.connect()
     register_views(con, catalog)

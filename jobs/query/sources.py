@@ -1,16 +1,19 @@
 """What readers may see: committed runs only, found through their manifests, never a glob.
 
 A run without `_manifest.json` (running, failed, abandoned) contributes nothing, and of a
-committed run only the files its manifest lists are read.
+committed run only the files its manifest lists are read. Folders that cannot be a job's
+(pressroom's own `.pressroom/` and `_`-prefixed ones, anything else not a job name) are skipped
+silently; a run or `latest` pointer that cannot be read is skipped and named (`Catalog.unreadable`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobs import state
 from jobs.errors import InputError
 from schemas.manifest import Manifest
+from schemas.names import is_job_name
 from workers.io import Storage, join, storage_for
 
 
@@ -36,6 +39,7 @@ class Catalog:
     storage: Storage
     runs: list[CommittedRun]
     latest: dict[str, str]
+    unreadable: list[state.Unreadable] = field(default_factory=list)
 
     def run(self, job: str, run_id: str) -> CommittedRun:
         """A committed run by job and id ('latest' names the job's latest)."""
@@ -50,28 +54,34 @@ class Catalog:
 
 
 def job_names(storage: Storage, output_uri: str) -> list[str]:
-    """Jobs under the root: directories holding a runs/ folder."""
+    """Jobs under the root: folders with a job's name holding a runs/ folder."""
     prefix = output_uri.rstrip("/") + "/"
     names = set()
     for uri in storage.list_files(output_uri):
         name = uri[len(prefix):].split("/", 1)[0]
-        if state.JobLayout(output_uri=output_uri, job=name).run_dir_of(uri) is not None:
+        if is_job_name(name) and state.JobLayout(output_uri=output_uri, job=name).run_dir_of(uri) is not None:
             names.add(name)
     return sorted(names)
 
 
 def load_catalog(output_uri: str, *, job: str | None = None) -> Catalog:
-    """Every committed run under the root (or of `job`), oldest commit first within a job."""
+    """Every committed run under the root (or of `job`), oldest commit first within a job. What
+    cannot be read is skipped and listed in `unreadable`."""
     storage = storage_for(output_uri)
     jobs = [job] if job else job_names(storage, output_uri)
     runs: list[CommittedRun] = []
     latest: dict[str, str] = {}
+    unreadable: list[state.Unreadable] = []
     for name in jobs:
         layout = state.JobLayout(output_uri=output_uri, job=name)
-        for manifest in state.committed_manifests(storage, layout):
+        for manifest in state.committed_manifests(storage, layout, skipped=unreadable):
             runs.append(CommittedRun(job=name, run_id=manifest.run_id, manifest=manifest,
                                      run_dir=layout.run(manifest.run_id).run_dir))
-        pointer = state.read_latest(storage, layout)
+        try:
+            pointer = state.read_latest(storage, layout)
+        except InputError as exc:
+            unreadable.append(state.Unreadable(layout.latest, str(exc)))
+            continue
         if pointer is not None:
             latest[name] = pointer
-    return Catalog(output_uri=output_uri, storage=storage, runs=runs, latest=latest)
+    return Catalog(output_uri=output_uri, storage=storage, runs=runs, latest=latest, unreadable=unreadable)

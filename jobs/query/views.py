@@ -15,6 +15,8 @@ available offline), registered with DuckDB, which streams from it.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -24,6 +26,7 @@ from jobs.query.lineage import runs_table
 from jobs.query.sources import Catalog, CommittedRun
 from workers.io import scheme_of, storage_for
 
+GLOB = re.compile(r"[*?\[\]{}]")
 EMPTY_OUTPUTS = ("SELECT NULL::VARCHAR AS job, NULL::VARCHAR AS run_id, NULL::VARCHAR AS row_id, "
                  "NULL::INTEGER AS sample_index, NULL::VARCHAR AS text, "
                  "NULL::VARCHAR AS error_code, NULL::VARCHAR AS error_message, NULL::VARCHAR AS generation_key "
@@ -35,13 +38,16 @@ def _quoted(text: str) -> str:
 
 
 def _source(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> tuple[str, str]:
-    """A FROM clause reading exactly the run's listed files, and the run's id column."""
+    """A FROM clause reading exactly the run's listed files, and the run's id column. DuckDB's
+    `read_parquet` expands glob characters in the names it is given: a path holding any (the
+    manifest's own paths never do; an output root might) is read through Arrow instead."""
     files = run.files
-    if scheme_of(run.run_dir) in ("", "file"):
+    if scheme_of(run.run_dir) in ("", "file") and not any(GLOB.search(f) for f in files):
         id_column = run.manifest.id_column or pq.read_schema(files[0]).names[0]
         return f"read_parquet([{', '.join(_quoted(f) for f in files)}], union_by_name = true)", id_column
-    filesystem, _ = storage_for(run.run_dir).arrow_filesystem(files[0])
-    dataset = pads.dataset([f.split("://", 1)[1] for f in files], filesystem=filesystem, format="parquet")
+    storage = storage_for(run.run_dir)
+    filesystem, _ = storage.arrow_filesystem(files[0])
+    dataset = pads.dataset([storage.arrow_filesystem(f)[1] for f in files], filesystem=filesystem, format="parquet")
     name = f"_run_{number}"
     con.register(name, dataset)
     return name, run.manifest.id_column or dataset.schema.names[0]

@@ -13,11 +13,13 @@ from collections import OrderedDict
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from jobs import state
+from jobs.errors import JobError
 from schemas.manifest import Manifest
 from schemas.rows import ERROR_CODE, GENERATION_KEY, RETRYABLE_ERRORS, SAMPLE_INDEX
-from workers.io import Storage, join, open_parquet
+from workers.io import Storage, join
 
 FILE = "_file"
 POSITION = "_position"
@@ -33,6 +35,7 @@ class PreviousRun:
         self._retry = retry_spec is not None
         self._unrendered_by_id = self._retry and retry_spec == manifest.spec_sha256
         self._storage = storage
+        self._entries = list(manifest.files)
         self._files = [join(layout.run_dir, entry.path) for entry in manifest.files]
         self._id_column = id_column
         self._cache: OrderedDict[int, pa.Table] = OrderedDict()
@@ -40,8 +43,8 @@ class PreviousRun:
 
     def _build_index(self) -> pa.Table:
         parts = []
-        for number, uri in enumerate(self._files):
-            parquet = open_parquet(self._storage, uri)
+        for number in range(len(self._files)):
+            parquet = self._verified(number)
             wanted = [self._id_column, SAMPLE_INDEX, GENERATION_KEY, ERROR_CODE]
             if any(name not in parquet.schema_arrow.names for name in wanted):
                 continue  # written before generation keys, or under another id column: nothing to reuse
@@ -110,11 +113,21 @@ class PreviousRun:
         whole = pa.concat_tables([table for _, table in pieces], promote_options="permissive")
         return whole.take(pa.array((order[:, None] * samples + np.arange(samples)).ravel()))
 
+    def _verified(self, number: int) -> pq.ParquetFile:
+        """A listed data file, read whole and checked against the size and sha256 its manifest
+        records before a byte of it is copied: a changed file fails the run, never seeds it."""
+        uri, entry = self._files[number], self._entries[number]
+        data = self._storage.read_bytes(uri)
+        if len(data) != entry.bytes or state.sha256_hex(data) != entry.sha256:
+            raise JobError(f"{uri} no longer matches the manifest of run {self.run_id} (size or sha256): its rows "
+                           "are not reused; restore the file, or run with mode: full")
+        return pq.ParquetFile(pa.BufferReader(data))
+
     def _file(self, number: int) -> pa.Table:
         if number in self._cache:
             self._cache.move_to_end(number)
             return self._cache[number]
-        table = open_parquet(self._storage, self._files[number]).read()
+        table = self._verified(number).read()
         self._cache[number] = table
         if len(self._cache) > FILES_CACHED:
             self._cache.popitem(last=False)

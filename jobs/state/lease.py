@@ -17,16 +17,17 @@ import time
 import uuid
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from jobs.errors import InputError, LeaseHeld
+from jobs.errors import HeldElsewhere, LeaseHeld
 from jobs.state.paths import RunLayout
+from jobs.state.read import check_identity, parse_record
 from jobs.state.retry import backoff_delays
 from schemas.state import Lease, LeaseHolder
 from workers.io import ConditionFailed, Storage
 
 DEFAULT_TTL_S = 60.0
 TTL_ENV = "PRESSROOM_LEASE_SECONDS"  # shorter leases in tests; renewed every third of it
+DEFAULT_SKEW_S = 10.0
+SKEW_ENV = "PRESSROOM_CLOCK_SKEW_S"  # how far apart the hosts' clocks may be (NTP keeps them far closer)
 
 
 def lease_ttl() -> float:
@@ -57,6 +58,15 @@ def this_process() -> LeaseHolder:
     return LeaseHolder(host=socket.gethostname(), boot_id=_boot_id(), pid=pid, started=_process_start(pid) or "")
 
 
+def holder_running_here(holder: LeaseHolder) -> bool:
+    """True only when the holder is a process of this host's current boot that still runs with the
+    start time the lease recorded: the one process a signal may go to (never pid 0 or 1, never a
+    pid reused since, never another host's)."""
+    if holder.pid <= 1 or holder.host != socket.gethostname() or not holder.boot_id or holder.boot_id != _boot_id():
+        return False
+    return bool(holder.started) and _process_start(holder.pid) == holder.started
+
+
 def holder_gone(holder: LeaseHolder) -> bool:
     """True only when the holder ran on this host (same boot) and that process no longer runs."""
     if holder.host != socket.gethostname() or not holder.boot_id or holder.boot_id != _boot_id():
@@ -77,15 +87,26 @@ def read_lease(storage: Storage, layout: RunLayout) -> tuple[Lease, str] | None:
         data, version = storage.read_versioned(layout.lease)
     except FileNotFoundError:
         return None
-    try:
-        return Lease.model_validate_json(data), version
-    except ValidationError as exc:
-        raise InputError(f"{layout.lease} is not a valid lease: {exc.errors()[0]['msg']}") from None
+    lease = parse_record(Lease, data, uri=layout.lease)
+    check_identity(lease, uri=layout.lease, job=layout.job, run_id=layout.run_id)
+    return lease, version
+
+
+def clock_skew() -> float:
+    """Seconds hosts' clocks may differ: `$PRESSROOM_CLOCK_SKEW_S`, else 10."""
+    return float(os.environ.get(SKEW_ENV) or DEFAULT_SKEW_S)
 
 
 def is_live(lease: Lease) -> bool:
-    """Whether the lease still protects its holder's work (not released, not expired, not orphaned)."""
-    return not lease.released and lease.expires_at > time.time() and not holder_gone(lease.holder)
+    """Whether the lease still protects its holder's work (not released, not expired, not orphaned).
+
+    The expiry is the holder's clock; the holder stops writing once its own clock passes it. A
+    reader on another host waits `clock_skew()` longer before it calls the lease expired, so a
+    takeover is safe while the two clocks differ by less than that."""
+    if lease.released or holder_gone(lease.holder):
+        return False
+    margin = 0.0 if lease.holder.host == socket.gethostname() else clock_skew()
+    return lease.expires_at + margin > time.time()
 
 
 class RunLease:
@@ -160,7 +181,7 @@ def take_lease(storage: Storage, layout: RunLayout, *, ttl: float, wait_seconds:
         current = read_lease(storage, layout)
         if current is not None and is_live(current[0]):
             if deadline is None or time.monotonic() >= deadline:
-                raise LeaseHeld(
+                raise HeldElsewhere(
                     f"run {layout.run_id} of job {layout.job} is held by another driver: {describe(current[0])}"
                     + ("" if deadline is not None else "; wait for it with --wait-lease")
                 )

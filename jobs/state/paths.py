@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobs.errors import InputError
+from schemas.names import is_job_name, is_run_id
 from workers.io import join
 
 MANIFEST_NAME = "_manifest.json"
@@ -37,10 +39,16 @@ PROBE_DIR = ".pressroom"  # under the output root; a dot keeps it apart from job
 
 @dataclass(frozen=True)
 class JobLayout:
-    """Where a job's runs and its `latest` pointer live under the output root."""
+    """Where a job's runs and its `latest` pointer live under the output root. The job name is
+    checked here, where every path is built: a name that could leave its folder never becomes one."""
 
     output_uri: str
     job: str
+
+    def __post_init__(self) -> None:
+        if not is_job_name(self.job):
+            raise InputError(f"{self.job!r} is not a job name (letters, digits, '-', '_', starting with a letter or "
+                             "digit)")
 
     @property
     def job_dir(self) -> str:
@@ -69,19 +77,31 @@ class JobLayout:
         """The layout of one of this job's runs."""
         return RunLayout(output_uri=self.output_uri, job=self.job, run_id=run_id)
 
-    def run_dir_of(self, uri: str) -> str | None:
-        """The run directory holding a file listed under `runs_dir`, or None."""
+    def run_id_of(self, uri: str) -> str | None:
+        """The run folder's name for a file listed under `runs_dir`, or None (not checked: a listing
+        may hold anything)."""
         prefix = self.runs_dir + "/"
         if not uri.startswith(prefix) or "/" not in uri[len(prefix):]:
             return None
-        return prefix + uri[len(prefix):].split("/", 1)[0]
+        return uri[len(prefix):].split("/", 1)[0]
+
+    def run_dir_of(self, uri: str) -> str | None:
+        """The run directory holding a file listed under `runs_dir`, or None."""
+        run_id = self.run_id_of(uri)
+        return None if run_id is None else join(self.runs_dir, run_id)
 
 
 @dataclass(frozen=True)
 class RunLayout(JobLayout):
-    """Where one run's files live."""
+    """Where one run's files live (the run id checked like the job name)."""
 
     run_id: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not is_run_id(self.run_id):
+            raise InputError(f"{self.run_id!r} is not a run id (letters, digits, '.', '_', '-', at most 128, starting "
+                             "with a letter or digit)")
 
     @property
     def run_dir(self) -> str:
@@ -131,3 +151,13 @@ def run_dir_of(target: str) -> str:
     if target.endswith("/" + MANIFEST_NAME) or target == MANIFEST_NAME:
         target = target[: -len(MANIFEST_NAME)].rstrip("/")
     return target
+
+
+def run_path_parts(run_dir: str) -> tuple[str, str, str] | None:
+    """(output root, job, run id) of a run directory `{output}/{job}/runs/{run}`, or None."""
+    parts = run_dir.rstrip("/").rsplit("/", 3)
+    if len(parts) == 3:  # JOB/runs/RUN, relative to the current directory
+        parts = [".", *parts]
+    if len(parts) != 4 or parts[2] != RUNS_DIR or not is_job_name(parts[1]) or not is_run_id(parts[3]):
+        return None
+    return parts[0] or "/", parts[1], parts[3]

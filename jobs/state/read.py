@@ -1,25 +1,52 @@
 """The read side of run state, for every module: plans, shard records, manifests, checksums.
 
-Readers trust only files a committed manifest lists. Every record is validated as it is read:
-a manifest or shard record whose file paths leave the run directory (absolute, `..`, a scheme)
-is refused with InputError (exit 2), even when the bytes it points at match their checksum.
+Nothing read from storage is trusted. Every record is validated where it is parsed, once, here:
+its schema (ids and job names by their patterns, file paths plain and inside the run directory),
+and its identity: a record must name the job and run of the folder it was found in, so a run
+directory copied or moved under another name is refused rather than read as another run.
+
+Single-run reads raise InputError (exit 2) naming the file. Listings skip what they cannot read
+and name it (`Unreadable`), once per process on stderr unless the caller collects them: one bad
+or newer-version record never takes a reader down, and retention and gc never delete it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from jobs.errors import InputError
-from jobs.state.paths import MANIFEST_NAME, PLAN_NAME, JobLayout, RunLayout, run_dir_of
+from jobs.state.paths import MANIFEST_NAME, PLAN_NAME, JobLayout, RunLayout, run_path_parts
 from schemas.manifest import Manifest, RunPlan, ShardRecord
-from schemas.state import PublishRecord
+from schemas.names import is_run_id
+from schemas.state import LatestPointer, PublishRecord
 from workers.io import Storage, join, storage_for
 
 Record = TypeVar("Record", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored record a listing skipped, and why."""
+
+    uri: str
+    reason: str
+
+
+_NAMED: set[str] = set()
+
+
+def name_unreadable(found: list[Unreadable]) -> None:
+    """Say on stderr, once per file and process, which records a reader skipped."""
+    for item in found:
+        if item.uri not in _NAMED:
+            _NAMED.add(item.uri)
+            print(f"warning: skipped {item.reason}", file=sys.stderr)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -37,27 +64,40 @@ def parse_record(model: type[Record], data: bytes, *, uri: str) -> Record:
         raise InputError(f"{uri} is not a valid {model.__name__}: {field}: {first['msg']}") from None
 
 
-def _read_if_present(storage: Storage, uri: str, model: type[Record]) -> Record | None:
+def check_identity(record: BaseModel, *, uri: str, job: str, run_id: str | None = None) -> None:
+    """InputError unless the record names the job (and run) whose folder it was found in."""
+    named = (getattr(record, "job", job), getattr(record, "run_id", run_id) if run_id is not None else None)
+    if named != (job, run_id):
+        where = f"{job}/{run_id}" if run_id is not None else job
+        says = f"{named[0]}/{named[1]}" if run_id is not None else named[0]
+        raise InputError(f"{uri} names {says} but lies in {where}'s folder: a job or run folder copied or moved "
+                         "under another name is not read (pressroom names every file by its job and run)")
+
+
+def read_run_record(storage: Storage, uri: str, model: type[Record], layout: RunLayout) -> Record | None:
+    """A run's record, validated and checked against the run's folder; None if absent."""
     try:
         data = storage.read_bytes(uri)
     except FileNotFoundError:
         return None
-    return parse_record(model, data, uri=uri)
+    record = parse_record(model, data, uri=uri)
+    check_identity(record, uri=uri, job=layout.job, run_id=layout.run_id)
+    return record
 
 
 def read_manifest(storage: Storage, layout: RunLayout) -> Manifest | None:
     """The run's manifest, or None if the run is not committed."""
-    return _read_if_present(storage, layout.manifest, Manifest)
+    return read_run_record(storage, layout.manifest, Manifest, layout)
 
 
 def read_published(storage: Storage, layout: RunLayout) -> PublishRecord | None:
     """The Iceberg snapshot the run was published as, or None if it was not (yet)."""
-    return _read_if_present(storage, layout.published, PublishRecord)
+    return read_run_record(storage, layout.published, PublishRecord, layout)
 
 
 def read_plan(storage: Storage, layout: RunLayout) -> RunPlan | None:
     """The run's plan, or None if the run never started."""
-    return _read_if_present(storage, layout.plan, RunPlan)
+    return read_run_record(storage, layout.plan, RunPlan, layout)
 
 
 def read_latest(storage: Storage, job: JobLayout) -> str | None:
@@ -66,10 +106,7 @@ def read_latest(storage: Storage, job: JobLayout) -> str | None:
         data = storage.read_bytes(job.latest)
     except FileNotFoundError:
         return None
-    try:
-        return str(json.loads(data)["run_id"])
-    except (ValueError, KeyError, TypeError):
-        raise InputError(f"{job.latest} is not a latest pointer (a JSON object with run_id)") from None
+    return parse_record(LatestPointer, data, uri=job.latest).run_id
 
 
 def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRecord]:
@@ -78,39 +115,70 @@ def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRe
     for uri in storage.list_files(layout.shards_dir):
         if uri.endswith(".json"):
             record = parse_record(ShardRecord, storage.read_bytes(uri), uri=uri)
+            if uri != layout.shard_record(record.shard):
+                raise InputError(f"{uri} records shard {record.shard}: a shard record lies under its own shard's name")
             records[record.shard] = record
     return records
 
 
-def uncommitted_runs(storage: Storage, job: JobLayout) -> list[RunPlan]:
-    """Plans of the job's runs that have no manifest, oldest first."""
+def _listed(storage: Storage, job: JobLayout, name: str, model: type[Record], skipped: list[Unreadable] | None, *,
+            where: Callable[[str, set[str]], bool] | None = None) -> list[Record]:
+    """Every run's `name` record under the job (of the runs `where` accepts, given the run id and
+    the listing), validated; what cannot be read is skipped and named."""
     names = set(storage.list_files(job.runs_dir))
-    plans = []
+    found, bad = [], []
     for uri in sorted(names):
-        if uri.endswith("/" + PLAN_NAME) and uri[: -len(PLAN_NAME)] + MANIFEST_NAME not in names:
-            plans.append(parse_record(RunPlan, storage.read_bytes(uri), uri=uri))
+        run_id = job.run_id_of(uri)
+        if run_id is None or uri != join(job.runs_dir, run_id, name) or (where and not where(run_id, names)):
+            continue
+        if not is_run_id(run_id):
+            bad.append(Unreadable(uri, f"{uri}: the folder {run_id!r} is not a run id"))
+            continue
+        try:
+            record = read_run_record(storage, uri, model, job.run(run_id))
+        except InputError as exc:
+            bad.append(Unreadable(uri, str(exc)))
+            continue
+        if record is not None:  # None: deleted since the listing
+            found.append(record)
+    if skipped is None:
+        name_unreadable(bad)
+    else:
+        skipped.extend(bad)
+    return found
+
+
+def uncommitted_runs(storage: Storage, job: JobLayout, *, skipped: list[Unreadable] | None = None) -> list[RunPlan]:
+    """Plans of the job's runs that have no manifest, oldest first (unreadable plans skipped)."""
+    plans = _listed(storage, job, PLAN_NAME, RunPlan, skipped,
+                    where=lambda run_id, names: join(job.runs_dir, run_id, MANIFEST_NAME) not in names)
     return sorted(plans, key=lambda p: (p.created_at, p.run_id))
 
 
-def committed_manifests(storage: Storage, job: JobLayout) -> list[Manifest]:
-    """Manifests of the job's committed runs, oldest commit first."""
-    manifests = []
-    for uri in storage.list_files(job.runs_dir):
-        if uri.endswith("/" + MANIFEST_NAME):
-            manifests.append(parse_record(Manifest, storage.read_bytes(uri), uri=uri))
+def committed_manifests(storage: Storage, job: JobLayout, *,
+                        skipped: list[Unreadable] | None = None) -> list[Manifest]:
+    """Manifests of the job's committed runs, oldest commit first. A manifest that cannot be read
+    (invalid, a newer format, copied from another run) is skipped and named: given `skipped`, it
+    is added there; otherwise named once on stderr."""
+    manifests = _listed(storage, job, MANIFEST_NAME, Manifest, skipped)
     return sorted(manifests, key=lambda m: (m.finished_at, m.run_id))
 
 
 def load_committed(target: str) -> tuple[Manifest, str]:
-    """The manifest and run directory for a run directory or a manifest path."""
+    """The manifest and run directory for a run directory (`.../JOB/runs/RUN`) or its manifest's path."""
+    from jobs.state.paths import run_dir_of
+
     run_dir = run_dir_of(target)
-    storage = storage_for(run_dir)
-    manifest_uri = join(run_dir, MANIFEST_NAME)
-    try:
-        data = storage.read_bytes(manifest_uri)
-    except FileNotFoundError:
-        raise InputError(f"{run_dir} has no {MANIFEST_NAME}: the run is not committed (or not a run directory)") from None
-    return parse_record(Manifest, data, uri=manifest_uri), run_dir
+    parts = run_path_parts(run_dir)
+    if parts is None:
+        raise InputError(f"{run_dir} is not a run directory (OUTPUT/JOB/runs/RUN): a run is read only where its "
+                         "job and run ids say it lies")
+    output_uri, job, run_id = parts
+    layout = RunLayout(output_uri=output_uri, job=job, run_id=run_id)
+    manifest = read_manifest(storage_for(run_dir), layout)
+    if manifest is None:
+        raise InputError(f"{run_dir} has no {MANIFEST_NAME}: the run is not committed (or not a run directory)")
+    return manifest, layout.run_dir
 
 
 def verify_files(manifest: Manifest, run_dir: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 Writers are the submitter (`queued`), the lease holder (`running`, `committing`, and how the run
 ended), and a reader that finds a `running` run whose lease is no longer live (`failed`, reason
-`lost`). Every change is a compare-and-swap on the version just read, so concurrent writers
+`lost`, its webhook pending for the next holder of the job's spec: see jobs.state.notices). Every change is a compare-and-swap on the version just read, so concurrent writers
 never lose a transition; a committed run's state (`succeeded`, `rejected`) never changes again.
 """
 
@@ -12,8 +12,9 @@ import time
 from datetime import datetime, timezone
 
 from jobs.state.lease import is_live, read_lease
+from jobs.state.notices import leave_notice
 from jobs.state.paths import RunLayout
-from jobs.state.read import parse_record
+from jobs.state.read import check_identity, parse_record
 from jobs.state.retry import backoff_delays, with_retries
 from schemas.state import FINAL, FailureReason, RunState, RunStateName, Transition
 from workers.io import ConditionFailed, Storage
@@ -36,7 +37,9 @@ def _read(storage: Storage, layout: RunLayout) -> tuple[RunState, str] | None:
         data, version = with_retries(lambda: storage.read_versioned(layout.state))
     except FileNotFoundError:
         return None
-    return parse_record(RunState, data, uri=layout.state), version
+    current = parse_record(RunState, data, uri=layout.state)
+    check_identity(current, uri=layout.state, job=layout.job, run_id=layout.run_id)
+    return current, version
 
 
 def record_state(
@@ -88,6 +91,27 @@ def observe(storage: Storage, layout: RunLayout) -> tuple[RunState | None, bool]
     lost = record_state(
         storage, layout, RunStateName.FAILED, reason=FailureReason.LOST, attempt=attempt,
         message=f"attempt {attempt} stopped renewing its lease without recording an end (driver killed or lost)",
-        only_from={RunStateName.RUNNING, RunStateName.COMMITTING},
+        only_from={RunStateName.RUNNING, RunStateName.COMMITTING}, notify_pending=True,
     )
+    if lost is not None:  # told by the next holder of the job's spec, never from this file's contents
+        leave_notice(storage, layout, layout.run_id)
     return (lost or read_state(storage, layout)), lost is not None
+
+
+def take_pending(storage: Storage, layout: RunLayout) -> RunState | None:
+    """Clear the run's `notify_pending` by compare-and-swap; the state if this call cleared it
+    (the one caller that then sends the webhook), else None."""
+    delays = backoff_delays()
+    for _ in range(ATTEMPTS):
+        found = _read(storage, layout)
+        if found is None or not found[0].notify_pending:
+            return None
+        current, version = found
+        cleared = current.model_copy(update={"notify_pending": False})
+        try:
+            with_retries(lambda: storage.write_bytes(layout.state, cleared.model_dump_json(indent=2).encode(),
+                                                     if_match=version))
+            return current
+        except ConditionFailed:
+            time.sleep(next(delays))
+    raise ConditionFailed(f"{layout.state}: gave up after {ATTEMPTS} concurrent updates")

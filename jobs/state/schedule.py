@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 from jobs.state.paths import PAUSED_NAME, JobLayout
-from jobs.state.read import parse_record
+from jobs.errors import InputError
+from jobs.state.read import check_identity, parse_record
 from jobs.state.retry import with_retries
 from schemas.state import SlotClaim
 from workers.io import AlreadyExists, Storage
@@ -21,16 +22,36 @@ def claim_slot(storage: Storage, job: JobLayout, claim: SlotClaim) -> tuple[bool
     try:
         with_retries(lambda: storage.write_bytes(uri, claim.model_dump_json(indent=2).encode(), if_none_match=True))
     except AlreadyExists:
-        return False, parse_record(SlotClaim, storage.read_bytes(uri), uri=uri)
+        return False, _parse_claim(storage.read_bytes(uri), uri=uri, job=job, slot=claim.slot)
     return True, claim
+
+
+def _parse_claim(data: bytes, *, uri: str, job: JobLayout, slot: str) -> SlotClaim:
+    """A slot claim, validated and checked against its job folder and file name."""
+    claim = parse_record(SlotClaim, data, uri=uri)
+    check_identity(claim, uri=uri, job=job.job)
+    if claim.slot != slot:
+        raise InputError(f"{uri} claims slot {claim.slot}: a claim lies under its own slot's name")
+    return claim
+
+
+def read_claim(storage: Storage, job: JobLayout, slot: str) -> SlotClaim | None:
+    """The slot's claim, or None if nobody claimed it."""
+    uri = job.slot_claim(slot)
+    try:
+        data = storage.read_bytes(uri)
+    except FileNotFoundError:
+        return None
+    return _parse_claim(data, uri=uri, job=job, slot=slot)
 
 
 def read_claims(storage: Storage, job: JobLayout) -> list[SlotClaim]:
     """The job's slot claims, oldest slot first."""
     claims = []
     for uri in storage.list_files(job.schedule_dir):
-        if uri.endswith(".json") and not uri.endswith("/" + PAUSED_NAME):
-            claims.append(parse_record(SlotClaim, storage.read_bytes(uri), uri=uri))
+        name = uri.rsplit("/", 1)[1]
+        if name.endswith(".json") and name != PAUSED_NAME:
+            claims.append(_parse_claim(storage.read_bytes(uri), uri=uri, job=job, slot=name[: -len(".json")]))
     return sorted(claims, key=lambda c: c.slot)
 
 

@@ -8,7 +8,6 @@ once every shard has a record, the manifest (a conditional put), then the job's 
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass
 
@@ -17,11 +16,11 @@ import pyarrow.parquet as pq
 
 from jobs.errors import JobError, LeaseHeld
 from jobs.state.paths import RunLayout
-from jobs.state.read import parse_record, sha256_hex
+from jobs.state.read import check_identity, parse_record, read_run_record, sha256_hex
 from jobs.state.retry import backoff_delays, with_retries
 from jobs.state.tally import shard_quality, shard_scores, shard_totals
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
-from schemas.state import PublishRecord
+from schemas.state import LatestPointer, PublishRecord
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
@@ -89,7 +88,7 @@ def claim_run_plan(storage: Storage, layout: RunLayout, plan: RunPlan) -> RunPla
     try:
         _put_new(storage, layout.plan, plan.model_dump_json(indent=2).encode())
     except AlreadyExists:
-        return parse_record(RunPlan, storage.read_bytes(layout.plan), uri=layout.plan)
+        return read_run_record(storage, layout.plan, RunPlan, layout)
     return plan
 
 
@@ -114,7 +113,9 @@ def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *,
     existing = with_retries(lambda: _put_or_read(storage, layout.manifest, data),
                             also=lambda exc: isinstance(exc, FileNotFoundError))
     if existing is not None and existing != data:
-        return CommitResult(manifest=parse_record(Manifest, existing, uri=layout.manifest), written=False)
+        standing = parse_record(Manifest, existing, uri=layout.manifest)
+        check_identity(standing, uri=layout.manifest, job=layout.job, run_id=layout.run_id)
+        return CommitResult(manifest=standing, written=False)
     if manifest.state == "succeeded":  # a rejected run is committed, but never the latest
         move_latest(storage, layout, manifest, only_from=latest_only_from)  # ours, or an earlier put's
     return CommitResult(manifest=manifest, written=True)
@@ -136,23 +137,24 @@ def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, atte
 
     Returns True if `latest` now names this run.
     """
-    ours = {"run_id": layout.run_id, "finished_at": manifest.finished_at}
+    ours = LatestPointer(run_id=layout.run_id, finished_at=manifest.finished_at)
+    data = ours.model_dump_json().encode()
     delays = backoff_delays()
     for _ in range(attempts):
         try:
-            data, version = with_retries(lambda: storage.read_versioned(layout.latest))
-            current = json.loads(data)
+            stored, version = with_retries(lambda: storage.read_versioned(layout.latest))
+            current = parse_record(LatestPointer, stored, uri=layout.latest)
         except FileNotFoundError:
             version, current = None, None
-        if current and (current.get("finished_at", ""), current["run_id"]) > (ours["finished_at"], ours["run_id"]):
+        if current and (current.finished_at, current.run_id) > (ours.finished_at, ours.run_id):
             return False
-        if only_from is not None and (current or {}).get("run_id") not in (only_from, layout.run_id):
+        if only_from is not None and (current.run_id if current else None) not in (only_from, layout.run_id):
             return False
         try:
             if version is None:
-                with_retries(lambda: storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_none_match=True))
+                with_retries(lambda: storage.write_bytes(layout.latest, data, if_none_match=True))
             else:
-                with_retries(lambda: storage.write_bytes(layout.latest, json.dumps(ours).encode(), if_match=version))
+                with_retries(lambda: storage.write_bytes(layout.latest, data, if_match=version))
             return True
         except ConditionFailed:
             time.sleep(next(delays))  # another commit moved it between our read and write: look again

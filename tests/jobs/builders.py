@@ -138,10 +138,11 @@ def make_manifest(
     )
 
 
-def committed_run(output_uri: Path, *, run_id: str = RUN_ID,
-                  finished_at: str = "2024-06-01T02:03:04+00:00") -> tuple[RunLayout, Manifest]:
-    """Two shards (4 + 3 rows, one failed row) written and committed under output_uri."""
-    storage = LocalStorage()
+def committed_run(output_uri: Path | str, *, run_id: str = RUN_ID, finished_at: str = "2024-06-01T02:03:04+00:00",
+                  storage=None) -> tuple[RunLayout, Manifest]:
+    """Two shards (4 + 3 rows, one failed row) written and committed under output_uri (a local
+    directory, or any store's URI with its `storage`)."""
+    storage = storage or LocalStorage()
     layout = RunLayout(output_uri=str(output_uri), job=JOB, run_id=run_id)
     ids = [f"r{i:04d}" for i in range(7)]
     records = [

@@ -176,7 +176,8 @@ def test_version_flag(tmp_path):
 def test_show_uncommitted_dir_exits_2(tmp_path):
     done = _cli(tmp_path, "show", str(tmp_path))
     assert done.returncode == 2
-    assert done.stderr == f"error: {tmp_path} has no _manifest.json: the run is not committed (or not a run directory)\n"
+    assert done.stderr == (f"error: {tmp_path} is not a run directory (OUTPUT/JOB/runs/RUN): a run is read only where "
+                           "its job and run ids say it lies\n")
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["validate"]])

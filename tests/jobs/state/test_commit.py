@@ -200,8 +200,12 @@ def test_load_committed_by_run_dir_or_manifest_path(tmp_path):
 
 
 def test_load_committed_rejects_uncommitted_dir(tmp_path):
-    with pytest.raises(InputError, match="has no _manifest.json: the run is not committed"):
+    with pytest.raises(InputError, match="is not a run directory"):
         load_committed(str(tmp_path))
+    run_dir = tmp_path / "job" / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    with pytest.raises(InputError, match="has no _manifest.json: the run is not committed"):
+        load_committed(str(run_dir))
 
 
 @pytest.mark.parametrize("hostile", [

@@ -13,6 +13,7 @@ import pytest
 
 from jobs.errors import LeaseHeld
 from jobs.state import RunLayout, read_lease, take_lease
+from jobs.state.lease import clock_skew
 from workers.io import LocalStorage
 
 HOLD = textwrap.dedent("""
@@ -73,7 +74,7 @@ def test_an_expired_lease_is_taken_over_and_its_old_holder_finds_out(layout):
     first = take_lease(storage, layout, ttl=60)
     first._stop.set()  # a driver frozen before it could renew
     data = json.loads(Path(layout.lease).read_text())
-    data["expires_at"] = time.time() - 1
+    data["expires_at"] = time.time() - 1 - clock_skew()  # expired by more than the hosts' clocks may differ
     data["holder"]["host"] = "elsewhere"  # another host: only the expiry can free it
     Path(layout.lease).write_text(json.dumps(data))
 
@@ -87,6 +88,26 @@ def test_an_expired_lease_is_taken_over_and_its_old_holder_finds_out(layout):
         second.release()
     first.release()  # a lost lease is left to its new holder
     assert read_lease(storage, layout)[0].attempt == 2
+
+
+def test_another_hosts_lease_is_not_taken_within_the_tolerated_clock_skew(layout, monkeypatch):
+    """The expiry is the holder's clock. A host whose clock runs up to PRESSROOM_CLOCK_SKEW_S ahead
+    must not take a lease the holder still writes under: it waits out the skew first."""
+    monkeypatch.setenv("PRESSROOM_CLOCK_SKEW_S", "10")
+    storage = LocalStorage()
+    first = take_lease(storage, layout, ttl=60)
+    first._stop.set()
+    data = json.loads(Path(layout.lease).read_text())
+    data["holder"]["host"] = "elsewhere"
+    data["expires_at"] = time.time() - 6  # by our clock; the holder's may be up to 10 s behind
+    Path(layout.lease).write_text(json.dumps(data))
+    with pytest.raises(LeaseHeld, match="held by another driver"):
+        take_lease(storage, layout, ttl=60)
+    data["expires_at"] = time.time() - 11  # past any clock the tolerance allows
+    Path(layout.lease).write_text(json.dumps(data))
+    second = take_lease(storage, layout, ttl=60)
+    assert second.attempt == 2
+    second.release()
 
 
 def test_renewal_keeps_a_short_lease_alive(layout):
