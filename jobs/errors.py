@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from workers.errors import InputError, PressroomError
 
-__all__ = ["InputError", "JobError", "LeaseHeld", "PressroomError", "SpecError"]
+__all__ = ["HeldElsewhere", "InputError", "JobError", "LeaseHeld", "PressroomError", "SpecError"]
 
 
 class SpecError(PressroomError):
@@ -26,3 +26,7 @@ class LeaseHeld(PressroomError):
     """Another live driver holds the run's lease (or took it over from this one)."""
 
     exit_code = 3
+
+
+class HeldElsewhere(LeaseHeld):
+    """Another live driver (or a queued submission) has the run: it is in progress elsewhere."""

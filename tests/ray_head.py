@@ -34,6 +34,7 @@ class RayHead:
     url: str  # the job server, for submit/status/cancel
     gcs: str  # the GCS address, for `run --address`
     auth_env: dict[str, str]
+    temp_dir: str  # Ray's session folders, its logs among them
 
 
 def _ready(url: str, env: dict[str, str]) -> bool:
@@ -87,6 +88,6 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
         while not _ready(url, auth_env):
             assert head.poll() is None and time.monotonic() < deadline, (root / "head.log").read_text()[-3000:]
             time.sleep(1)
-        yield RayHead(url=url, gcs=f"127.0.0.1:{GCS_PORT}", auth_env=auth_env)
+        yield RayHead(url=url, gcs=f"127.0.0.1:{GCS_PORT}", auth_env=auth_env, temp_dir=temp_dir)
     finally:
         stop_head(head, tag, temp_dir)

@@ -53,12 +53,36 @@ def _rows(run_dir: Path) -> list[dict]:
     return rows
 
 
+def _job_api_and_logs(ray_head) -> str:
+    """Everything a client of Ray's job API gets back (`GET /api/jobs/`, as any non-browser client
+    sees it), and every log file of the head's sessions."""
+    probe = ("import sys; from ray.job_submission import JobSubmissionClient as C; "
+             f"sys.stdout.write(C({ray_head.url!r})._do_request('GET', '/api/jobs/').text)")
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **ray_head.auth_env})
+    assert answer.returncode == 0 and '"submission_id"' in answer.stdout, answer.stderr[-2000:]
+    logs = [p.read_text(errors="replace") for p in Path(ray_head.temp_dir).glob("session_*/logs/**/*")
+            if p.is_file()]
+    assert logs, "the head wrote no logs?"
+    return answer.stdout + "\n".join(logs)
+
+
 def test_submit_and_wait_then_status_runs_and_logs(ray_head, tiny_model, tmp_path):
-    spec = _spec(tmp_path, tiny_model)
+    secret = f"hook-secret-{os.getpid()}-{time.time_ns()}"
+    with webhook_receiver() as (url, received):
+        spec = _spec(tmp_path, tiny_model, notify={"webhook": url, "on": ["succeeded"], "secret_env": "HOOK_SECRET"})
+        env = {**ray_head.auth_env, "HOOK_SECRET": secret}
+        began = time.monotonic()
+        done = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "n1", "--wait", "--json",
+                   "--pass-env", "HOOK_SECRET", env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    # The secret reached the driver (it signed the run's webhook) and nothing Ray shows or logs.
+    (headers, body), = received.accepted
+    stamp = headers["X-Pressroom-Timestamp"].encode()
+    assert headers["X-Pressroom-Signature"] == "sha256=" + hmac.new(secret.encode(), stamp + b"." + body,
+                                                                    hashlib.sha256).hexdigest()
+    assert secret not in _job_api_and_logs(ray_head) and secret not in done.stdout + done.stderr
     env = ray_head.auth_env
-    began = time.monotonic()
-    done = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "n1", "--wait", "--json", env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert (summary["job"], summary["run_id"], summary["state"]) == ("tiny-summaries", "n1", "succeeded")
     assert summary["ray_job_status"] in ("RUNNING", "SUCCEEDED") and not summary["version_mismatch"]
@@ -87,8 +111,8 @@ def test_status_while_running_cancel_then_resume_to_a_clean_runs_rows(ray_head, 
     env = {**ray_head.auth_env, "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
            "PRESSROOM_TEST_SLOW_GENERATE_S": "1.5", "PYTHONPATH": str(REPO)}
     submitted = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "slow", "--json",
-                    "--pass-env", "RAY_RUNTIME_ENV_HOOK", "--pass-env", "PRESSROOM_TEST_SLOW_GENERATE_S",
-                    "--pass-env", "PYTHONPATH", env=env)
+                    "--env", "RAY_RUNTIME_ENV_HOOK", "--env", "PRESSROOM_TEST_SLOW_GENERATE_S",
+                    "--env", "PYTHONPATH", env=env)
     assert submitted.returncode == 0, submitted.stderr[-2000:]
     assert json.loads(submitted.stdout)["state"] == "queued"
     root = ["--output-uri", str(tmp_path / "out")]
@@ -148,11 +172,13 @@ def test_a_killed_driver_is_seen_lost_and_its_webhook_says_so(tiny_model, tmp_pa
         status = json.loads(cli("status", "tiny-summaries/doomed", "--output-uri", str(tmp_path / "out"),
                                 "--json").stdout)
         assert (status["state"], status["reason"]) == ("failed", "lost")
+        assert received.accepted == []  # a reader without the spec records the loss but posts nowhere
+        told = json.loads(cli("status", "tiny-summaries/doomed", "--spec", str(spec), "--json").stdout)
+        assert told["state"] == "failed"
         assert [json.loads(body)["state"] for _, body in received.accepted] == ["failed"]
         event = json.loads(received.accepted[0][1])
         assert (event["run_id"], event["reason"], event["attempt"]) == ("doomed", "lost", 1)
-        again = json.loads(cli("status", "tiny-summaries/doomed", "--output-uri", str(tmp_path / "out"),
-                               "--json").stdout)
+        again = json.loads(cli("status", "tiny-summaries/doomed", "--spec", str(spec), "--json").stdout)
         assert again["state"] == "failed" and len(received.accepted) == 1  # recorded and told once
 
 
@@ -166,7 +192,8 @@ def test_history_of_three_runs_and_a_signed_webhook_that_fails_twice_first(tiny_
             assert secret not in done.stdout + done.stderr
     assert received.attempts == 5 and len(received.accepted) == 3  # the first run's event took three tries
     for headers, body in received.accepted:
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        signed = headers["X-Pressroom-Timestamp"].encode() + b"." + body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         assert headers["X-Pressroom-Signature"] == expected
     events = [json.loads(body) for _, body in received.accepted]
     assert [(e["run_id"], e["state"], e["totals"]["rows_in"]) for e in events] == [

@@ -147,3 +147,14 @@ def test_start_commands_stop_then_start(config):
         cmds = config[key]
         assert cmds[0].strip() == "ray stop", key
         assert any("ray start" in c and needle in c for c in cmds[1:]), key
+
+
+def test_the_job_api_is_never_open_to_the_network(config):
+    """Ray's job API returns a job's runtime_env to any client that gets in: loopback only (reached
+    through `ray dashboard`'s SSH tunnel), with token authentication on every node."""
+    head = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        starts = [c for c in config[key] if "ray start" in c]
+        assert starts and all("RAY_AUTH_MODE=token ray start" in c for c in starts), key
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"

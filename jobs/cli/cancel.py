@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import time
 
 from jobs.cli.target import add_root_arguments, job_and_run, output_root
@@ -41,8 +40,8 @@ def command(args) -> int:
     if current is None or current.state not in ENDED:
         if current is not None and current.submission_id and current.cluster:
             stop_ray_job(current.cluster, current.submission_id)
-        elif lease is not None and state.is_live(lease[0]) and lease[0].holder.host == socket.gethostname():
-            os.kill(lease[0].holder.pid, signal.SIGTERM)  # a local driver on this host
+        elif lease is not None and state.is_live(lease[0]) and state.holder_running_here(lease[0].holder):
+            os.kill(lease[0].holder.pid, signal.SIGTERM)  # the local driver itself (host, boot, pid and start time)
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
             current, _ = state.observe(storage, layout)

@@ -26,10 +26,23 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         parser.set_defaults(handler=handler)
 
 
+def _tell_pending(args) -> None:
+    """Given --spec, send the job's run-end webhooks that readers left pending (a reader without a
+    spec records a lost run but never posts where a stored file says)."""
+    if args.spec:
+        from jobs.notify import deliver_pending
+        from jobs.spec import load_spec
+        from workers.io import storage_for
+
+        spec = load_spec(args.spec, output_uri=args.output_uri)
+        deliver_pending(spec, storage_for(spec.output.uri))
+
+
 def _jobs(args) -> int:
     from jobs.catalog import list_jobs
 
     found = list_jobs(output_root(args))
+    _tell_pending(args)
     if args.json:
         print(json.dumps({"jobs": found}))
         return 0
@@ -45,6 +58,7 @@ def _runs(args) -> int:
     from jobs.catalog import list_runs
 
     found = [r.as_dict() for r in list_runs(output_root(args), args.job)]
+    _tell_pending(args)
     if args.json:
         print(json.dumps({"job": args.job, "runs": found}))
         return 0
@@ -61,6 +75,7 @@ def _status(args) -> int:
 
     job, run = job_and_run(args.run)
     status = run_status(output_root(args), job, run)
+    _tell_pending(args)
     if args.json:
         print(json.dumps(status))
         return 0

@@ -15,6 +15,7 @@ import traceback
 from jobs.cli import cancel, catalog, gc, plan, publish, query, retry, run, schedule, show, submit, ui, validate
 from jobs.errors import PressroomError
 from jobs.version import package_version
+from workers.secrets import load_secrets
 
 GROUPS = (run, retry, plan, publish, validate, show, gc, submit, catalog, cancel, schedule, query, ui)
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn every error into one line and an exit code."""
     args = build_parser().parse_args(argv)
+    load_secrets()  # a submitted run's --pass-env values, read by reference (workers.secrets)
     try:
         return args.handler(args)
     except PressroomError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from jobs.cli.target import add_root_arguments, job_and_run, output_root
@@ -115,8 +116,14 @@ def _table(reader, out) -> None:
     print(f"{total} row(s){more}", file=out)
 
 
+# Control characters (a terminal runs ESC sequences: colours, titles, cursor moves, even links) and
+# the invisible marks that reorder text: shown as escapes in `table`, never passed to the terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _cell(value, width: int = 60) -> str:
-    text = "NULL" if value is None else str(value).replace("\n", " ")
+    text = "NULL" if value is None else str(value).replace("\n", " ").replace("\t", " ")
+    text = _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

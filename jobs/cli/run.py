@@ -9,6 +9,7 @@ import sys
 
 from jobs.cli.console import diverted_console
 from jobs.cli.progress import TerminalProgress
+from jobs.errors import HeldElsewhere
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -28,8 +29,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     run.add_argument("--address", help="join this Ray cluster (GCS address, as Ray takes it); default: "
                                        "$RAY_ADDRESS, else a private local Ray")
     run.add_argument("--slot", metavar="ISO_TIME|latest",
-                     help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot "
-                          "already claimed exits 0 without running")
+                     help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot claimed "
+                          "already has its run resumed, unless that run is committed, skipped on purpose or held by "
+                          "a live driver (then exit 0: nothing to do)")
 
 
 def command(args) -> int:
@@ -42,15 +44,17 @@ def command(args) -> int:
     spec = load_spec(args.spec, output_uri=args.output_uri)
     if args.dry_run:
         return _dry_run(spec, args)
+    turn = None
     if args.slot:
-        from jobs.schedule import claim_for_command
+        from jobs.schedule import slot_turn
 
-        took, claim = claim_for_command(spec, args.slot, decision="run", by="run", run_id=args.run_id)
-        if not took:
-            print(f"slot {claim.slot} of job {spec.name} is already claimed by {claim.claimed_by} "
-                  f"(run {claim.run_id}); nothing to run", file=sys.stderr)
-            return 0
-        args.run_id = claim.run_id
+        turn = slot_turn(spec, args.slot, decision="run", by="run", run_id=args.run_id)
+        if turn.done:
+            return nothing_to_run(spec, turn, turn.done, json_mode=args.json)
+        if not turn.took:
+            print(f"slot {turn.claim.slot} of job {spec.name} was claimed by {turn.claim.claimed_by} and its run "
+                  f"{turn.run_id} is not committed: resuming it", file=sys.stderr)
+        args.run_id = turn.run_id
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
         bar = TerminalProgress(console.err) if console.err.isatty() else None
@@ -63,6 +67,11 @@ def command(args) -> int:
             result = run_job(spec, run_id=args.run_id, resume=args.resume, verbose=args.verbose, progress=progress,
                              on_start=announce, wait_lease=args.wait_lease, address=args.address)
         except Exception as exc:  # every failure names the log it leaves behind
+            if isinstance(exc, HeldElsewhere) and turn is not None:  # a --slot caller: the night runs elsewhere
+                if console.log_path:
+                    os.unlink(console.log_path)
+                return nothing_to_run(spec, turn, f"in progress elsewhere: {exc}", json_mode=args.json,
+                                      out=console.out)
             if console.log_path:
                 exc.args = (f"{exc} (engine and Ray logs: {console.log_path})",)
             raise
@@ -76,6 +85,16 @@ def command(args) -> int:
             print(f"run {summary['run_id']} is already committed; nothing written", file=human)
         report_run(result, summary, json_mode=args.json, console=console)
     return exit_code(result)
+
+
+def nothing_to_run(spec, turn, why: str, *, json_mode: bool, out=None) -> int:
+    """A `--slot` caller with nothing to do (committed, skipped, in progress elsewhere): exit 0,
+    so a doubled cron tick or a retried orchestrator task never fails and never runs twice."""
+    print(f"slot {turn.claim.slot} of job {spec.name}: {why}; nothing to run here", file=sys.stderr)
+    if json_mode:
+        print(json.dumps({"job": spec.name, "slot": turn.claim.slot, "run_id": turn.run_id, "claimed": turn.took,
+                          "nothing_to_run": why}), file=out or sys.stdout, flush=True)
+    return 0
 
 
 def report_run(result, summary: dict, *, json_mode: bool, console) -> None:

@@ -91,7 +91,8 @@ def _list(args) -> int:
     from jobs import state
 
     storage, job = _job(args)
-    claims = [c.model_dump() for c in state.read_claims(storage, job)]
+    claims = [{**c.model_dump(), "run_state": _run_state(storage, job, c.run_id)}
+              for c in state.read_claims(storage, job)]
     found = {"job": args.job, "paused": state.is_paused(storage, job), "claims": claims}
     if args.spec:
         from jobs.schedule import slot_name, slots_between
@@ -109,9 +110,26 @@ def _list(args) -> int:
     print(f"job {args.job}: {'paused' if found['paused'] else 'active'}"
           + (f", next slot {found['next_slot']}" if found.get("next_slot") else ""))
     for claim in claims:
-        print(f"  {claim['slot']}  {claim['decision']:<9}  {claim['run_id'] or '-'}  by {claim['claimed_by']}"
-              + (f"  ({claim['reason']})" if claim["reason"] else ""))
+        print(f"  {claim['slot']}  {claim['decision']:<9}  {claim['run_id'] or '-'}  {claim['run_state']:<15}"
+              f"  by {claim['claimed_by']}" + (f"  ({claim['reason']})" if claim["reason"] else ""))
     return 0
+
+
+def _run_state(storage, job, run_id: str | None) -> str:
+    """The claimed run's state as the catalog reads it: a committed night, one still running, one
+    lost (resumed by the next --slot caller), or one never started."""
+    if run_id is None:
+        return "-"
+    from jobs.catalog import summarize
+    from jobs.errors import InputError
+
+    try:
+        summary = summarize(storage, job.run(run_id))
+    except InputError:
+        return "unreadable"
+    if summary.state == "unknown":
+        return "not started"
+    return summary.state + (f"/{summary.reason}" if summary.reason else "")
 
 
 def _pause(args, *, paused: bool = True) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
+
+from jobs.errors import HeldElsewhere, InputError
 
 # How a run's end maps to the exit code `--wait` returns, as `pressroom run` would have.
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 1, "rejected": 1}
@@ -21,10 +24,15 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     submit.add_argument("--run-id", help="run id to use, or a cancelled or failed run's to resume")
     submit.add_argument("--output-uri", help="override output.uri")
     submit.add_argument("--pass-env", action="append", default=[], metavar="NAME",
-                        help="pass this environment variable to the job (e.g. a credential); repeatable")
+                        help="pass this secret environment variable to the job (e.g. a credential): by reference, "
+                             "never in Ray's job API or logs; a remote cluster needs RAY_AUTH_MODE=token; repeatable")
+    submit.add_argument("--env", action="append", default=[], metavar="NAME",
+                        help="pass this non-secret environment variable to the job (shown in Ray's job API); "
+                             "repeatable")
     submit.add_argument("--slot", metavar="ISO_TIME|latest",
-                        help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot "
-                             "already claimed exits 0 without submitting")
+                        help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot claimed "
+                             "already has its run resumed, unless that run is committed, skipped on purpose or held by "
+                             "a live driver (then exit 0: nothing to do)")
     submit.add_argument("--wait", action="store_true", help="follow the run and return its exit code")
     submit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -37,21 +45,30 @@ def command(args) -> int:
 
     spec = load_spec(args.spec, output_uri=args.output_uri)
     cluster = job_server(args.address)
+    turn = None
     if args.slot:
-        from jobs.schedule import claim_for_command
+        from jobs.schedule import slot_turn
 
-        took, claim = claim_for_command(spec, args.slot, decision="submitted", by="submit", run_id=args.run_id)
-        if not took:
-            print(f"slot {claim.slot} of job {spec.name} is already claimed by {claim.claimed_by} "
-                  f"(run {claim.run_id}); nothing submitted", file=sys.stderr)
-            print(json.dumps({"job": spec.name, "run_id": claim.run_id, "slot": claim.slot, "claimed": False})
-                  if args.json else f"{spec.name}: slot {claim.slot} already claimed")
-            return 0
-        args.run_id = claim.run_id
+        turn = slot_turn(spec, args.slot, decision="submitted", by="submit", run_id=args.run_id)
+        if turn.done:
+            return _nothing_submitted(spec, turn, turn.done, json_mode=args.json)
+        if not turn.took:
+            from jobs.catalog import run_status
+
+            with contextlib.suppress(InputError):  # records a lost driver or a dead submission first
+                run_status(spec.output.uri, spec.name, turn.run_id)
+            print(f"slot {turn.claim.slot} of job {spec.name} was claimed by {turn.claim.claimed_by} and its run "
+                  f"{turn.run_id} is not committed: submitting it again", file=sys.stderr)
+        args.run_id = turn.run_id
     run_id = args.run_id or new_run_id()
     check_run_id(run_id)
-    done = submit_run(spec, spec_path=Path(args.spec), run_id=run_id, cluster=cluster, pass_env=args.pass_env,
-                      output_uri=args.output_uri)
+    try:
+        done = submit_run(spec, spec_path=Path(args.spec), run_id=run_id, cluster=cluster, pass_env=args.pass_env,
+                          output_uri=args.output_uri, env_names=args.env)
+    except HeldElsewhere as exc:
+        if turn is None:
+            raise
+        return _nothing_submitted(spec, turn, f"in progress elsewhere: {exc}", json_mode=args.json)
     human = sys.stderr if args.json else sys.stdout
     if done is None:
         print(f"run {run_id} is already committed; nothing submitted", file=human)
@@ -67,6 +84,14 @@ def command(args) -> int:
         summary, code = follow(spec.output.uri, done.job, done.run_id, out=human)
     print(json.dumps(summary) if args.json else f"{done.job}/{done.run_id}: {summary['state']}")
     return code
+
+
+def _nothing_submitted(spec, turn, why: str, *, json_mode: bool) -> int:
+    """A `--slot` submit with nothing to do: exit 0 (a doubled tick must not fail)."""
+    print(f"slot {turn.claim.slot} of job {spec.name}: {why}; nothing submitted", file=sys.stderr)
+    print(json.dumps({"job": spec.name, "run_id": turn.run_id, "slot": turn.claim.slot, "claimed": turn.took,
+                      "nothing_to_run": why}) if json_mode else f"{spec.name}: slot {turn.claim.slot}: {why}")
+    return 0
 
 
 def follow(output_uri: str, job: str, run_id: str, *, out, poll_s: float = 1.0) -> tuple[dict, int]:

@@ -11,7 +11,7 @@ import os
 import time
 from urllib.parse import urlparse
 
-from jobs.errors import JobError, LeaseHeld, SpecError
+from jobs.errors import HeldElsewhere, JobError, SpecError
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 AGENT_WAIT_S = 60.0  # how long a submit waits for a starting head's job agent
@@ -24,7 +24,7 @@ def job_server(address: str | None) -> str:
         raise SpecError("no cluster to submit to: pass --address http://HOST:PORT (Ray's job server, the "
                         "dashboard port, 8265 by default) or set RAY_ADDRESS to it")
     if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
-        raise SpecError(f"cluster address {url!r}: submit and status talk to Ray's job server, so give its URL "
+        raise SpecError(f"cluster address {redact_url(url)!r}: submit and status talk to Ray's job server, so give its URL "
                         "as http://HOST:PORT (`run --address` is the one that takes a GCS address)")
     return url.rstrip("/")
 
@@ -49,18 +49,42 @@ def submission_id(job: str, run_id: str, attempt: int) -> str:
     return f"pressroom-{job}-{run_id}-a{attempt}"
 
 
+REDACTED = "<redacted>"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, as Ray's CLI shows it: what pressroom stores and prints."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", f":{REDACTED}@", 1)
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def with_credentials(url: str) -> str:
+    """A stored (redacted) job server URL with its password back, from the caller's own
+    `$RAY_ADDRESS` when that names the same server; else the URL as it is."""
+    caller = os.environ.get("RAY_ADDRESS") or ""
+    return caller if REDACTED in url and caller.rstrip("/") and redact_url(caller).rstrip("/") == url.rstrip("/") \
+        else url
+
+
 def _client(url: str):
     from ray.job_submission import JobSubmissionClient
 
+    real = with_credentials(url)
     try:
-        return JobSubmissionClient(url)
+        return JobSubmissionClient(real)
     except Exception as exc:  # connection refused, auth, version: one line naming the server
-        raise JobError(f"cannot reach Ray's job server at {url}: {_first_line(exc)}") from None
+        raise JobError(f"cannot reach Ray's job server at {redact_url(url)}: {_first_line(exc, real)}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, url: str = "") -> str:
+    """The error's first line, with the job server's password (Ray's messages repeat the URL) hidden."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    password = urlparse(url).password if url else None
+    return text.replace(f":{password}@", f":{REDACTED}@") if password else text
 
 
 def submit_ray_job(url: str, *, entrypoint: str, submission: str, env: dict[str, str],
@@ -79,11 +103,11 @@ def submit_ray_job(url: str, *, entrypoint: str, submission: str, env: dict[str,
             return
         except Exception as exc:
             if "already exists" in str(exc):
-                raise LeaseHeld(f"Ray job {submission} already exists on {url}: this attempt was submitted "
+                raise HeldElsewhere(f"Ray job {submission} already exists on {redact_url(url)}: this attempt was submitted "
                                 "before (cancel it, or wait for it to end and submit again)") from None
             # A head that just started answers 500 "No available agent" until its job agent is up.
             if "try again later" not in str(exc) or time.monotonic() + delay > deadline:
-                raise JobError(f"submitting to {url} failed: {_first_line(exc)}") from None
+                raise JobError(f"submitting to {redact_url(url)} failed: {_first_line(exc, url)}") from None
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
 
@@ -95,7 +119,7 @@ def ray_job_status(url: str, submission: str) -> str:
     except JobError:
         return "UNREACHABLE"
     except Exception as exc:
-        return "UNKNOWN" if "does not exist" in str(exc) else f"UNREACHABLE ({_first_line(exc)})"
+        return "UNKNOWN" if "does not exist" in str(exc) else f"UNREACHABLE ({_first_line(exc, with_credentials(url))})"
 
 
 def stop_ray_job(url: str, submission: str) -> bool:

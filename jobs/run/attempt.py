@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from jobs import state
 from jobs.errors import InputError, JobError, LeaseHeld, PressroomError, SpecError
-from jobs.notify import post_event, run_event
+from jobs.notify import deliver_pending, post_event, run_event
 from jobs.plan import inspect_input
 from jobs.publish import Published, PublishError, check_publishable, publish_pending, retain_runs
 from jobs.reuse import previous_run
@@ -99,6 +99,7 @@ def run_job(
             _end(spec, storage, layout, exc, attempt=None, only_from={RunStateName.QUEUED})
             raise
         try:
+            deliver_pending(spec, storage)  # ends of earlier runs of the job, left for the spec's holder to tell
             result = _attempt(spec, storage=storage, layout=layout, lease=lease, table=table, model=model,
                               adapters=adapters, fresh=fresh, progress=progress, verbose=verbose, address=address,
                               timings={"validate": time.monotonic() - started}, started=started)
@@ -137,8 +138,7 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
     plan = state.claim_run_plan(storage, layout, fresh)
     if plan is not fresh:
         check_resume(plan, fresh)
-    state.record_state(storage, layout, RunStateName.RUNNING, attempt=lease.attempt, code_version=code_version(),
-                       notify=spec.notify)
+    state.record_state(storage, layout, RunStateName.RUNNING, attempt=lease.attempt, code_version=code_version())
     try:
         shards = plan.shards
         done = {k: r for k, r in state.read_shard_records(storage, layout).items() if _matches(r, shards)}

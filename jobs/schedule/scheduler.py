@@ -19,6 +19,7 @@ from pathlib import Path
 
 from jobs import state
 from jobs.errors import PressroomError
+from jobs.notify import deliver_pending
 from jobs.schedule.slots import latest_slot, slot_name, slots_between
 from schemas.spec import JobSpec
 from schemas.state import RunStateName, SlotClaim
@@ -79,6 +80,8 @@ class Scheduler:
         schedule = spec.schedule
         job = state.JobLayout(output_uri=spec.output.uri, job=spec.name)
         storage = _storage(spec)
+        for run_id in deliver_pending(spec, storage):
+            self._log(f"{now.isoformat()} {spec.name} run {run_id}: told its end (recorded without a spec)")
         if schedule.catchup == "latest":
             due = [latest_slot(schedule.cron, schedule.timezone, now)]
         else:
@@ -86,15 +89,29 @@ class Scheduler:
         won = []
         for slot in due:
             name = slot_name(slot)
-            if storage.exists(job.slot_claim(name)):
-                continue  # decided already, by us or another scheduler
-            if schedule.paused or state.is_paused(storage, job):
+            claimed = state.read_claim(storage, job, name)
+            paused = schedule.paused or state.is_paused(storage, job)
+            if claimed is not None:  # decided already, by us or another scheduler
+                if not paused and _never_submitted(storage, job, claimed):
+                    self._retry(path, spec, claimed, now=now)
+                continue
+            if paused:
                 self._log(f"{now.isoformat()} {spec.name} slot {name}: not submitted, the schedule is paused")
                 continue
             claim = self._decide(path, spec, name=name, now=now)
             if claim is not None:
                 won.append(claim)
         return won
+
+    def _retry(self, path: Path, spec: JobSpec, claim: SlotClaim, *, now: datetime) -> None:
+        """Submit a slot whose claim landed but whose submission never happened (a crash between
+        the two): the claim says what the night is, and the run's lease keeps it to one driver."""
+        try:
+            self._submit(path, spec, claim.run_id)
+            self._log(f"{now.isoformat()} {spec.name} slot {claim.slot}: claimed by {claim.claimed_by} but never "
+                      f"submitted; submitted run {claim.run_id}")
+        except PressroomError as exc:
+            self._log(f"{now.isoformat()} {spec.name} slot {claim.slot}: submitting run {claim.run_id} failed: {exc}")
 
     def _decide(self, path: Path, spec: JobSpec, *, name: str, now: datetime) -> SlotClaim | None:
         job = state.JobLayout(output_uri=spec.output.uri, job=spec.name)
@@ -122,6 +139,14 @@ class Scheduler:
             self.tick()
             stop.wait(poll_s)
         self._log(f"{self._clock().isoformat()} stopped")
+
+
+def _never_submitted(storage, job: state.JobLayout, claim: SlotClaim) -> bool:
+    """A claim to submit whose run has no state and no manifest: nothing ever took it further."""
+    if claim.decision != "submitted" or claim.run_id is None:
+        return False
+    run = job.run(claim.run_id)
+    return state.read_state(storage, run) is None and state.read_manifest(storage, run) is None
 
 
 def _storage(spec: JobSpec):

@@ -41,9 +41,17 @@ def _specs(tmp_path: Path, **schedule) -> tuple[Path, Path]:
     return specs, spec.parent / "out"
 
 
-def _scheduler(specs: Path, clock: Clock, submitted: list) -> Scheduler:
-    return Scheduler(specs, submit=lambda path, spec, run_id: submitted.append(run_id), clock=clock,
-                     log=lambda line: None)
+def _scheduler(specs: Path, clock: Clock, submitted: list, log: list | None = None) -> Scheduler:
+    def submit(path, spec, run_id: str) -> None:  # records the run queued, as submit_run does; it ends at once
+        from jobs.state import record_state
+        from schemas.state import RunStateName
+
+        layout = JobLayout(output_uri=spec.output.uri, job=spec.name).run(run_id)
+        record_state(LocalStorage(), layout, RunStateName.QUEUED, submission_id=f"fake-{run_id}")
+        record_state(LocalStorage(), layout, RunStateName.SUCCEEDED)
+        submitted.append(run_id)
+
+    return Scheduler(specs, submit=submit, clock=clock, log=(log.append if log is not None else lambda line: None))
 
 
 def _claims(out: Path) -> list[tuple[str, str]]:
@@ -136,19 +144,82 @@ def test_pause_stops_slots_and_trigger_claims_one_now(tmp_path):
     assert triggered["claimed"] is True and (triggered["slot"], "submitted") in _claims(out)
 
 
-def test_submit_slot_and_run_slot_claim_like_a_scheduler(tmp_path):
+def _claim(out: Path, slot: str, *, decision: str, by: str = "scheduler h:1") -> None:
+    from jobs.state import claim_slot
+    from schemas.state import SlotClaim
+
+    claim = SlotClaim(job="tiny-summaries", slot=slot, decision=decision, claimed_by=by,
+                      claimed_at="2026-12-01T02:00:00+00:00", run_id=None if decision == "skipped" else slot,
+                      reason="run x is still active (overlap: skip)" if decision == "skipped" else None)
+    assert claim_slot(LocalStorage(), JobLayout(output_uri=str(out), job="tiny-summaries"), claim)[0]
+
+
+def _all_shards_written(spec_path: Path, run_id: str) -> None:
+    """Every shard of the run recorded: its driver commits without starting Ray."""
+    from jobs.plan import inspect_input, plan_shards
+    from jobs.spec import load_spec
+    from jobs.state import write_shard
+    from tests.jobs.builders import output_table
+
+    spec = load_spec(spec_path)
+    layout = JobLayout(output_uri=spec.output.uri, job=spec.name).run(run_id)
+    for shard in plan_shards(inspect_input(spec).files, rows_per_shard=spec.input.rows_per_shard):
+        ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
+        write_shard(LocalStorage(), layout, attempt=1, shard=shard.index, input_file=shard.input_file,
+                    row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
+
+
+def test_a_claimed_night_is_resumed_never_lost_and_never_run_twice(tmp_path):
+    """run --slot / submit --slot on a slot claimed already: a live driver means "in progress
+    elsewhere" (exit 0), an uncommitted run is resumed, a committed one or a skip is left alone."""
     specs, out = _specs(tmp_path)
-    spec = str(specs / "job.yaml")
-    first = _cli("run", spec, "--slot", "2026-12-01T02:00:00Z", "--json", HF_HUB_OFFLINE="1",
-                 PRESSROOM_HOME=str(tmp_path / "home"))
-    # the builders' model directory cannot generate: what matters is who got the slot
-    assert ("20261201T020000Z", "run") in _claims(out), first.stderr
-    again = _cli("run", spec, "--slot", "20261201T020000Z")
-    assert again.returncode == 0 and "already claimed by run (run 20261201T020000Z); nothing to run" in again.stderr
-    submit = _cli("submit", spec, "--slot", "20261201T020000Z", "--address", "http://127.0.0.1:9", "--json")
+    spec, slot = str(specs / "job.yaml"), "20261201T020000Z"
+    home = {"HF_HUB_OFFLINE": "1", "PRESSROOM_HOME": str(tmp_path / "home")}
+    _claim(out, slot, decision="run", by="run")  # claimed, then the driver crashed before it started
+    holder = take_lease(LocalStorage(), JobLayout(output_uri=str(out), job="tiny-summaries").run(slot), ttl=600)
+    try:
+        busy = _cli("run", spec, "--slot", slot, "--json", **home)
+        assert busy.returncode == 0, busy.stderr
+        assert "in progress elsewhere" in json.loads(busy.stdout)["nothing_to_run"]
+    finally:
+        holder.release()
+
+    _all_shards_written(specs / "job.yaml", slot)
+    resumed = _cli("run", spec, "--slot", slot, "--json", **home)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "its run 20261201T020000Z is not committed: resuming it" in resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert (summary["run_id"], summary["state"], summary["totals"]["rows_in"]) == (slot, "succeeded", 4)
+    assert json.loads((out / "tiny-summaries" / "runs" / slot / "_lease.json").read_text())["attempt"] == 2
+
+    again = _cli("run", spec, "--slot", slot, "--json", **home)
+    assert again.returncode == 0 and json.loads(again.stdout)["nothing_to_run"] == f"run {slot} is committed (succeeded)"
+    submit = _cli("submit", spec, "--slot", slot, "--address", "http://127.0.0.1:9", "--json")
     assert submit.returncode == 0 and json.loads(submit.stdout)["claimed"] is False  # never reached the cluster
+
+    _claim(out, "20261202T020000Z", decision="skipped")
+    skipped = _cli("run", spec, "--slot", "20261202T020000Z", **home)
+    assert skipped.returncode == 0 and "skipped by scheduler h:1 (run x is still active" in skipped.stderr
+    listed = json.loads(_cli("schedule", "list", "tiny-summaries", "--output-uri", str(out), "--json").stdout)
+    assert [(c["slot"], c["decision"], c["run_state"]) for c in listed["claims"]] == [
+        (slot, "run", "succeeded"), ("20261202T020000Z", "skipped", "-")]
     bad = _cli("run", spec, "--slot", "2026-12-01T02:00:00")
     assert bad.returncode == 2 and "has no UTC offset" in bad.stderr
+
+
+def test_a_slot_claimed_but_never_submitted_is_submitted_on_the_next_tick(tmp_path):
+    specs, out = _specs(tmp_path)
+    _claim(out, "20261201T020000Z", decision="submitted")  # a scheduler that died between claim and submit
+    submitted: list[str] = []
+    log: list[str] = []
+    clock = Clock(datetime(2026, 12, 1, 2, 0, 30, tzinfo=UTC))
+    _scheduler(specs, clock, submitted, log).tick()
+    assert submitted == ["20261201T020000Z"]
+    assert any("claimed by scheduler h:1 but never submitted; submitted run 20261201T020000Z" in line for line in log)
+    _scheduler(specs, clock, submitted).tick()  # submitted now: left alone
+    assert submitted == ["20261201T020000Z"] and _claims(out) == [("20261201T020000Z", "submitted")]
+    listed = json.loads(_cli("schedule", "list", "tiny-summaries", "--output-uri", str(out), "--json").stdout)
+    assert [c["run_state"] for c in listed["claims"]] == ["succeeded"]
 
 
 def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
