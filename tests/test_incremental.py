@@ -80,7 +80,7 @@ def nights(tiny_model, tmp_path_factory):
     table = root / "in" / "articles.parquet"
     out = root / "out"
     spec = tiny_spec(model=tiny_model, input_uri=table, output_uri=out, engine="hf", mode="incremental",
-                     input={"rows_per_shard": 8}, retention={"keep_runs": 1})
+                     input={"rows_per_shard": 8}, retention={"keep_runs": 1}, output={"store_prompts": True})
     spec_path = write_spec(root / "job.yaml", spec)
     found: dict = {"root": root, "spec": spec_path, "out": out, "tiny_model": tiny_model, "spec_dict": spec}
     for night, rows in (("one", night_one_rows()), ("two", night_two_rows())):
@@ -138,6 +138,12 @@ def test_night_two_generates_exactly_the_new_edited_and_failed_rows(nights):
                 {k: before[k] for k in ("text", "generation_key", "num_output_tokens")}
     assert next(r for r in rows if r["id"] == "r0001")["score"] == 1001
     assert next(r for r in rows if r["id"] == "r0007")["error_code"] is None
+    # output.store_prompts: generated, copied and fanned-out rows alike carry tonight's rendered prompt.
+    for night in (one, two):
+        inputs = {r["id"]: r for r in night["rows"]}
+        stored = {r["id"]: r["prompt"] for r in night["outputs"][1]}
+        expected = {i: prompt_of(r) for i, r in inputs.items() if r["title"] is not None and r["body"] is not None}
+        assert {i: p for i, p in stored.items() if p is not None} == expected
     dry = two["dry"]
     assert (dry["rows_to_generate"], dry["rows_reused"], dry["reused_from"]) == (7, 33, one["summary"]["run_id"])
     assert dry["input_tokens"] == totals["input_tokens"]

@@ -65,6 +65,7 @@ def nights(tiny_model, tmp_path_factory, ray_session):
             model=tiny_model, input_uri=table, output_uri=out, engine="hf",
             input={"columns": ["title", "body", "score"], "rows_per_shard": 4},
             quality={"reference_column": "reference", "metrics": ["rouge_l", "chrf"]},
+            output={"store_prompts": number == 1},  # night 1 keeps its rendered prompts, night 2 does not
         )))
         specs.append(run_job(spec, run_id=f"night-{number}").manifest)
     return str(out), specs
@@ -175,7 +176,14 @@ def test_run_page_totals_rows_and_escaping(page, server, nights):
     assert ids == expected
     prompt = page.locator("tr.row[data-id='r0005'] td.prompt details")
     prompt.locator("summary").click()  # collapsed until asked for, and checked against the row's hash
-    assert "Emoji 🚀🌙 headline" in prompt.locator("pre").inner_text() and "✓" in prompt.locator("summary").inner_text()
+    assert prompt.locator("pre").inner_text() == "Summarize: Emoji 🚀🌙 headline. " + _rows(12, {})[5]["body"]
+    assert "✓" in prompt.locator("summary").inner_text()
+
+    page.goto(server + "/jobs/tiny-summaries/runs/night-2")  # not stored: the template and the row's inputs
+    template = page.locator("tr.row[data-id='r0005'] td.prompt details.template")
+    template.locator("summary").click()
+    assert template.locator("pre").inner_text() == "Summarize: {{ title }}. {{ body }}"
+    assert template.locator("dd[data-input='title']").inner_text() == "Emoji 🚀🌙 headline"
 
 
 def test_filters_search_and_score_range(page, server, nights):
@@ -233,10 +241,11 @@ def test_caption_rows_show_their_image_inline(page, tmp_path):
         buffer = io.BytesIO()
         Image.new("RGB", (32, 24), color).save(buffer, format="PNG")
         pngs.append(buffer.getvalue())
-    inputs = write_table(tmp_path / "images.parquet", [{"id": f"c{i}", "image": png} for i, png in enumerate(pngs)],
+    ids = ["c/0", "c/1 ü?#"]  # a slash, a space and URL syntax in ids: links must still find the row
+    inputs = write_table(tmp_path / "images.parquet", [{"id": i, "image": png} for i, png in zip(ids, pngs)],
                          schema=pa.schema([("id", pa.string()), ("image", pa.binary())]))
     stat = inputs.stat()
-    manifest = commit_run(out, "captions-1", ["c0", "c1"], job="captions")
+    manifest = commit_run(out, "captions-1", ids, job="captions")
     layout = RunLayout(output_uri=out, job="captions", run_id="captions-1")
     Path(layout.manifest).unlink()  # commit again with a caption run's input lineage
     commit_manifest(storage_for(out), layout, manifest.model_copy(update={
@@ -245,13 +254,13 @@ def test_caption_rows_show_their_image_inline(page, tmp_path):
     }))
     with serving(out) as url:
         page.goto(f"{url}/jobs/captions/runs/captions-1")
-        image = page.locator("tr.row[data-id='c1'] td.image img")
+        image = page.locator("tr.row[data-id='c/1 ü?#'] td.image img")
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
         assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [32, 24]
         shot(page, "captions")
         inputs.write_bytes(inputs.read_bytes() + b"changed")  # a changed input: no image rather than a wrong one
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{url}/jobs/captions/runs/captions-1/images/c1")
+            urllib.request.urlopen(f"{url}/jobs/captions/runs/captions-1/image?id=c%2F1%20%C3%BC%3F%23")
         assert refused.value.code == 404 and b"no unchanged input file" in refused.value.read()
 
 
@@ -276,7 +285,7 @@ def test_the_viewer_reads_an_s3_root(s3_bucket):
 
     root = f"s3://{s3_bucket}/out"
     two_nights(root)
-    client = TestClient(create_app(root))
+    client = TestClient(create_app(root), base_url="http://127.0.0.1")
     assert "night-2" in client.get("/").text
     run = client.get("/jobs/nightly/runs/night-2?q=rewritten")
     assert run.status_code == 200 and 'data-id="r0002"' in run.text
@@ -287,3 +296,53 @@ def test_browser_is_on_the_machine_for_ci():
     """make setup installs it; on a machine it could not, say so instead of skipping silently."""
     if shutil.which("apt-get") and os.geteuid() == 0:
         assert _browser_path(), "make setup should have installed chromium-headless-shell"
+
+
+def _request(url: str, *, host: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_a_foreign_host_header_gets_400_and_a_stored_template_is_never_run(tmp_path):
+    """DNS rebinding: a page of another origin reaches the loopback viewer with its own host name.
+    And a template in a manifest is shown, never rendered (it could be anything a writer of the
+    output root put there): its inputs come from the run's unchanged input file."""
+    out = str(tmp_path / "out")
+    manifest = commit_run(out, "night-1", ["r0000", "r0001"])
+    inputs = write_table(tmp_path / "in.parquet", [{"id": "r0000", "body": "Body zero"},
+                                                   {"id": "r0001", "body": "Body one"}])
+    hostile = "{{ 6 * 7 }} {{ body }}{% for i in range(10**9) %}{% endfor %}"
+    layout = RunLayout(output_uri=out, job="nightly", run_id="night-1")
+    Path(layout.manifest).unlink()
+    commit_manifest(storage_for(out), layout, manifest.model_copy(update={
+        "task": {**manifest.task, "prompt": hostile},
+        "inputs": [InputFile(uri=str(inputs), rows=2, bytes=inputs.stat().st_size,
+                             mtime_ns=inputs.stat().st_mtime_ns)]}))
+    with serving(out) as url:
+        port = url.rsplit(":", 1)[1]
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.nip.io:{port}"):
+            status, body = _request(url + "/", host=host)
+            assert status == 400 and "night-1" not in body, host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+            assert _request(url + "/", host=host)[0] == 200, host
+        began = time.monotonic()
+        status, page = _request(url + "/jobs/nightly/runs/night-1", host=f"localhost:{port}")
+        assert status == 200 and time.monotonic() - began < 10
+    assert "42" not in page and "{{ 6 * 7 }} {{ body }}" in page.replace("&#39;", "'")
+    assert 'data-input="body">Body one<' in page and 'data-input="body">Body zero<' in page
+
+
+def test_the_viewer_serves_only_the_hosts_it_was_started_for(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jobs.ui import create_app
+
+    out = str(tmp_path / "out")
+    commit_run(out, "night-1", ["r0000"])
+    app = create_app(out, hosts=("viewer.internal",))
+    assert TestClient(app, base_url="http://viewer.internal:8765").get("/").status_code == 200
+    assert TestClient(app, base_url="http://other.internal:8765").get("/").status_code == 400

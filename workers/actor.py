@@ -45,6 +45,7 @@ from workers.engines import (
 )
 from workers.metrics import EngineMetrics
 from workers.models import local_copy
+from workers.secrets import load_secrets
 
 BATCHES_IN_FLIGHT = 2  # one generating, the next already queued in the engine
 
@@ -66,9 +67,11 @@ def _optional_column(table: pa.Table, name: str) -> list:
 
 
 def generate_table(
-    engine, table: pa.Table, *, system: str | None, model: str, output_schema: dict | None = None
+    engine, table: pa.Table, *, system: str | None, model: str, output_schema: dict | None = None,
+    keep_prompts: bool = False,
 ) -> pa.Table:
-    """n output rows per input row (sample_index 0..n-1); render errors carried through as they are."""
+    """n output rows per input row (sample_index 0..n-1); render errors carried through as they are
+    (the rendered prompt kept as a column when `keep_prompts`)."""
     n = samples_per_request(engine.config)
     prompts = table.column(PROMPT).to_pylist()
     adapters = _optional_column(table, ADAPTER)
@@ -82,7 +85,9 @@ def generate_table(
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
-    drop = [c for c in (PROMPT, ERROR_CODE, ERROR_MESSAGE, ADAPTER, IMAGE) if c in table.column_names]
+    dropped = (ERROR_CODE, ERROR_MESSAGE, ADAPTER, IMAGE) if keep_prompts else (PROMPT, ERROR_CODE, ERROR_MESSAGE,
+                                                                               ADAPTER, IMAGE)
+    drop = [c for c in dropped if c in table.column_names]
     out = table.drop_columns(drop)
     if n > 1:
         out = out.take(pa.array([i for i in range(table.num_rows) for _ in range(n)], pa.int64()))
@@ -121,8 +126,10 @@ def _placement() -> dict[str, str]:
 class GenerationActor:
     """A Ray Data callable class: the engine loads in the constructor, once per actor."""
 
-    def __init__(self, *, engine_name: str, config: EngineConfig, system: str | None, job: str = ""):
+    def __init__(self, *, engine_name: str, config: EngineConfig, system: str | None, job: str = "",
+                 keep_prompts: bool = False):
         started = time.monotonic()
+        load_secrets()  # a submitted run's credentials (s3:// models), by reference
         config = replace(
             config,
             model_path=local_copy(config.model_path, expected_sha256=config.model_sha256),
@@ -141,6 +148,7 @@ class GenerationActor:
         self._system = system
         self._model = config.model_name
         self._output_schema = config.output_schema
+        self._keep_prompts = keep_prompts
         self._placement = _placement()
         self._metrics = EngineMetrics(job)
 
@@ -159,9 +167,8 @@ class GenerationActor:
         return out
 
     def _generate(self, batch: pa.Table) -> pa.Table:
-        return generate_table(
-            self._engine, batch, system=self._system, model=self._model, output_schema=self._output_schema
-        )
+        return generate_table(self._engine, batch, system=self._system, model=self._model,
+                              output_schema=self._output_schema, keep_prompts=self._keep_prompts)
 
     def __del__(self):
         threads = getattr(self, "_threads", None)

@@ -40,5 +40,5 @@ def command(args) -> int:
     from jobs.ui import create_app
 
     print(f"pressroom ui: http://{args.host}:{args.port}/ (outputs under {root}; Ctrl-C stops)", flush=True)
-    uvicorn.run(create_app(root), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(root, hosts=(args.host,)), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from jobs.errors import InputError
 from schemas.manifest import InputFile
-from schemas.rows import GENERATED_FIELDS, SAMPLE_INDEX_FIELD, score_fields, structured_fields
+from schemas.rows import GENERATED_FIELDS, PROMPT_FIELD, SAMPLE_INDEX_FIELD, score_fields, structured_fields
 from schemas.spec import JobSpec
 from workers.io import Storage, open_parquet, storage_for
 from workers.render import is_image_column_type, template_variables
@@ -58,12 +58,14 @@ def _check_ids(storage: Storage, files: list[str], id_column: str) -> None:
     keeps one int64 hash per id, a second pass looks at the ids whose hash repeats."""
     hashes = []
     for uri in files:
-        nulls = 0
+        nulls = nans = 0
         for ids in _id_batches(storage, uri, id_column):
             nulls += ids.count(None)
+            nans += sum(1 for v in ids if isinstance(v, float) and v != v)  # NaN equals nothing, itself included
             hashes.append(np.fromiter((hash(v) for v in ids), dtype=np.int64, count=len(ids)))
-        if nulls:
-            raise InputError(f"input file {uri}: id column {id_column!r} has {nulls} null(s)")
+        if nulls or nans:
+            found = ", ".join(f"{count} {what}" for count, what in ((nulls, "null(s)"), (nans, "NaN(s)")) if count)
+            raise InputError(f"input file {uri}: id column {id_column!r} has {found}")
     if not hashes:
         return
     ordered = np.concatenate(hashes)
@@ -105,8 +107,9 @@ def _check_adapter_names(storage: Storage, files: list[str], column: str, *, kno
 def _check_reserved(spec: JobSpec, uri: str) -> None:
     """Columns copied into the output must not share a name with a column pressroom adds."""
     scores = score_fields(list(spec.quality.metrics)) if spec.quality else []
+    prompts = [PROMPT_FIELD] if spec.output.store_prompts else []
     reserved = {f.name for f in [*GENERATED_FIELDS, SAMPLE_INDEX_FIELD, *structured_fields(spec.task.output_schema),
-                                 *scores]}
+                                 *scores, *prompts]}
     copied = {spec.input.id_column: "input.id_column", **{c: "input.columns" for c in spec.input.columns},
               **{c: "task.reference_columns" for c in spec.task.reference_columns.values()}}
     for column, field in copied.items():
@@ -115,6 +118,16 @@ def _check_reserved(spec: JobSpec, uri: str) -> None:
                 f"input file {uri}: column {column!r} ({field}) has the name of an output column "
                 "pressroom writes; rename it in the input or leave it out of the output"
             )
+
+
+def _check_id_type(spec: JobSpec, uri: str, schema: pa.Schema) -> None:
+    """Ids are scalars (text, numbers, dates, bytes): outputs are keyed, joined and linked by them."""
+    kind = schema.field(spec.input.id_column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_nested(kind):
+        raise InputError(f"input file {uri}: id column {spec.input.id_column!r} (input.id_column) is {kind}; ids must "
+                         "be scalars: strings, integers, decimals, dates or bytes")
 
 
 def _check_image_type(spec: JobSpec, uri: str, schema: pa.Schema) -> None:
@@ -149,6 +162,7 @@ def inspect_input(spec: JobSpec) -> InputTable:
                         f"input file {uri} has no column {column!r} (needed by {field_name}); "
                         f"columns: {', '.join(file_schema.names)}"
                     )
+        _check_id_type(spec, uri, file_schema)
         _check_image_type(spec, uri, file_schema)
         schema = schema or file_schema
         for column in {c for columns in needed.values() for c in columns}:

@@ -27,6 +27,7 @@ from schemas.rows import (
     INCARNATION,
     NODE,
     NUM_OUTPUT_TOKENS,
+    PROMPT,
     REFERENCE,
     RENDER_ERRORS,
     ROW,
@@ -45,8 +46,11 @@ class ShardAssembler:
         # Scores are never copied: they are computed on every shard against tonight's reference.
         self._base = pa.schema([f for f in schema if not f.name.startswith(SCORE_PREFIX)])
         self._stage = [ROW, REFERENCE] if score else [ROW]
+        # A stored prompt comes, like the kept columns, from tonight's render (identical for a
+        # copied row: same generation key), never from the run copied from (which may not store it).
+        self._prompt = [PROMPT] if PROMPT in schema.names else []
         self._keep = keep
-        self._made = [name for name in self._base.names if name not in keep]  # sample_index and generated columns
+        self._made = [name for name in self._base.names if name not in keep and name not in self._prompt]
         self._score = score
         self._samples = samples
         self._previous = previous
@@ -140,7 +144,7 @@ class ShardAssembler:
 
     def _repeated(self, rows: pa.Table) -> pa.Table:
         """Kept columns and `_row`, each row `samples` times."""
-        rows = rows.select([*self._keep, *self._stage])
+        rows = rows.select([*self._keep, *self._prompt, *self._stage])
         if self._samples == 1:
             return rows
         return rows.take(pa.array(np.repeat(np.arange(rows.num_rows), self._samples)))

@@ -20,7 +20,7 @@ import pyarrow as pa
 from jobs.reuse.duplicates import shards_with_repeats
 from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from schemas.manifest import Shard
-from schemas.rows import GENERATION_KEY, REFERENCE, ROW
+from schemas.rows import GENERATION_KEY, PROMPT, REFERENCE, ROW
 from workers.io import read_shards
 from workers.render import StageConfig, make_renderer, render_rows
 
@@ -107,7 +107,7 @@ def select_rows(
             yield _choice(shard, rendered.slice(span.start, rows.num_rows), reused[span], followers[span],
                           files[span] if files is not None else None,
                           positions[span] if positions is not None else None,
-                          keep=config.keep_columns if keep_tables else None)
+                          keep=config.keep_columns if keep_tables else None, prompts=config.store_prompts)
 
 
 def _chunks(shards: list[Shard], *, columns: list[str]) -> Iterator[list[tuple[Shard, pa.Table, np.ndarray]]]:
@@ -149,12 +149,13 @@ def _followers(keys: list[str | None], reused: np.ndarray, parts, dedup: Dedup) 
 
 
 def _choice(shard: Shard, rendered: pa.Table, reused: np.ndarray, follows: np.ndarray, files, positions, *,
-            keep: list[str] | None) -> ShardChoice:
+            keep: list[str] | None, prompts: bool = False) -> ShardChoice:
     rows = rendered.column(ROW).to_numpy()
     generate = ~reused & ~follows
     keys_valid = rendered.column(GENERATION_KEY).is_valid().to_numpy()
     choice = ShardChoice(shard=shard, generate=rows[generate], engine_requests=int((generate & keys_valid).sum()))
     extra = [REFERENCE] if keep and REFERENCE in rendered.column_names else []
+    extra += [PROMPT] if keep is not None and prompts else []  # tonight's prompt: the same text, by its key
     if reused.any():
         table = rendered.filter(pa.array(reused)).select([*(keep or []), *extra, ROW])
         choice.reused = table.append_column(FILE, pa.array(files[reused])).append_column(

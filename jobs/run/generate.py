@@ -44,7 +44,7 @@ def output_schema_of(spec: JobSpec, table: InputTable) -> pa.Schema:
     return output_schema(
         id_field=table.schema.field(spec.input.id_column), carried=carried,
         structured=structured_fields(spec.task.output_schema),
-        scores=score_fields(spec.quality.metrics) if spec.quality else None,
+        scores=score_fields(spec.quality.metrics) if spec.quality else None, prompts=spec.output.store_prompts,
     )
 
 
@@ -81,6 +81,7 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         accelerator_type=spec.resources.accelerator_type,
         cpus_per_replica=spec.resources.cpus_per_replica,
         job=spec.name,
+        store_prompts=spec.output.store_prompts,
     )
 
 

@@ -252,6 +252,7 @@ def _generation_stage(dataset, config: StageConfig):
             "config": config.engine_config,
             "system": config.system,
             "job": config.job,
+            "keep_prompts": config.store_prompts,
         },
         batch_size=config.batch_size,
         batch_format="pyarrow",

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from jobs.errors import InputError
 from jobs.query import load_catalog, run_row
@@ -25,9 +26,16 @@ POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'se
           "frame-ancestors 'none'")
 
 
-def create_app(output_uri: str, *, page_size: int = PAGE_SIZE) -> FastAPI:
-    """The read-only viewer of the committed runs under one output root."""
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str, ...] = ()) -> FastAPI:
+    """The read-only viewer of the committed runs under one output root. Only requests naming
+    this machine (`127.0.0.1`, `localhost`) or one of `hosts` in their Host header are answered,
+    on any port; any other gets 400: a page of another origin cannot read outputs through DNS
+    rebinding (its requests carry its own host name)."""
     app = FastAPI(title="pressroom", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *hosts])
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(output_uri=output_uri, with_params=with_params)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -55,7 +63,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE) -> FastAPI:
             last = max(runs, key=lambda r: (r["finished_at"], r["run_id"]))
             rows.append({**last, "age": age(last["finished_at"]), "nights": len(runs),
                          "latest": catalog.latest.get(job)})
-        return templates.TemplateResponse(request, "jobs.html", {"jobs": rows})
+        return templates.TemplateResponse(request, "jobs.html", {"jobs": rows, "unreadable": catalog.unreadable})
 
     @app.get("/jobs/{job}", response_class=HTMLResponse)
     def job_history(request: Request, job: str):
@@ -65,6 +73,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE) -> FastAPI:
             raise InputError(f"job {job} has no committed run under {output_uri}")
         return templates.TemplateResponse(request, "job.html", {
             "job": job, "runs": runs[::-1], "latest": catalog.latest.get(job), "chart": night_chart(runs),
+            "unreadable": catalog.unreadable,
         })
 
     @app.get("/jobs/{job}/runs/{run_id}", response_class=HTMLResponse)
@@ -80,10 +89,10 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE) -> FastAPI:
             "latest": catalog.latest.get(job), "params": _params(request),
         })
 
-    @app.get("/jobs/{job}/runs/{run_id}/images/{row_id}")
-    def image(job: str, run_id: str, row_id: str):
+    @app.get("/jobs/{job}/runs/{run_id}/image")
+    def image(job: str, run_id: str, id: str):  # noqa: A002 - the query parameter's name in links
         run = load_catalog(output_uri, job=job).run(job, run_id)
-        found = image_for(run, row_id)
+        found = image_for(run, id)
         if isinstance(found, str):
             return Response(found, status_code=404, media_type="text/plain; charset=utf-8")
         data, media_type = found

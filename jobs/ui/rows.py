@@ -15,11 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.query import CommittedRun, load_catalog, register_views
-from schemas.rows import ERROR_CODE, SAMPLE_INDEX, SCORE_PREFIX, TEXT
+from jobs.ui.inputs import input_rows
+from schemas.rows import ERROR_CODE, PROMPT, SAMPLE_INDEX, SCORE_PREFIX, TEXT
 from workers.io import storage_for
 
 PAGE_SIZE = 50
-SHOWN_LAST = ("prompt_sha256", "generation_key", "model")  # identity columns, kept out of the table
+SHOWN_LAST = ("prompt_sha256", "generation_key", "model", PROMPT)  # identity columns and the stored prompt: not cells
 GENERATED = ("text", "finish_reason", "num_input_tokens", "num_output_tokens", "error_code", "error_message")
 
 
@@ -147,33 +148,46 @@ def diff_pieces(before: str | None, after: str | None) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A row's prompt, rendered again from the manifest's template and the row's carried values."""
+    """What a row's model was asked, shown without executing any template: the rendered prompt
+    where the run stored it (`output.store_prompts`), else the template's text and the row's
+    values of the columns it reads."""
 
-    text: str | None
+    text: str | None  # the stored rendered prompt
     verified: bool  # its hash equals the row's prompt_sha256
+    template: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # column -> the row's value, as text
     note: str | None = None
 
 
 def prompts(run: CommittedRun, rows: list[dict]) -> list[Prompt]:
-    """The page's prompts: only when every template variable is a carried column (the outputs do
-    not store prompts), checked against each row's prompt_sha256."""
-    from workers.render import PromptRenderer, prompt_sha256, template_variables
+    """The page's prompts. The viewer never renders a stored template (it could be anything a
+    writer of the output root put there): it parses it for the names it reads, and takes their
+    values from the row's carried columns or from the run's unchanged input files."""
+    from workers.render import prompt_sha256, template_variables
 
-    template, system = run.manifest.task.get("prompt"), run.manifest.task.get("system")
+    system, template = run.manifest.task.get("system"), run.manifest.task.get("prompt")
+    if rows and PROMPT in rows[0]:
+        return [Prompt(row[PROMPT], row[PROMPT] is not None and
+                       prompt_sha256(system=system, prompt=row[PROMPT]) == row.get("prompt_sha256"),
+                       note=None if row[PROMPT] is not None else "this row failed before its prompt was rendered")
+                for row in rows]
     if not template or not rows:
-        return [Prompt(None, False, "no template in the manifest")] * len(rows)
-    variables = sorted(template_variables(template))
+        return [Prompt(None, False, note="no template in the manifest")] * len(rows)
+    try:
+        variables = sorted(template_variables(template))
+    except Exception:  # a template that does not parse shows as text alone
+        variables = []
     missing = [v for v in variables if v not in rows[0]]
-    if missing:
-        return [Prompt(None, False, f"the template reads {', '.join(missing)}, not carried into the outputs")] \
-            * len(rows)
-    table = pa.table({v: pa.array([r[v] for r in rows]) for v in variables}) if variables else \
-        pa.table({"_": pa.nulls(len(rows))})
-    rendered = PromptRenderer(template=template, system=system, variables=variables).render_table(table)
+    values: dict[str, dict] = {}
+    for _, found in input_rows(run, [str(r["row_id"]) for r in rows], missing) if missing else ():
+        for row in found.to_pylist():
+            values.setdefault(row["row_id"], row)
     out = []
-    for row, text in zip(rows, rendered.column("prompt").to_pylist()):
-        same = text is not None and prompt_sha256(system=system, prompt=text) == row.get("prompt_sha256")
-        note = None if same else ("the image is part of this row's prompt hash" if run.manifest.image_column
-                                  else "differs from the prompt the run hashed")
-        out.append(Prompt(text, same, note))
+    for row in rows:
+        source = {**values.get(str(row["row_id"]), {}), **{v: row[v] for v in variables if v in row}}
+        shown = {v: "" if source[v] is None else str(source[v]) for v in variables if v in source}
+        gone = [v for v in variables if v not in source]
+        out.append(Prompt(None, False, template=template, inputs=shown,
+                          note=(f"{', '.join(gone)}: not in the outputs, and the input file changed since the run"
+                                if gone else None)))
     return out

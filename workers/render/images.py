@@ -1,7 +1,10 @@
 """Images for the render stage: each row's image bytes (inline, or read from a path or URI), checked.
 
 A null value or a path that names nothing is `image_missing`; bytes PIL cannot open and decode
-are `image_unreadable`. Good images travel on as their original bytes; engines decode them.
+are `image_unreadable`, and so are images over `MAX_IMAGE_BYTES` (never read whole) or
+`MAX_IMAGE_PIXELS` (refused from the header, before any pixel is decoded) and formats a caption
+model does not take (`FORMATS`: no EPS, whose decoder runs Ghostscript, no PDF). Good images
+travel on as their original bytes; engines decode them.
 """
 
 from __future__ import annotations
@@ -41,17 +44,28 @@ def resolve_image_uri(value: str, *, input_file: str) -> str:
     return str(Path(input_file).parent / value)
 
 
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels; Pillow itself only warns below 179M
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # what caption models take
+
+
 def check_image(data: bytes) -> str | None:
-    """None if PIL can open, verify and decode the bytes, else a one-line reason."""
+    """None if PIL can open, verify and decode (once) the bytes as an allowed format within the
+    size limits, else a one-line reason."""
     from PIL import Image, UnidentifiedImageError
 
+    if len(data) > MAX_IMAGE_BYTES:
+        return f"{len(data)} bytes, more than the {MAX_IMAGE_BYTES // 2**20} MiB an image may have"
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()  # structure and checksums; the image object is unusable afterwards
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # full decode: catches truncated pixel data that verify() lets through
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+            width, height = image.size  # from the header: nothing decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                return f"{width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} an image may have"
+            image.verify()  # structure and checksums, no pixels decoded; the object is spent afterwards
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+            image.load()  # the one decode: truncated pixel data that verify() lets through fails here
     except UnidentifiedImageError:
-        return "not in an image format PIL recognizes"
+        return f"not an image in a format a caption model takes ({', '.join(FORMATS)})"
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
         detail = (str(exc).strip().splitlines() or ["cannot decode"])[0]
         return f"{type(exc).__name__}: {detail}"
@@ -93,7 +107,12 @@ def _read(value: str, *, input_file: str, roots: list[str]) -> LoadedImage:
         return LoadedImage(None, ErrorCode.IMAGE_NOT_ALLOWED.value,
                            "the image path is outside the allowed image roots (see input.image_roots)")
     try:
-        return LoadedImage(storage_for(uri).read_bytes(uri))
+        storage = storage_for(uri)
+        size = storage.stat(uri).size
+        if size > MAX_IMAGE_BYTES:  # refused before reading a byte of it
+            return LoadedImage(None, ErrorCode.IMAGE_UNREADABLE.value,
+                               f"not a readable image ({size} bytes, more than {MAX_IMAGE_BYTES // 2**20} MiB)")
+        return LoadedImage(storage.read_bytes(uri))
     except _MISSING:
         return LoadedImage(None, ErrorCode.IMAGE_MISSING.value, f"no image at {uri}")
     except ValueError as exc:  # an unsupported URI scheme: nothing pressroom can read

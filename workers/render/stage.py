@@ -20,6 +20,7 @@ from workers.io import read_shards, read_units
 from workers.render.images import image_prompt_sha256, load_image_column
 from workers.render.keys import generation_keys
 from workers.render.template import PromptRenderer
+from workers.secrets import load_secrets
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ class StageConfig:
     accelerator_type: str | None = None  # pin replicas to nodes of this accelerator type
     cpus_per_replica: float = 1.0  # CPUs each generation actor holds
     job: str = ""  # the job's name: the label of the engines' metrics
+    store_prompts: bool = False  # rendered prompts travel on to the data files (output.store_prompts)
 
 
 def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
     """Read each unit's shards in one pass and render their prompts: one table per shard (only
     the rows an item selects, when it selects some)."""
+    load_secrets()  # a submitted run's credentials (e.g. for s3:// inputs), by reference
     renderer = make_renderer(config)
     for shard, rows, numbers in read_items(batch, columns=config.read_columns):
         yield render_rows([(shard, rows, numbers)], renderer=renderer, config=config)

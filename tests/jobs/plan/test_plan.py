@@ -160,6 +160,20 @@ def test_null_ids(tmp_path):
     assert _input_error(_spec(path)) == f"input file {path}: id column 'id' has 2 null(s)"
 
 
+def test_nan_ids_are_refused_like_nulls(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", article_table(3).set_column(0, "id", pa.array([1.5, float("nan"),
+                                                                                               float("nan")])))
+    assert _input_error(_spec(path)) == f"input file {path}: id column 'id' has 2 NaN(s)"  # NaN == NaN is false
+
+
+@pytest.mark.parametrize("ids", [pa.array([[1], [2], [3]]), pa.array([{"a": 1}, {"a": 2}, {"a": 3}])])
+def test_list_and_struct_ids_are_bad_input_not_a_crash(tmp_path, ids):
+    path = write_parquet(tmp_path / "a.parquet", article_table(3).set_column(0, "id", ids))
+    assert _input_error(_spec(path)).startswith(f"input file {path}: id column 'id' (input.id_column) is {str(ids.type)[:4]}")
+    assert _input_error(_spec(path)).endswith("; ids "
+                                         "must be scalars: strings, integers, decimals, dates or bytes")
+
+
 def test_column_type_mismatch_between_files(tmp_path):
     first = write_parquet(tmp_path / "in" / "a.parquet", article_table(3))
     table = article_table(3, start=3)

@@ -54,6 +54,38 @@ def test_truncated_png_fails_the_check():
     assert check_image(RED[:-20]) is not None  # IEND and part of the data gone
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims a size: a decompression bomb is a few bytes until decoded."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    end = b"IEND"
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+            + struct.pack(">I", 0) + end + struct.pack(">I", zlib.crc32(end)))
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\n%%EOF\n"
+
+
+def test_images_are_limited_in_pixels_bytes_and_formats(tmp_path, monkeypatch):
+    import time
+
+    from workers.render import images
+
+    began = time.monotonic()
+    assert check_image(_png_header(9_000, 9_000)) == "9000x9000 pixels, more than the 50,000,000 an image may have"
+    assert time.monotonic() - began < 1  # refused from the header: nothing decoded
+    assert check_image(EPS).startswith("not an image in a format a caption model takes")  # never Ghostscript
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", len(RED) - 1)
+    assert check_image(RED) == f"{len(RED)} bytes, more than the 0 MiB an image may have"
+    (tmp_path / "big.png").write_bytes(RED)
+    loaded = load_image("big.png", input_file=str(tmp_path / "in.parquet"), roots=[str(tmp_path)])
+    assert (loaded.error_code, loaded.error_message) == ("image_unreadable",
+                                                          f"not a readable image ({len(RED)} bytes, more than 0 MiB)")
+
+
 def test_relative_paths_resolve_against_the_input_files_directory(tmp_path, monkeypatch):
     (tmp_path / "pics").mkdir()
     (tmp_path / "pics" / "red.png").write_bytes(RED)
