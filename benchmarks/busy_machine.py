@@ -33,8 +33,9 @@ FOREIGN_PORT = 26379  # outside Ray's worker-port range (10002-19999)
 def _spawn(args: list[str], *, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
     out = open(log, "ab") if log else subprocess.DEVNULL
     full = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # nobody told the job to join a cluster
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**full, **(env or {})})
+    return subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**full, **(env or {})}
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -48,21 +49,40 @@ def _stop(process: subprocess.Popen) -> None:
 
 def _foreign_head(workdir: Path) -> subprocess.Popen:
     ray = Path(sys.executable).with_name("ray")
-    return _spawn([str(ray), "start", "--head", "--block", f"--port={FOREIGN_PORT}", "--num-cpus=2",
-                   "--include-dashboard=false", "--disable-usage-stats"],
-                  env={"RAY_AUTH_MODE": "disabled"}, log=workdir / "foreign-ray.log")
+    return _spawn(
+        [
+            str(ray),
+            "start",
+            "--head",
+            "--block",
+            f"--port={FOREIGN_PORT}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env={"RAY_AUTH_MODE": "disabled"},
+        log=workdir / "foreign-ray.log",
+    )
 
 
 def _job(workdir: Path) -> Path:
-    rows = [{"id": f"r{i:03d}", "title": f"Story {i}", "body": f"Report {i}: revenue moved {i % 7} points."}
-            for i in range(48)]
+    rows = [
+        {"id": f"r{i:03d}", "title": f"Story {i}", "body": f"Report {i}: revenue moved {i % 7} points."}
+        for i in range(48)
+    ]
     pq.write_table(pa.Table.from_pylist(rows), workdir / "in.parquet")
     spec = {
-        "name": "busy", "input": {"uri": "in.parquet", "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
+        "name": "busy",
+        "input": {"uri": "in.parquet", "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
         "task": {"kind": "summary", "prompt": "Summarize: {{ title }}. {{ body }}"},
-        "model": {"engine": "vllm", "source": "default", "max_model_len": 512,
-                  "engine_args": {"enforce_eager": True, "gpu_memory_utilization": 0.3}},
-        "sampling": {"temperature": 0.0, "max_tokens": 16}, "output": {"uri": "out"},
+        "model": {
+            "engine": "vllm",
+            "source": "default",
+            "max_model_len": 512,
+            "engine_args": {"enforce_eager": True, "gpu_memory_utilization": 0.3},
+        },
+        "sampling": {"temperature": 0.0, "max_tokens": 16},
+        "output": {"uri": "out"},
         "resources": {"batch_size": 8},
     }
     path = workdir / "job.yaml"
@@ -88,8 +108,11 @@ def main() -> None:
     try:
         for number in range(1, args.runs + 1):
             started = time.monotonic()
-            run = _spawn([sys.executable, "-m", "jobs.cli", "run", str(spec), "--output-uri", str(workdir / "out"),
-                          "--json"], env=env, log=workdir / f"run-{number}.log")
+            run = _spawn(
+                [sys.executable, "-m", "jobs.cli", "run", str(spec), "--output-uri", str(workdir / "out"), "--json"],
+                env=env,
+                log=workdir / f"run-{number}.log",
+            )
             while run.poll() is None and time.monotonic() - started < args.timeout:
                 if time.monotonic() - restarted > args.restart_every:  # the other user restarts their head
                     _stop(head)
@@ -102,11 +125,17 @@ def main() -> None:
             else:
                 _stop(run)  # whatever it left in its group
                 outcome = "ok" if run.returncode == 0 else f"exit {run.returncode}"
-            error = [line for line in (workdir / f"run-{number}.log").read_text(errors="replace").splitlines()
-                     if line.startswith("error:")]
+            error = [
+                line
+                for line in (workdir / f"run-{number}.log").read_text(errors="replace").splitlines()
+                if line.startswith("error:")
+            ]
             outcomes[outcome] += 1
-            print(f"run {number}: {outcome} in {time.monotonic() - started:.1f} s"
-                  + (f" ({error[-1][:200]})" if error else ""), flush=True)
+            print(
+                f"run {number}: {outcome} in {time.monotonic() - started:.1f} s"
+                + (f" ({error[-1][:200]})" if error else ""),
+                flush=True,
+            )
     finally:
         for process in [*hogs, head]:
             _stop(process)

@@ -27,16 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import child_main, exit_on_sigterm, median, run_child, working_directory  # noqa: E402
 
-WORDS = ("the report our team market customer company revenue model quarter summary reader editor "
-         "sales grew fell shows explains describes needs writes reads changes improves reviews builds "
-         "cloud new product short answer percent data hardware clear title press release stories long "
-         "article every page careful plan quick steady bright quiet modern honest simple useful global "
-         "local strong early late friendly technical historic surprising meeting year noon delay").split()
+WORDS = (
+    "the report our team market customer company revenue model quarter summary reader editor "
+    "sales grew fell shows explains describes needs writes reads changes improves reviews builds "
+    "cloud new product short answer percent data hardware clear title press release stories long "
+    "article every page careful plan quick steady bright quiet modern honest simple useful global "
+    "local strong early late friendly technical historic surprising meeting year noon delay"
+).split()
 # Per model: directory recipe, context length, and the longest prompt (words) that leaves room.
-PRESETS = {"smollm2": {"max_model_len": 1024, "max_words": 200},
-           "tiny": {"max_model_len": 512, "max_words": 60}}
-SIDE_NAMES = {"raw": "(a) raw vLLM.chat", "job": "(b) pressroom job", "actor": "(c) bare Ray actor",
-              "ray_llm": "(d) ray.data.llm"}
+PRESETS = {"smollm2": {"max_model_len": 1024, "max_words": 200}, "tiny": {"max_model_len": 512, "max_words": 60}}
+SIDE_NAMES = {
+    "raw": "(a) raw vLLM.chat",
+    "job": "(b) pressroom job",
+    "actor": "(c) bare Ray actor",
+    "ray_llm": "(d) ray.data.llm",
+}
 
 
 def make_prompts(count: int, *, max_words: int, seed: int = 0) -> list[str]:
@@ -79,14 +84,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-ray-llm", action="store_true", help="do not run (d) ray.data.llm")
     parser.add_argument("--max-model-len", type=int, default=None)
     parser.add_argument("--no-eager", action="store_true", help="let vLLM compile (slower start, faster decode)")
-    parser.add_argument("--vllm-mp", choices=["0", "1"], default="0",
-                        help="VLLM_ENABLE_V1_MULTIPROCESSING for (a)-(c); 0 is what VllmEngine sets")
+    parser.add_argument(
+        "--vllm-mp",
+        choices=["0", "1"],
+        default="0",
+        help="VLLM_ENABLE_V1_MULTIPROCESSING for (a)-(c); 0 is what VllmEngine sets",
+    )
     parser.add_argument("--kvcache-gib", default="1", help="VLLM_CPU_KVCACHE_SPACE (VllmEngine's default: 1)")
     parser.add_argument("--batch-size", type=int, default=256, help="(b) resources.batch_size (spec default)")
     parser.add_argument("--rows-per-shard", type=int, default=1000, help="(b) input.rows_per_shard (spec default)")
     parser.add_argument("--ray-llm-batch-size", type=int, default=64)
-    parser.add_argument("--engine-threads", type=int, default=None,
-                        help="engine threads in (b) and (c) (default: the job's, all cores for one replica)")
+    parser.add_argument(
+        "--engine-threads",
+        type=int,
+        default=None,
+        help="engine threads in (b) and (c) (default: the job's, all cores for one replica)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=None, help="where --model tiny is built")
     parser.add_argument("--workdir", type=Path, default=None, help="keep prompts, outputs and logs here")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per side")
@@ -105,17 +118,27 @@ def build_job(args: argparse.Namespace, *, model: Path, prompts_path: Path, work
         "name": "engine-ratio",
         "input": {"uri": str(prompts_path), "id_column": "id", "rows_per_shard": args.rows_per_shard},
         "task": {"kind": "custom", "prompt": "{{ body }}"},
-        "model": {"engine": "vllm", "source": str(model), "max_model_len": args.max_model_len,
-                  "engine_args": engine_args},
+        "model": {
+            "engine": "vllm",
+            "source": str(model),
+            "max_model_len": args.max_model_len,
+            "engine_args": engine_args,
+        },
         "sampling": sampling,
         "output": {"uri": str(workdir / "out-job")},
         "resources": {"replicas": 1, "batch_size": args.batch_size, "threads_per_replica": args.engine_threads},
     }
-    return {"model_path": str(model), "max_model_len": args.max_model_len, "engine_args": engine_args,
-            "sampling": sampling, "prompts": str(prompts_path), "spec": spec,
-            "ray_llm_batch_size": args.ray_llm_batch_size,
-            # (c) runs its engine with as many threads as (b)'s, so it is a like-for-like ceiling
-            "engine_threads": args.engine_threads or os.cpu_count() or 1}
+    return {
+        "model_path": str(model),
+        "max_model_len": args.max_model_len,
+        "engine_args": engine_args,
+        "sampling": sampling,
+        "prompts": str(prompts_path),
+        "spec": spec,
+        "ray_llm_batch_size": args.ray_llm_batch_size,
+        # (c) runs its engine with as many threads as (b)'s, so it is a like-for-like ceiling
+        "engine_threads": args.engine_threads or os.cpu_count() or 1,
+    }
 
 
 def main(argv: list[str]) -> None:
@@ -135,9 +158,12 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     pq.write_table(pa.table({"id": [f"p{i:06d}" for i in range(len(prompts))], "body": prompts}), prompts_path)
     job = build_job(args, model=model, prompts_path=prompts_path, workdir=workdir)
     env = {"VLLM_CPU_KVCACHE_SPACE": str(args.kvcache_gib), "VLLM_ENABLE_V1_MULTIPROCESSING": args.vllm_mp}
-    print(f"model {model} | {args.prompts} chats x {args.max_tokens} tokens (ignore_eos, greedy) | "
-          f"max_model_len {args.max_model_len} | engine_args {json.dumps(job['engine_args'])} | "
-          f"env {json.dumps(env)} | engine threads (b)/(c) {job['engine_threads']} | cpus {os.cpu_count()}", flush=True)
+    print(
+        f"model {model} | {args.prompts} chats x {args.max_tokens} tokens (ignore_eos, greedy) | "
+        f"max_model_len {args.max_model_len} | engine_args {json.dumps(job['engine_args'])} | "
+        f"env {json.dumps(env)} | engine threads (b)/(c) {job['engine_threads']} | cpus {os.cpu_count()}",
+        flush=True,
+    )
     script = Path(__file__).resolve()
     rows: list[dict[str, dict | None]] = []
     for pair in range(args.pairs):
@@ -171,8 +197,9 @@ def print_pair(pair: int, pairs: int, row: dict, *, expected: int) -> None:
             continue
         if result["tokens"] != expected:
             raise SystemExit(f"{SIDE_NAMES[side]} generated {result['tokens']} tokens, expected {expected}")
-        parts.append(f"{side} {rate(result):.1f} tok/s (gen {result['gen_seconds']:.2f} s, "
-                     f"e2e {result['e2e_seconds']:.1f} s)")
+        parts.append(
+            f"{side} {rate(result):.1f} tok/s (gen {result['gen_seconds']:.2f} s, e2e {result['e2e_seconds']:.1f} s)"
+        )
     ratio = rate(row["job"]) / rate(row["raw"])
     print(f"pair {pair + 1}/{pairs}: " + " | ".join(parts) + f" | b/a {ratio:.3f}", flush=True)
 
@@ -185,14 +212,18 @@ def report(rows: list[dict[str, dict | None]]) -> None:
     job, raw = runs["job"], runs["raw"]
     print(f"\nmedian over {len(rows)} pair(s)      gen tok/s    gen s    e2e s   gen ratio vs (a)")
     for side in sides:
-        print(f"{SIDE_NAMES[side]:<28} {median([rate(r) for r in runs[side]]):9.1f} "
-              f"{median([r['gen_seconds'] for r in runs[side]]):8.2f} "
-              f"{median([r['e2e_seconds'] for r in runs[side]]):8.1f} {median(ratios[side]):10.3f}")
+        print(
+            f"{SIDE_NAMES[side]:<28} {median([rate(r) for r in runs[side]]):9.1f} "
+            f"{median([r['gen_seconds'] for r in runs[side]]):8.2f} "
+            f"{median([r['e2e_seconds'] for r in runs[side]]):8.1f} {median(ratios[side]):10.3f}"
+        )
     print(f"(b)/(a) generation-phase ratio: {median(ratios['job']):.3f} (target >= 0.95)")
     if "actor" in runs:
         above = median([rate(row["job"]) / rate(row["actor"]) for row in rows])
-        print(f"(c)/(a) bare-actor ceiling: {median(ratios['actor']):.3f}; "
-              f"(b)/(c) pipeline against that ceiling: {above:.3f}")
+        print(
+            f"(c)/(a) bare-actor ceiling: {median(ratios['actor']):.3f}; "
+            f"(b)/(c) pipeline against that ceiling: {above:.3f}"
+        )
     extra = median([row["job"]["e2e_seconds"] - row["raw"]["e2e_seconds"] for row in rows])
     print(f"end to end (b) - (a): {extra:+.1f} s (target <= +10 s)")
     if "actor" in runs:
@@ -200,15 +231,23 @@ def report(rows: list[dict[str, dict | None]]) -> None:
         print(f"end to end (b) - (c): {above:+.1f} s (the pipeline's own cost above a bare Ray actor)")
     print(f"(a) phases (median s): {_medians([r['phases'] for r in raw])}")
     print(f"(b) phases, consecutive (median s): {_medians([j['phases'] for j in job])}")
-    print(f"(b) fixed overhead (e2e - generation): {median([j['e2e_seconds'] - j['gen_seconds'] for j in job]):.2f} s;"
-          f" overlapped inside the phases (median s): {_medians([j['overlapped'] for j in job])}")
-    print(f"(b) generation window: runner's timings.generate {median([j['gen_seconds'] for j in job]):.3f} s, "
-          f"probes {median([j['gen_seconds_probe'] for j in job]):.3f} s (first generate call -> last shard written)")
+    print(
+        f"(b) fixed overhead (e2e - generation): {median([j['e2e_seconds'] - j['gen_seconds'] for j in job]):.2f} s;"
+        f" overlapped inside the phases (median s): {_medians([j['overlapped'] for j in job])}"
+    )
+    print(
+        f"(b) generation window: runner's timings.generate {median([j['gen_seconds'] for j in job]):.3f} s, "
+        f"probes {median([j['gen_seconds_probe'] for j in job]):.3f} s (first generate call -> last shard written)"
+    )
     busy = median([j["engine_busy_seconds"] / j["gen_seconds_probe"] for j in job])
-    print(f"(b) engine busy {busy:.1%} of its generation window, {job[0]['generate_calls']} generate call(s);"
-          f" manifest timings {json.dumps(job[-1]['manifest_timings'])}")
-    print("engine threads per side: " + "; ".join(
-        f"{side} {json.dumps(runs[side][0]['threads'])}" for side in sides if "threads" in runs[side][0]))
+    print(
+        f"(b) engine busy {busy:.1%} of its generation window, {job[0]['generate_calls']} generate call(s);"
+        f" manifest timings {json.dumps(job[-1]['manifest_timings'])}"
+    )
+    print(
+        "engine threads per side: "
+        + "; ".join(f"{side} {json.dumps(runs[side][0]['threads'])}" for side in sides if "threads" in runs[side][0])
+    )
     tokens = {side: median([r["input_tokens"] for r in runs[side]]) for side in sides}
     alike = "identical" if len(set(tokens.values())) == 1 else "DIFFERENT: the sides did not tokenize alike"
     print(f"prompt tokens per side: {_medians([tokens])} ({alike})")

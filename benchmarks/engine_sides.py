@@ -79,10 +79,16 @@ def side_raw(job: dict) -> dict:
     tokens, input_tokens = _counts(outputs)
     _shutdown(llm)
     return {
-        "tokens": tokens, "input_tokens": input_tokens, "gen_seconds": ended - began, "threads": threads(),
+        "tokens": tokens,
+        "input_tokens": input_tokens,
+        "gen_seconds": ended - began,
+        "threads": threads(),
         "e2e_seconds": ended - job["spawned_at"],
-        "phases": {"startup": started - job["spawned_at"], "import_vllm": imported - started,
-                   "engine_load": loaded - imported},
+        "phases": {
+            "startup": started - job["spawned_at"],
+            "import_vllm": imported - started,
+            "engine_load": loaded - imported,
+        },
         "peak_rss_mib": peak_rss_mib(),
     }
 
@@ -121,7 +127,8 @@ def side_job(job: dict) -> dict:
     # The runner records it itself since 180e769 (timings.generate); the probes measure it too.
     probed = last_write - first_call
     return {
-        "tokens": manifest.totals.output_tokens, "input_tokens": manifest.totals.input_tokens,
+        "tokens": manifest.totals.output_tokens,
+        "input_tokens": manifest.totals.input_tokens,
         "gen_seconds": manifest.timings.get("generate", probed) if "engine_load" in manifest.timings else probed,
         "gen_seconds_probe": probed,
         "e2e_seconds": ended - job["spawned_at"],
@@ -170,8 +177,7 @@ class BareEngine:
         outputs = self._llm.chat(chats, params, use_tqdm=False)
         ended = time.time()
         tokens, input_tokens = _counts(outputs)
-        return {"began": began, "ended": ended, "tokens": tokens, "input_tokens": input_tokens,
-                "threads": threads()}
+        return {"began": began, "ended": ended, "tokens": tokens, "input_tokens": input_tokens, "threads": threads()}
 
     def close(self) -> None:
         _shutdown(self._llm)
@@ -203,8 +209,10 @@ def side_actor(job: dict) -> dict:
     ray.get(actor.close.remote())
     ray.shutdown()
     return {
-        "tokens": call["tokens"], "input_tokens": call["input_tokens"],
-        "gen_seconds": call["ended"] - call["began"], "e2e_seconds": returned - job["spawned_at"],
+        "tokens": call["tokens"],
+        "input_tokens": call["input_tokens"],
+        "gen_seconds": call["ended"] - call["began"],
+        "e2e_seconds": returned - job["spawned_at"],
         "threads": call["threads"],
         "phases": {"ray_start": ray_seconds, "engine_load": load_ended - load_began},
     }
@@ -229,28 +237,42 @@ def side_ray_llm(job: dict) -> dict:
     events_dir = Path(job["result_file"]).with_name(f"ray-llm-events-{time.time_ns()}")
     events_dir.mkdir()
     # A logical GPU: the vLLM stage asks for one.
-    ray_seconds = start_ray(num_gpus=1, setup_hook="benchmarks.probes.install_ray_llm",
-                            env={EVENTS_ENV: str(events_dir)})
+    ray_seconds = start_ray(
+        num_gpus=1, setup_hook="benchmarks.probes.install_ray_llm", env={EVENTS_ENV: str(events_dir)}
+    )
     engine_kwargs = {k: v for k, v in llm_args(job).items() if k != "model"}
     # By default the chat-template, tokenize and detokenize actors take 1 CPU each and hold them:
     # on 2 CPUs the engine actor (1 CPU + the logical GPU) then never starts. A quarter each fits,
     # and leaves SMALL_CPU for the (postprocess -> write) tasks, which run one at a time.
     small = {"num_cpus": SMALL_CPU}
     config = vLLMEngineProcessorConfig(
-        model_source=job["model_path"], engine_kwargs=engine_kwargs, batch_size=job["ray_llm_batch_size"],
-        concurrency=1, log_engine_metrics=False,
-        chat_template_stage=small, tokenize_stage=small, detokenize_stage=small,
+        model_source=job["model_path"],
+        engine_kwargs=engine_kwargs,
+        batch_size=job["ray_llm_batch_size"],
+        concurrency=1,
+        log_engine_metrics=False,
+        chat_template_stage=small,
+        tokenize_stage=small,
+        detokenize_stage=small,
     )
-    sampling = {"temperature": 0.0, "top_p": 1.0, "top_k": -1,
-                "max_tokens": job["sampling"]["max_tokens"], "ignore_eos": True}
+    sampling = {
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "top_k": -1,
+        "max_tokens": job["sampling"]["max_tokens"],
+        "ignore_eos": True,
+    }
     processor = build_processor(
         config,
         preprocess=lambda row: {"messages": [{"role": "user", "content": row["body"]}], "sampling_params": sampling},
         postprocess=lambda row: {
-            "id": row["id"], "text": row["generated_text"], "num_output_tokens": row["num_generated_tokens"],
+            "id": row["id"],
+            "text": row["generated_text"],
+            "num_output_tokens": row["num_generated_tokens"],
             "num_input_tokens": row["num_input_tokens"],
         },
-        preprocess_map_kwargs=small, postprocess_map_kwargs=small,
+        preprocess_map_kwargs=small,
+        postprocess_map_kwargs=small,
     )
     out = Path(job["result_file"]).with_name(f"ray-llm-out-{time.time_ns()}")
     # Not `ray.data.read_parquet`: in Ray 2.60 it starts with a ListFiles task that always asks for
@@ -268,8 +290,10 @@ def side_ray_llm(job: dict) -> dict:
     return {
         "tokens": sum(table.column("num_output_tokens").to_pylist()),
         "input_tokens": sum(table.column("num_input_tokens").to_pylist()),
-        "rows": table.num_rows, "gen_seconds": max(e["end"] for e in requests) - requests[0]["start"],
-        "e2e_seconds": ended - job["spawned_at"], "phases": {"ray_start": ray_seconds},
+        "rows": table.num_rows,
+        "gen_seconds": max(e["end"] for e in requests) - requests[0]["start"],
+        "e2e_seconds": ended - job["spawned_at"],
+        "phases": {"ray_start": ray_seconds},
     }
 
 

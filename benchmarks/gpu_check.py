@@ -66,8 +66,13 @@ class Agreement:
         return self.max_abs_diff <= tolerance and self.mismatches == 0
 
     def as_dict(self) -> dict:
-        return {"max_abs_diff": self.max_abs_diff, "steps_compared": self.steps_compared,
-                "rows_identical": self.rows_identical, "near_ties": self.near_ties, "mismatches": self.mismatches}
+        return {
+            "max_abs_diff": self.max_abs_diff,
+            "steps_compared": self.steps_compared,
+            "rows_identical": self.rows_identical,
+            "near_ties": self.near_ties,
+            "mismatches": self.mismatches,
+        }
 
 
 def build_models(folder: Path) -> tuple[Path, Path]:
@@ -83,8 +88,10 @@ def requests() -> list:
     from tests.tiny_models import corpus_lines
     from workers.engines import Request
 
-    base = [Request(system="Answer in one line." if i % 2 else None,
-                    prompt=" ".join(corpus_lines(seed=i, count=1 + i % 3))) for i in range(PROMPTS)]
+    base = [
+        Request(system="Answer in one line." if i % 2 else None, prompt=" ".join(corpus_lines(seed=i, count=1 + i % 3)))
+        for i in range(PROMPTS)
+    ]
     return base + [Request(system=r.system, prompt=r.prompt, adapter=ADAPTER) for r in base]
 
 
@@ -112,9 +119,14 @@ def run_engine(model: Path, adapter: Path, *, device: str, dtype: str) -> Engine
     from workers.engines import EngineConfig
     from workers.engines.hf_engine import HfEngine
 
-    config = EngineConfig(model_path=str(model), model_name="tiny", adapters={ADAPTER: str(adapter)}, dtype=dtype,
-                          sampling={"temperature": 0.0, "max_tokens": MAX_TOKENS, "ignore_eos": True},
-                          gpus=1 if device == "cuda" else 0)
+    config = EngineConfig(
+        model_path=str(model),
+        model_name="tiny",
+        adapters={ADAPTER: str(adapter)},
+        dtype=dtype,
+        sampling={"temperature": 0.0, "max_tokens": MAX_TOKENS, "ignore_eos": True},
+        gpus=1 if device == "cuda" else 0,
+    )
     engine = HfEngine(config)
     engine.load()
     if engine._device != device:
@@ -154,8 +166,14 @@ def agreement(reference: EngineRun, other: EngineRun) -> Agreement:
 
 def run_summary(run: EngineRun) -> dict:
     tokens = [r.num_output_tokens for r in run.results]
-    return {"dtype": run.dtype, "rows": len(tokens), "tokens": sum(tokens), "seconds": round(run.seconds, 3),
-            "tokens_per_row": sorted(set(tokens)), "errors": sum(1 for r in run.results if r.error_code)}
+    return {
+        "dtype": run.dtype,
+        "rows": len(tokens),
+        "tokens": sum(tokens),
+        "seconds": round(run.seconds, 3),
+        "tokens_per_row": sorted(set(tokens)),
+        "errors": sum(1 for r in run.results if r.error_code),
+    }
 
 
 def versions() -> dict:
@@ -165,11 +183,18 @@ def versions() -> dict:
 
     try:
         import peft
+
         peft_version = peft.__version__
     except ImportError:
         peft_version = None
-    return {"python": platform.python_version(), "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-            "transformers": transformers.__version__, "peft": peft_version, "pyarrow": pyarrow.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "transformers": transformers.__version__,
+        "peft": peft_version,
+        "pyarrow": pyarrow.__version__,
+    }
 
 
 def cuda_part(model: Path, adapter: Path, reference: EngineRun, summary: dict) -> bool:
@@ -180,8 +205,10 @@ def cuda_part(model: Path, adapter: Path, reference: EngineRun, summary: dict) -
     # TF32 would make float32 matmuls differ from the CPU's by ~1e-3: say which precision ran.
     tf32 = "on" if torch.backends.cuda.matmul.allow_tf32 else "off"
     summary["fp32_matmul"] = f"{torch.get_float32_matmul_precision()}, TF32 {tf32}"
-    print(f"cuda: {summary['device_name']} (torch CUDA {torch.version.cuda}; float32 matmuls: "
-          f"{summary['fp32_matmul']})", flush=True)
+    print(
+        f"cuda: {summary['device_name']} (torch CUDA {torch.version.cuda}; float32 matmuls: {summary['fp32_matmul']})",
+        flush=True,
+    )
     passed = True
     for dtype, judged in (("float32", True), ("bfloat16", False)):
         run = run_engine(model, adapter, device="cuda", dtype=dtype)
@@ -189,10 +216,13 @@ def cuda_part(model: Path, adapter: Path, reference: EngineRun, summary: dict) -
         summary[f"cuda_{dtype}"] = {**run_summary(run), **agree.as_dict()}
         verdict = ("pass" if agree.passed(TOLERANCE) else "FAIL") if judged else "reported, not judged"
         passed &= agree.passed(TOLERANCE) or not judged
-        print(f"cuda {dtype}: {len(run.results)} requests x {MAX_TOKENS} tokens in {run.seconds:.2f} s; "
-              f"max |d log-prob| vs CPU float32 {agree.max_abs_diff:.2e} over {agree.steps_compared} steps "
-              f"(tolerance {TOLERANCE:g}); rows identical {agree.rows_identical}/{len(run.results)}, "
-              f"parted at a near-tie {agree.near_ties}, mismatched {agree.mismatches}: {verdict}", flush=True)
+        print(
+            f"cuda {dtype}: {len(run.results)} requests x {MAX_TOKENS} tokens in {run.seconds:.2f} s; "
+            f"max |d log-prob| vs CPU float32 {agree.max_abs_diff:.2e} over {agree.steps_compared} steps "
+            f"(tolerance {TOLERANCE:g}); rows identical {agree.rows_identical}/{len(run.results)}, "
+            f"parted at a near-tie {agree.near_ties}, mismatched {agree.mismatches}: {verdict}",
+            flush=True,
+        )
     return passed
 
 
@@ -205,21 +235,32 @@ def check(*, cpu_only: bool, summary: dict) -> bool:
     with tempfile.TemporaryDirectory(prefix="pressroom-gpu-check-") as folder:
         started = time.perf_counter()
         model, adapter = build_models(Path(folder))
-        print(f"model: tiny Llama (2 layers, hidden 256) and a random LoRA adapter, built in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"model: tiny Llama (2 layers, hidden 256) and a random LoRA adapter, built in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         reference = run_engine(model, adapter, device="cpu", dtype="float32")
         again = agreement(reference, run_engine(model, adapter, device="cpu", dtype="float32"))
         texts = [r.text for r in reference.results]
-        summary["cpu"] = {**run_summary(reference), "repeat_max_abs_diff": again.max_abs_diff,
-                          "adapter_changed_rows": sum(a != b for a, b in zip(texts[:PROMPTS], texts[PROMPTS:]))}
+        summary["cpu"] = {
+            **run_summary(reference),
+            "repeat_max_abs_diff": again.max_abs_diff,
+            "adapter_changed_rows": sum(a != b for a, b in zip(texts[:PROMPTS], texts[PROMPTS:])),
+        }
         ok = again.passed(0.0) and summary["cpu"]["errors"] == 0
-        print(f"cpu float32: {len(reference.results)} requests x {MAX_TOKENS} tokens in {reference.seconds:.2f} s; "
-              f"a second run's max |d log-prob| {again.max_abs_diff:.2e}; the adapter changed "
-              f"{summary['cpu']['adapter_changed_rows']} of {PROMPTS} prompts' outputs", flush=True)
+        print(
+            f"cpu float32: {len(reference.results)} requests x {MAX_TOKENS} tokens in {reference.seconds:.2f} s; "
+            f"a second run's max |d log-prob| {again.max_abs_diff:.2e}; the adapter changed "
+            f"{summary['cpu']['adapter_changed_rows']} of {PROMPTS} prompts' outputs",
+            flush=True,
+        )
         if cpu_only or not torch.cuda.is_available():
             summary["device"] = "skipped"
-            print("cuda: no CUDA device" + (" asked for" if cpu_only else "") + ": the device part was skipped",
-                  flush=True)
+            print(
+                "cuda: no CUDA device" + (" asked for" if cpu_only else "") + ": the device part was skipped",
+                flush=True,
+            )
         else:
             summary["device"] = "cuda"
             ok &= cuda_part(model, adapter, reference, summary)
@@ -236,11 +277,17 @@ def main() -> int:
     args = parser.parse_args()
     if args.bundle:
         record = gpu_wheels.bundle(args.bundle)
-        print(f"bundle: {len(record['files'])} wheels, {record['bytes'] / 2**20:.1f} MiB in {args.bundle} "
-              f"(missing on such a machine: {', '.join(record['missing'])}; for Python {', '.join(record['pythons'])})")
+        print(
+            f"bundle: {len(record['files'])} wheels, {record['bytes'] / 2**20:.1f} MiB in {args.bundle} "
+            f"(missing on such a machine: {', '.join(record['missing'])}; for Python {', '.join(record['pythons'])})"
+        )
         return 0
-    for name, value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-                        ("TRANSFORMERS_VERBOSITY", "error"), ("TOKENIZERS_PARALLELISM", "false")):
+    for name, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
         os.environ.setdefault(name, value)  # no hub on such a machine, and no progress bars in the report
     started = time.perf_counter()
     summary: dict = {"tolerance": TOLERANCE, "tie": TIE}

@@ -71,18 +71,22 @@ def closure(roots: set[str]) -> set[str]:
 
 def imported_distributions(modules: tuple[str, ...] = CHECK_MODULES) -> set[str]:
     """Distributions whose top-level modules a fresh interpreter imports for `modules`."""
-    probe = ("import importlib, json, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
-             "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules})))")
-    done = subprocess.run([sys.executable, "-c", probe, *modules], capture_output=True, text=True, check=True,
-                          cwd=PROJECT_ROOT)
+    probe = (
+        "import importlib, json, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+        "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *modules], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
     owners = metadata.packages_distributions()
     return {canonical(dist) for top in json.loads(done.stdout) for dist in owners.get(top, [])}
 
 
 def missing_distributions() -> tuple[set[str], set[str]]:
     """(needed, missing): what the check's pressroom imports need, and what the machine lacks of it."""
-    declared = {canonical(re.split(r"[\s;<>=!~\[]", line, maxsplit=1)[0])
-                for line in metadata.requires("pressroom") or []}
+    declared = {
+        canonical(re.split(r"[\s;<>=!~\[]", line, maxsplit=1)[0]) for line in metadata.requires("pressroom") or []
+    }
     needed = closure(imported_distributions() & declared)
     certain = set(DEVICE_HAS).union(*(requirements(dist) for dist in DEVICE_HAS))
     return needed, needed - certain
@@ -96,13 +100,37 @@ def bundle(into: Path) -> dict:
     into.mkdir(parents=True, exist_ok=True)
     for python in PYTHONS:
         abi = "cp" + python.replace(".", "")
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                   "--python-version", python, "--implementation", "cp", "--abi", abi, "--abi", "none",
-                   *[arg for platform in PLATFORMS for arg in ("--platform", platform)], "-d", str(into), *pins]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "--python-version",
+            python,
+            "--implementation",
+            "cp",
+            "--abi",
+            abi,
+            "--abi",
+            "none",
+            *[arg for platform in PLATFORMS for arg in ("--platform", platform)],
+            "-d",
+            str(into),
+            *pins,
+        ]
         subprocess.run(command, check=True)
     files = sorted(p.name for p in into.glob("*.whl"))
-    record = {"needed": sorted(needed), "missing": sorted(missing), "pins": pins, "pythons": list(PYTHONS),
-              "files": files, "bytes": sum((into / f).stat().st_size for f in files)}
+    record = {
+        "needed": sorted(needed),
+        "missing": sorted(missing),
+        "pins": pins,
+        "pythons": list(PYTHONS),
+        "files": files,
+        "bytes": sum((into / f).stat().st_size for f in files),
+    }
     (into / BUNDLE_RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -138,8 +166,18 @@ def install(folder: Path) -> list[str]:
     if not chosen:
         return []
     target = Path(tempfile.mkdtemp(prefix="pressroom-gpu-wheels-"))
-    command = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--target", str(target),
-               *map(str, chosen)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--no-deps",
+        "--quiet",
+        "--target",
+        str(target),
+        *map(str, chosen),
+    ]
     if subprocess.run(command, capture_output=True, text=True).returncode != 0:
         for wheel in chosen:  # a wheel is a zip of what goes in site-packages
             with zipfile.ZipFile(wheel) as archive:

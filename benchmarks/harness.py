@@ -54,7 +54,11 @@ def run_child(script: Path, *, side: str, job: dict, workdir: Path, timeout: flo
     with log_file.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, str(script), "--child", side, "--job", str(job_file)],
-            stdout=log, stderr=subprocess.STDOUT, env=child_env, cwd=PROJECT_ROOT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
         )
         try:
             code = _wait_tracking(process, timeout=timeout)
@@ -144,8 +148,9 @@ def start_ray(*, setup_hook: str | None = None, env: dict[str, str] | None = Non
         runtime_env["worker_process_setup_hook"] = setup_hook
     began = time.time()
     init_args.setdefault("address", "local")  # never a head someone else left running
-    ray.init(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR,
-             include_dashboard=False, **init_args)
+    ray.init(
+        runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False, **init_args
+    )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -214,13 +219,19 @@ class RssSampler:
         for pid, peak in self.peaks.items():
             roles.setdefault(_role(pid, peak.title), []).append(peak)
         summary = {
-            role: {"max_mib": max(p.rss for p in peaks) / 2**20, "private_mib": max(p.private for p in peaks) / 2**20,
-                   "cpu_s": sum(p.cpu for p in peaks), "processes": len(peaks)}
+            role: {
+                "max_mib": max(p.rss for p in peaks) / 2**20,
+                "private_mib": max(p.private for p in peaks) / 2**20,
+                "cpu_s": sum(p.cpu for p in peaks),
+                "processes": len(peaks),
+            }
             for role, peaks in sorted(roles.items())
         }
         summary["all (peak of sum)"] = {
-            "max_mib": self.peak_total / 2**20, "private_mib": float("nan"),
-            "cpu_s": sum(p.cpu for p in self.peaks.values()), "processes": len(self.peaks),
+            "max_mib": self.peak_total / 2**20,
+            "private_mib": float("nan"),
+            "cpu_s": sum(p.cpu for p in self.peaks.values()),
+            "processes": len(self.peaks),
         }
         return summary
 
@@ -237,8 +248,16 @@ def _role(pid: int, title: str) -> str:
         return "driver"
     if "MapWorker" in title or "Actor(" in title or "BareEngine" in title:
         return "actors"
-    system = ("raylet", "gcs_server", "dashboard", "Agent", "log_monitor", "monitor.py", "ray::_",
-              "ActorLocationTracker")
+    system = (
+        "raylet",
+        "gcs_server",
+        "dashboard",
+        "Agent",
+        "log_monitor",
+        "monitor.py",
+        "ray::_",
+        "ActorLocationTracker",
+    )
     if title.startswith("ray::") and not any(name in title for name in system):
         return "task workers"
     if any(name in title for name in system):

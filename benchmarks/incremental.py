@@ -34,8 +34,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory  # noqa: E402
 from schemas.manifest import startup_seconds  # noqa: E402
 
-TOPICS = ["quarterly revenue", "a storm front", "the cup final", "a new phone", "the city council", "a comet",
-          "rail fares", "a museum opening", "vaccine trials", "port congestion", "a bond auction", "wildfires"]
+TOPICS = [
+    "quarterly revenue",
+    "a storm front",
+    "the cup final",
+    "a new phone",
+    "the city council",
+    "a comet",
+    "rail fares",
+    "a museum opening",
+    "vaccine trials",
+    "port congestion",
+    "a bond auction",
+    "wildfires",
+]
 
 
 def article(i: int, *, edit: int = 0) -> str:
@@ -49,16 +61,22 @@ def article(i: int, *, edit: int = 0) -> str:
 def night_tables(rows: int) -> tuple[pa.Table, pa.Table, int, int]:
     """Night 1's table; night 2's: 3% of rows edited, 2% new rows appended."""
     ids = [f"a{i:06d}" for i in range(rows)]
-    first = pa.table({"id": ids, "title": [f"Story {i}" for i in range(rows)], "body": [article(i) for i in range(rows)]})
+    first = pa.table(
+        {"id": ids, "title": [f"Story {i}" for i in range(rows)], "body": [article(i) for i in range(rows)]}
+    )
     edited = max(1, round(rows * 0.03))
     added = max(1, round(rows * 0.02))
     step = rows // edited
     edit_rows = {i * step for i in range(edited)}
     bodies = [article(i, edit=1) if i in edit_rows else article(i) for i in range(rows)]
     new = range(rows, rows + added)
-    second = pa.table({"id": ids + [f"a{i:06d}" for i in new],
-                       "title": [f"Story {i}" for i in range(rows)] + [f"Story {i}" for i in new],
-                       "body": bodies + [article(i) for i in new]})
+    second = pa.table(
+        {
+            "id": ids + [f"a{i:06d}" for i in new],
+            "title": [f"Story {i}" for i in range(rows)] + [f"Story {i}" for i in new],
+            "body": bodies + [article(i) for i in new],
+        }
+    )
     return first, second, edited, added
 
 
@@ -66,11 +84,20 @@ def spec(workdir: Path, *, model: str, max_tokens: int) -> Path:
     job = {
         "name": "incremental-bench",
         "mode": "incremental",
-        "input": {"uri": str(workdir / "input.parquet"), "id_column": "id", "columns": ["title"],
-                  "rows_per_shard": 100},
+        "input": {
+            "uri": str(workdir / "input.parquet"),
+            "id_column": "id",
+            "columns": ["title"],
+            "rows_per_shard": 100,
+        },
         "task": {"kind": "summary", "prompt": "Summarize in one sentence.\n\nTitle: {{ title }}\n\n{{ body }}"},
-        "model": {"engine": "vllm", "source": model, "max_model_len": 1024, "dtype": "bfloat16",
-                  "engine_args": {"enforce_eager": True}},
+        "model": {
+            "engine": "vllm",
+            "source": model,
+            "max_model_len": 1024,
+            "dtype": "bfloat16",
+            "engine_args": {"enforce_eager": True},
+        },
         "sampling": {"temperature": 0.0, "max_tokens": max_tokens, "ignore_eos": True},
         "output": {"uri": str(workdir / "out")},
         "resources": {"replicas": 1, "batch_size": 256},
@@ -84,26 +111,41 @@ def night(spec_path: Path, *, log: Path, timeout: float) -> dict:
     """One `pressroom run --json` in a fresh process; its summary plus the process wall time."""
     began = time.monotonic()
     with log.open("w") as err:
-        done = subprocess.run([sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--json"], stdout=subprocess.PIPE,
-                              stderr=err, text=True, timeout=timeout, cwd=PROJECT_ROOT, env={**os.environ, **QUIET_ENV})
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            timeout=timeout,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **QUIET_ENV},
+        )
     wall = time.monotonic() - began
     if done.returncode != 0:
         raise SystemExit(f"night failed (exit {done.returncode}); see {log}")
     summary = json.loads(done.stdout)
     timings = summary["timings"]
     startup = startup_seconds(timings)
-    return {"summary": summary, "wall": wall, "startup": startup, "run": timings["run"],
-            "steady": timings["run"] - startup, "rows": summary["totals"]["rows_in"]}
+    return {
+        "summary": summary,
+        "wall": wall,
+        "startup": startup,
+        "run": timings["run"],
+        "steady": timings["run"] - startup,
+        "rows": summary["totals"]["rows_in"],
+    }
 
 
 def describe(name: str, result: dict) -> str:
     t, totals = result["summary"]["timings"], result["summary"]["totals"]
-    return (f"{name}: {result['rows']} rows ({totals['rows_reused']} reused, {totals['rows_generated']} generated, "
-            f"{totals['engine_requests']} engine requests) | wall {result['wall']:.1f} s | start-up "
-            f"{result['startup']:.1f} s (ray {t.get('ray_start', 0):.1f}, graph+engine {t.get('startup', 0):.1f}, "
-            f"engine load {t.get('engine_load', 0):.1f}) | steady {result['steady']:.1f} s (select "
-            f"{t.get('select', 0):.2f}, generate {t.get('generate', 0):.1f}, ray shutdown {t.get('ray_shutdown', 0):.1f}) "
-            f"| {result['rows'] / result['steady']:.1f} rows/s steady")
+    return (
+        f"{name}: {result['rows']} rows ({totals['rows_reused']} reused, {totals['rows_generated']} generated, "
+        f"{totals['engine_requests']} engine requests) | wall {result['wall']:.1f} s | start-up "
+        f"{result['startup']:.1f} s (ray {t.get('ray_start', 0):.1f}, graph+engine {t.get('startup', 0):.1f}, "
+        f"engine load {t.get('engine_load', 0):.1f}) | steady {result['steady']:.1f} s (select "
+        f"{t.get('select', 0):.2f}, generate {t.get('generate', 0):.1f}, ray shutdown {t.get('ray_shutdown', 0):.1f}) "
+        f"| {result['rows'] / result['steady']:.1f} rows/s steady"
+    )
 
 
 def main() -> None:
@@ -117,8 +159,11 @@ def main() -> None:
     with working_directory(args.workdir, prefix="pressroom-incremental-") as workdir:
         first, second, edited, added = night_tables(args.rows)
         spec_path = spec(workdir, model=args.model, max_tokens=args.max_tokens)
-        print(f"input: night 1 {first.num_rows} rows; night 2 edits {edited} ({edited / args.rows:.0%}) and adds "
-              f"{added} ({added / args.rows:.0%}); {args.max_tokens} tokens per row; model {args.model}", flush=True)
+        print(
+            f"input: night 1 {first.num_rows} rows; night 2 edits {edited} ({edited / args.rows:.0%}) and adds "
+            f"{added} ({added / args.rows:.0%}); {args.max_tokens} tokens per row; model {args.model}",
+            flush=True,
+        )
         pq.write_table(first, workdir / "input.parquet")
         one = night(spec_path, log=workdir / "night-1.log", timeout=args.timeout)
         print(describe("night 1", one), flush=True)
@@ -127,12 +172,16 @@ def main() -> None:
         print(describe("night 2", two), flush=True)
         expected = edited + added
         if two["summary"]["totals"]["rows_generated"] != expected:
-            raise SystemExit(f"night 2 generated {two['summary']['totals']['rows_generated']} rows, expected {expected}")
+            raise SystemExit(
+                f"night 2 generated {two['summary']['totals']['rows_generated']} rows, expected {expected}"
+            )
         e2e = (two["rows"] / two["wall"]) / (one["rows"] / one["wall"])
         print(f"end to end (process wall, start-up included): night 2 / night 1 rows/s = {e2e:.2f}")
-        print(f"steady window: night 2 / night 1 rows/s = "
-              f"{(two['rows'] / two['steady']) / (one['rows'] / one['steady']):.2f} (ideal "
-              f"{two['rows'] / expected:.0f} = night 2 rows / changed rows)")
+        print(
+            f"steady window: night 2 / night 1 rows/s = "
+            f"{(two['rows'] / two['steady']) / (one['rows'] / one['steady']):.2f} (ideal "
+            f"{two['rows'] / expected:.0f} = night 2 rows / changed rows)"
+        )
         print(f"ratio={(two['rows'] / two['steady']) / (one['rows'] / one['steady']):.3f}")
 
 

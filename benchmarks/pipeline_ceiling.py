@@ -53,12 +53,17 @@ def write_input(path: Path, *, rows: int, row_group_rows: int) -> int:
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, rows, chunk):
             ids = range(start, min(start + chunk, rows))
-            table = pa.table({
-                "id": [f"r{i:08d}" for i in ids],
-                "title": [f"Story {i} about {TOPICS[i % len(TOPICS)]}" for i in ids],
-                "body": [" ".join(f"{TOPICS[(i + k) % len(TOPICS)]} moved" for k in range(1 + i % 23)) for i in ids],
-                "score": list(ids),
-            }, schema=schema)
+            table = pa.table(
+                {
+                    "id": [f"r{i:08d}" for i in ids],
+                    "title": [f"Story {i} about {TOPICS[i % len(TOPICS)]}" for i in ids],
+                    "body": [
+                        " ".join(f"{TOPICS[(i + k) % len(TOPICS)]} moved" for k in range(1 + i % 23)) for i in ids
+                    ],
+                    "score": list(ids),
+                },
+                schema=schema,
+            )
             writer.write_table(table, row_group_size=row_group_rows)
     return pq.ParquetFile(path).metadata.num_row_groups
 
@@ -66,8 +71,12 @@ def write_input(path: Path, *, rows: int, row_group_rows: int) -> int:
 def job_spec_dict(job: dict) -> dict:
     return {
         "name": "ceiling",
-        "input": {"uri": job["input"], "id_column": "id", "columns": ["title", "score"],
-                  "rows_per_shard": job["rows_per_shard"]},
+        "input": {
+            "uri": job["input"],
+            "id_column": "id",
+            "columns": ["title", "score"],
+            "rows_per_shard": job["rows_per_shard"],
+        },
         "task": {"kind": "custom", "prompt": TEMPLATE},
         "model": {"engine": "vllm", "source": job["null_model"]},
         "sampling": {"temperature": 0.0, "max_tokens": 1},
@@ -101,12 +110,18 @@ def child_job(job: dict) -> dict:
     ray.shutdown()
     manifest = result.manifest
     return {
-        "rows": manifest.totals.rows_in, "rows_ok": manifest.totals.rows_ok,
-        "output_tokens": manifest.totals.output_tokens, "errors": manifest.errors,
+        "rows": manifest.totals.rows_in,
+        "rows_ok": manifest.totals.rows_ok,
+        "output_tokens": manifest.totals.output_tokens,
+        "errors": manifest.errors,
         "files": [str(Path(result.manifest_uri).parent / f.path) for f in manifest.files],
-        "seconds": ended - began, "ray_start": ray_seconds, "startup": imported - job["spawned_at"],
+        "seconds": ended - began,
+        "ray_start": ray_seconds,
+        "startup": imported - job["spawned_at"],
         "first_shard_written": (stamps[0] - began) if stamps else None,
-        "timings": manifest.timings, "driver_peak_rss_mib": peak_rss_mib(), "rss": sampler.by_role(),
+        "timings": manifest.timings,
+        "driver_peak_rss_mib": peak_rss_mib(),
+        "rss": sampler.by_role(),
         "driver_memory": memory.marks,
     }
 
@@ -128,8 +143,13 @@ class DriverMemory:
             return
         self._next = (rows_done // self._step + 1) * self._step
         memory = self._process.memory_info()
-        self.marks.append({"rows": rows_done, "private_mib": (memory.rss - memory.shared) / 2**20,
-                           "shared_mib": memory.shared / 2**20})
+        self.marks.append(
+            {
+                "rows": rows_done,
+                "private_mib": (memory.rss - memory.shared) / 2**20,
+                "shared_mib": memory.shared / 2**20,
+            }
+        )
 
 
 def child_floor(job: dict) -> dict:
@@ -149,10 +169,14 @@ def child_floor(job: dict) -> dict:
     began = time.time()
     items = unit_items(shards)
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    dataset = dataset.map_batches(read_only, batch_size=1, batch_format="pyarrow", num_cpus=READ_TASK_CPUS,
-                                  fn_kwargs={"columns": input_columns()})
     dataset = dataset.map_batches(
-        PassThrough, batch_size=job["batch_size"], batch_format="pyarrow", num_cpus=1,
+        read_only, batch_size=1, batch_format="pyarrow", num_cpus=READ_TASK_CPUS, fn_kwargs={"columns": input_columns()}
+    )
+    dataset = dataset.map_batches(
+        PassThrough,
+        batch_size=job["batch_size"],
+        batch_format="pyarrow",
+        num_cpus=1,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=1, max_concurrent_calls_per_actor=CALLS_PER_ACTOR),
         # The generation actor's environment too: a worker of its own, as the job's actor needs.
         runtime_env={"env_vars": engine_env(os.cpu_count() or 1)},
@@ -200,8 +224,9 @@ def child_plain(job: dict) -> dict:
     parquet = pq.ParquetFile(job["input"])
     variables = sorted(template_variables(TEMPLATE))
     columns = input_columns()
-    schema = output_schema(id_field=parquet.schema_arrow.field("id"),
-                           carried=[parquet.schema_arrow.field(c) for c in ("title", "score")])
+    schema = output_schema(
+        id_field=parquet.schema_arrow.field("id"), carried=[parquet.schema_arrow.field(c) for c in ("title", "score")]
+    )
     renderer = PromptRenderer(template=TEMPLATE, system=None, variables=variables)
     out = Path(job["output"])
     out.mkdir(parents=True, exist_ok=True)
@@ -209,13 +234,25 @@ def child_plain(job: dict) -> dict:
     for index, batch in enumerate(parquet.iter_batches(batch_size=job["rows_per_shard"], columns=columns)):
         rendered = renderer.render_table(pa.Table.from_batches([batch]))
         n = rendered.num_rows
-        constant = {"text": "ok", "finish_reason": "length", "num_input_tokens": 0, "num_output_tokens": 1,
-                    "model": "null", "sample_index": 0}
-        table = pa.table({  # the job's output schema, whatever columns it has grown
-            f.name: rendered.column(f.name) if f.name in rendered.column_names
-            else pa.array([constant[f.name]] * n, f.type) if f.name in constant else pa.nulls(n, f.type)
-            for f in schema
-        }, schema=schema)
+        constant = {
+            "text": "ok",
+            "finish_reason": "length",
+            "num_input_tokens": 0,
+            "num_output_tokens": 1,
+            "model": "null",
+            "sample_index": 0,
+        }
+        table = pa.table(
+            {  # the job's output schema, whatever columns it has grown
+                f.name: rendered.column(f.name)
+                if f.name in rendered.column_names
+                else pa.array([constant[f.name]] * n, f.type)
+                if f.name in constant
+                else pa.nulls(n, f.type)
+                for f in schema
+            },
+            schema=schema,
+        )
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()
@@ -226,8 +263,14 @@ def child_plain(job: dict) -> dict:
         rows += n
     ended = time.time()
     times = os.times()
-    return {"rows": rows, "files": files, "seconds": ended - began, "cpu_s": times.user + times.system,
-            "startup": began - job["spawned_at"], "driver_peak_rss_mib": peak_rss_mib()}
+    return {
+        "rows": rows,
+        "files": files,
+        "seconds": ended - began,
+        "cpu_s": times.user + times.system,
+        "startup": began - job["spawned_at"],
+        "driver_peak_rss_mib": peak_rss_mib(),
+    }
 
 
 def prompts_digest(files: list[str]) -> str:
@@ -246,9 +289,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=100_000, help="input rows (default 100000)")
     parser.add_argument("--rows-per-shard", type=int, default=1000, help="the spec default")
     parser.add_argument("--batch-size", type=int, default=256, help="rows per actor call (spec default)")
-    parser.add_argument("--row-group-rows", type=int, default=50_000,
-                        help="Parquet row group size of the input (default 50000; each shard reads "
-                             "every row group it overlaps in full)")
+    parser.add_argument(
+        "--row-group-rows",
+        type=int,
+        default=50_000,
+        help="Parquet row group size of the input (default 50000; each shard reads "
+        "every row group it overlaps in full)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per side")
     parser.add_argument("--workdir", type=Path, default=None, help="keep inputs, outputs and logs here")
     return parser.parse_args(argv)
@@ -267,19 +314,41 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     null_model = workdir / "null-model"
     null_model.mkdir(exist_ok=True)
     (null_model / "config.json").write_text(json.dumps({"model_type": "null"}))
-    print(f"input: {args.rows} rows, {groups} row group(s), {input_path.stat().st_size / 2**20:.1f} MiB; "
-          f"rows_per_shard={args.rows_per_shard} batch_size={args.batch_size}", flush=True)
-    base = {"input": str(input_path), "rows": args.rows, "rows_per_shard": args.rows_per_shard,
-            "batch_size": args.batch_size, "null_model": str(null_model)}
+    print(
+        f"input: {args.rows} rows, {groups} row group(s), {input_path.stat().st_size / 2**20:.1f} MiB; "
+        f"rows_per_shard={args.rows_per_shard} batch_size={args.batch_size}",
+        flush=True,
+    )
+    base = {
+        "input": str(input_path),
+        "rows": args.rows,
+        "rows_per_shard": args.rows_per_shard,
+        "batch_size": args.batch_size,
+        "null_model": str(null_model),
+    }
     script = Path(__file__).resolve()
-    plain = run_child(script, side="plain", job={**base, "output": str(workdir / "out-plain")},
-                      workdir=workdir, timeout=args.timeout, env={})
-    job = run_child(script, side="job", job={**base, "output": str(workdir / "out-job")},
-                    workdir=workdir, timeout=args.timeout, env={})
+    plain = run_child(
+        script,
+        side="plain",
+        job={**base, "output": str(workdir / "out-plain")},
+        workdir=workdir,
+        timeout=args.timeout,
+        env={},
+    )
+    job = run_child(
+        script,
+        side="job",
+        job={**base, "output": str(workdir / "out-job")},
+        workdir=workdir,
+        timeout=args.timeout,
+        env={},
+    )
     floor = run_child(script, side="floor", job=base, workdir=workdir, timeout=args.timeout, env={})
     if job["rows_ok"] != args.rows or job["output_tokens"] != args.rows or job["errors"]:
-        raise SystemExit(f"job output is wrong: {job['rows_ok']} ok rows, {job['output_tokens']} tokens, "
-                         f"errors {job['errors']} for {args.rows} rows (is the null engine installed?)")
+        raise SystemExit(
+            f"job output is wrong: {job['rows_ok']} ok rows, {job['output_tokens']} tokens, "
+            f"errors {job['errors']} for {args.rows} rows (is the null engine installed?)"
+        )
     same = prompts_digest(job["files"]) == prompts_digest(plain["files"])
     if not same or plain["rows"] != args.rows:
         raise SystemExit("the job and the plain process rendered different prompts")
@@ -292,36 +361,58 @@ def report(args: argparse.Namespace, *, job: dict, plain: dict, floor: dict) -> 
     job_rate = args.rows / job["seconds"]
     plain_rate = args.rows / plain["seconds"]
     with_ray = args.rows / (job["seconds"] + job["ray_start"])
-    print(f"plain process : {plain_rate:12,.0f} rows/s  ({plain['seconds']:.2f} s; process start + imports "
-          f"{plain['startup']:.2f} s)")
-    print(f"pressroom job : {job_rate:12,.0f} rows/s  ({job['seconds']:.2f} s in run_job; "
-          f"{with_ray:,.0f} rows/s counting ray start {job['ray_start']:.2f} s)")
-    print(f"job timings   : {json.dumps(job['timings'])}; first shard written after "
-          f"{job['first_shard_written'] or float('nan'):.2f} s")
+    print(
+        f"plain process : {plain_rate:12,.0f} rows/s  ({plain['seconds']:.2f} s; process start + imports "
+        f"{plain['startup']:.2f} s)"
+    )
+    print(
+        f"pressroom job : {job_rate:12,.0f} rows/s  ({job['seconds']:.2f} s in run_job; "
+        f"{with_ray:,.0f} rows/s counting ray start {job['ray_start']:.2f} s)"
+    )
+    print(
+        f"job timings   : {json.dumps(job['timings'])}; first shard written after "
+        f"{job['first_shard_written'] or float('nan'):.2f} s"
+    )
     window = job["timings"].get("generate")
     if window:  # the runner's window: first row handed to the (null) engine -> last shard written
-        print(f"steady state  : {args.rows / window:12,.0f} rows/s  (job's generate window {window:.2f} s; "
-              f"the rest of run_job is fixed start-up)")
-    print(f"ray data floor: {args.rows / floor['seconds']:12,.0f} rows/s  ({floor['seconds']:.2f} s, first rows at the "
-          f"driver after {floor['first_rows']:.2f} s: the job's graph reading and passing rows, no render, no "
-          f"engine, no write; {floor['seconds'] / plain['seconds']:.2f}x the plain process's time)")
-    print(f"above floor   : the job took {job['seconds'] - floor['seconds']:+.2f} s more than the floor for the render, "
-          f"engine calls, shard writes and commit; the plain process does the same work in {plain['seconds']:.2f} s")
+        print(
+            f"steady state  : {args.rows / window:12,.0f} rows/s  (job's generate window {window:.2f} s; "
+            f"the rest of run_job is fixed start-up)"
+        )
+    print(
+        f"ray data floor: {args.rows / floor['seconds']:12,.0f} rows/s  ({floor['seconds']:.2f} s, first rows at the "
+        f"driver after {floor['first_rows']:.2f} s: the job's graph reading and passing rows, no render, no "
+        f"engine, no write; {floor['seconds'] / plain['seconds']:.2f}x the plain process's time)"
+    )
+    print(
+        f"above floor   : the job took {job['seconds'] - floor['seconds']:+.2f} s more than the floor for the render, "
+        f"engine calls, shard writes and commit; the plain process does the same work in {plain['seconds']:.2f} s"
+    )
     print("prompts       : identical prompt_sha256 sequence on both sides")
-    print(f"peak RSS      : plain process {plain['driver_peak_rss_mib']:.0f} MiB; "
-          f"job driver {job['driver_peak_rss_mib']:.0f} MiB (ru_maxrss)")
-    print(f"  {'job process role':<26} {'peak RSS':>9} {'private':>9} {'CPU s':>7}  (sampled; CPU over each process's life)")
+    print(
+        f"peak RSS      : plain process {plain['driver_peak_rss_mib']:.0f} MiB; "
+        f"job driver {job['driver_peak_rss_mib']:.0f} MiB (ru_maxrss)"
+    )
+    print(
+        f"  {'job process role':<26} {'peak RSS':>9} {'private':>9} {'CPU s':>7}  (sampled; CPU over each process's life)"
+    )
     for role, figures in job["rss"].items():
         private = "" if math.isnan(figures["private_mib"]) else f"{figures['private_mib']:5.0f} MiB"
-        print(f"  {role:<26} {figures['max_mib']:5.0f} MiB {private:>9} {figures['cpu_s']:7.1f}  "
-              f"({figures['processes']} process(es))")
+        print(
+            f"  {role:<26} {figures['max_mib']:5.0f} MiB {private:>9} {figures['cpu_s']:7.1f}  "
+            f"({figures['processes']} process(es))"
+        )
     print(f"  plain process CPU s: {plain['cpu_s']:.1f}")
     marks = job["driver_memory"]
     if marks:
         print("driver memory : private MiB at " + ", ".join(f"{m['rows']:,}: {m['private_mib']:.0f}" for m in marks))
-        print(f"                shared MiB (libraries, object store pages read) {marks[0]['shared_mib']:.0f} -> "
-              f"{marks[-1]['shared_mib']:.0f}")
-        print(f"                private growth over the run {marks[-1]['private_mib'] - marks[0]['private_mib']:+.0f} MiB")
+        print(
+            f"                shared MiB (libraries, object store pages read) {marks[0]['shared_mib']:.0f} -> "
+            f"{marks[-1]['shared_mib']:.0f}"
+        )
+        print(
+            f"                private growth over the run {marks[-1]['private_mib'] - marks[0]['private_mib']:+.0f} MiB"
+        )
     print(f"ratio={job_rate / plain_rate:.3f}")
 
 

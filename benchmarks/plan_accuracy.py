@@ -31,23 +31,41 @@ from schemas.manifest import startup_seconds  # noqa: E402
 def spec(workdir: Path, *, rows: int, replicas: int, model: str, name: str) -> Path:
     table = workdir / "in.parquet"
     if not table.exists():
-        pq.write_table(pa.table({"id": [f"r{i:06d}" for i in range(rows)],
-                                 "title": [f"Story {i} about the harbour" for i in range(rows)]}), table)
+        pq.write_table(
+            pa.table(
+                {
+                    "id": [f"r{i:06d}" for i in range(rows)],
+                    "title": [f"Story {i} about the harbour" for i in range(rows)],
+                }
+            ),
+            table,
+        )
     path = workdir / f"{name}.json"
-    path.write_text(json.dumps({
-        "name": "planned", "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
-        "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
-        "model": {"engine": "simulated", "source": model},
-        "sampling": {"temperature": 0.0, "max_tokens": 32},
-        "output": {"uri": str(workdir / "out")},
-        "resources": {"replicas": replicas, "gpus_per_replica": 1, "batch_size": 8},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "planned",
+                "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
+                "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
+                "model": {"engine": "simulated", "source": model},
+                "sampling": {"temperature": 0.0, "max_tokens": 32},
+                "output": {"uri": str(workdir / "out")},
+                "resources": {"replicas": replicas, "gpus_per_replica": 1, "batch_size": 8},
+            }
+        )
+    )
     return path
 
 
 def cli(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", *args, "--json"], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, timeout=1800, env={**os.environ, **QUIET_ENV})
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=1800,
+        env={**os.environ, **QUIET_ENV},
+    )
     if done.returncode not in (0, 1):
         raise SystemExit(f"pressroom {args[0]} failed: {done.stderr[-3000:]}")
     return json.loads(done.stdout)
@@ -63,13 +81,27 @@ def main() -> None:
     args = parser.parse_args()
     from tests.local_cluster import gpu_cluster
 
-    with working_directory(args.workdir, prefix="pressroom-plan-") as workdir, \
-            gpu_cluster(workers=2, cpus=6, gpus=4) as cluster:
+    with (
+        working_directory(args.workdir, prefix="pressroom-plan-") as workdir,
+        gpu_cluster(workers=2, cpus=6, gpus=4) as cluster,
+    ):
         calibrating = spec(workdir, rows=args.rows, replicas=1, model=args.model, name="one")
-        plan = cli("plan", str(calibrating), "--deadline", "6h", "--calibrate", str(args.calibrate_rows),
-                   "--replicas", str(args.replicas), "--address", cluster.address)
-        print(f"calibrated on {args.calibrate_rows} rows x 1 replica: {plan['replica_tokens_per_second']} tokens/s "
-              f"per replica, start-up {plan['startup_seconds']} s")
+        plan = cli(
+            "plan",
+            str(calibrating),
+            "--deadline",
+            "6h",
+            "--calibrate",
+            str(args.calibrate_rows),
+            "--replicas",
+            str(args.replicas),
+            "--address",
+            cluster.address,
+        )
+        print(
+            f"calibrated on {args.calibrate_rows} rows x 1 replica: {plan['replica_tokens_per_second']} tokens/s "
+            f"per replica, start-up {plan['startup_seconds']} s"
+        )
         print(next(line for line in plan["assumptions"] if line.startswith("start-up")))
         full = spec(workdir, rows=args.rows, replicas=args.replicas, model=args.model, name="many")
         summary = cli("run", str(full), "--address", cluster.address, "--run-id", "measured")

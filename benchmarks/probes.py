@@ -48,8 +48,12 @@ def threads() -> dict:
     """The compute threads this process runs the engine with (Ray sets OMP_NUM_THREADS=num_cpus)."""
     import torch
 
-    return {"torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "affinity": len(os.sched_getaffinity(0)), "niceness": os.nice(0)}
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "affinity": len(os.sched_getaffinity(0)),
+        "niceness": os.nice(0),
+    }
 
 
 class TimedVllmEngine(VllmEngine):

@@ -79,11 +79,15 @@ def share_rows(*, seconds: float, largest: int) -> int:
 def job_spec(workdir: Path, *, replicas: int, rows: int, model: str) -> Path:
     table = workdir / f"in-{rows}.parquet"
     if not table.exists():
-        pq.write_table(pa.table({"id": [f"r{i:06d}" for i in range(rows)],
-                                 "title": [f"Story {i} about the night" for i in range(rows)]}), table)
+        pq.write_table(
+            pa.table(
+                {"id": [f"r{i:06d}" for i in range(rows)], "title": [f"Story {i} about the night" for i in range(rows)]}
+            ),
+            table,
+        )
     spec = {
-        "name": "scaling", "input": {"uri": str(table), "id_column": "id", "columns": ["title"],
-                                     "rows_per_shard": BATCH_ROWS},
+        "name": "scaling",
+        "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": BATCH_ROWS},
         "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
         "model": {"engine": "simulated", "source": model},
         "sampling": {"temperature": 0.0, "max_tokens": TOKENS_PER_ROW},
@@ -99,7 +103,11 @@ def run(spec: Path, address: str, run_id: str) -> tuple[dict, Path]:
     """The committed manifest of one `pressroom run`, and its run directory."""
     done = subprocess.run(
         [sys.executable, "-m", "jobs.cli", "run", str(spec), "--address", address, "--run-id", run_id, "--json"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800, env={**os.environ, **QUIET_ENV},
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=1800,
+        env={**os.environ, **QUIET_ENV},
     )
     if done.returncode != 0:
         raise SystemExit(f"run {run_id} failed: {done.stderr[-3000:]}")
@@ -107,15 +115,22 @@ def run(spec: Path, address: str, run_id: str) -> tuple[dict, Path]:
     return json.loads(manifest_path.read_text()), manifest_path.parent
 
 
-def measure(workdir: Path, *, address: str, replicas: int, rows: int, run_id: str, model: str,
-            sampler: CpuSampler) -> Measured:
+def measure(
+    workdir: Path, *, address: str, replicas: int, rows: int, run_id: str, model: str, sampler: CpuSampler
+) -> Measured:
     manifest, run_dir = run(job_spec(workdir, replicas=replicas, rows=rows, model=model), address, run_id)
     window = manifest["timings"]["generate"]
     # The window ends as the last shard record is written (wall clock): read the host's CPU there.
     end = max(path.stat().st_mtime for path in (run_dir / "shards").glob("*.json"))
-    return Measured(replicas, rows, manifest["timings"]["startup"], window,
-                    manifest["totals"]["output_tokens_generated"], len(manifest["workers"]["nodes"]),
-                    sampler.use(start=end - window, end=end))
+    return Measured(
+        replicas,
+        rows,
+        manifest["timings"]["startup"],
+        window,
+        manifest["totals"]["output_tokens_generated"],
+        len(manifest["workers"]["nodes"]),
+        sampler.use(start=end - window, end=end),
+    )
 
 
 def cluster_gpus(address: str) -> float:
@@ -141,18 +156,22 @@ def cluster_address(address: str | None) -> Iterator[str]:
 
 def table(title: str, runs: dict[int, list[Measured]]) -> list[str]:
     """A scaling table: medians per N, each run's ratio, and the ratio against N x (N = 1's rate)."""
-    header = (f"{'N':>3} {'rows':>6} {'startup s':>10} {'window s':>9} {'tokens':>8} {'measured tok/s':>15} "
-              f"{'ideal tok/s':>12} {'ratio':>6} {'vs N=1':>7} {'nodes':>5}  runs")
+    header = (
+        f"{'N':>3} {'rows':>6} {'startup s':>10} {'window s':>9} {'tokens':>8} {'measured tok/s':>15} "
+        f"{'ideal tok/s':>12} {'ratio':>6} {'vs N=1':>7} {'nodes':>5}  runs"
+    )
     lines = [title, header]
     base = statistics.median(m.ratio for m in runs[1]) if 1 in runs else None
     for replicas, measured in runs.items():
         ratio = statistics.median(m.ratio for m in measured)
         versus = f"{ratio / base:>7.3f}" if base else f"{'-':>7}"
-        lines.append(f"{replicas:>3} {measured[0].rows:>6} {statistics.median(m.startup for m in measured):>10.1f} "
-                     f"{statistics.median(m.window for m in measured):>9.1f} "
-                     f"{statistics.median(m.tokens for m in measured):>8.0f} {ratio * replicas * RATE:>15.1f} "
-                     f"{replicas * RATE:>12.1f} {ratio:>6.3f} {versus} {measured[-1].nodes:>5}  "
-                     + " ".join(f"{m.ratio:.3f}" for m in measured))
+        lines.append(
+            f"{replicas:>3} {measured[0].rows:>6} {statistics.median(m.startup for m in measured):>10.1f} "
+            f"{statistics.median(m.window for m in measured):>9.1f} "
+            f"{statistics.median(m.tokens for m in measured):>8.0f} {ratio * replicas * RATE:>15.1f} "
+            f"{replicas * RATE:>12.1f} {ratio:>6.3f} {versus} {measured[-1].nodes:>5}  "
+            + " ".join(f"{m.ratio:.3f}" for m in measured)
+        )
     return lines
 
 
@@ -163,8 +182,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs per N and table (the median is shown)")
     parser.add_argument("--model", default="default", help="model source whose tokenizer the engine uses")
     parser.add_argument("--workdir", type=Path, help="keep inputs and outputs here (default: a temporary directory)")
-    parser.add_argument("--address", help="run on this Ray cluster (default: start a local one of "
-                        f"{NODES} nodes x {GPUS_PER_NODE} logical GPUs)")
+    parser.add_argument(
+        "--address",
+        help=f"run on this Ray cluster (default: start a local one of {NODES} nodes x {GPUS_PER_NODE} logical GPUs)",
+    )
     args = parser.parse_args()
     counts = sorted(set(args.replicas))
     if args.repeats < 1 or counts[0] < 1:
@@ -175,22 +196,39 @@ def main() -> None:
 
     share = share_rows(seconds=args.seconds, largest=counts[-1])
     where = args.address or f"head + {NODES} nodes x {GPUS_PER_NODE} logical GPUs"
-    print(f"share: {share} rows x {TOKENS_PER_ROW} tokens per replica at R = {RATE:g} tokens/s per replica "
-          f"(weak: N x {share} rows; strong: {share} rows); {args.repeats} run(s) per N; cluster: {where}", flush=True)
+    print(
+        f"share: {share} rows x {TOKENS_PER_ROW} tokens per replica at R = {RATE:g} tokens/s per replica "
+        f"(weak: N x {share} rows; strong: {share} rows); {args.repeats} run(s) per N; cluster: {where}",
+        flush=True,
+    )
     runs: dict[str, dict[int, list[Measured]]] = {WEAK: {n: [] for n in counts}, STRONG: {n: [] for n in counts}}
-    with working_directory(args.workdir, prefix="pressroom-scaling-") as workdir, \
-            cluster_address(args.address) as address, CpuSampler() as sampler:
+    with (
+        working_directory(args.workdir, prefix="pressroom-scaling-") as workdir,
+        cluster_address(args.address) as address,
+        CpuSampler() as sampler,
+    ):
         for repeat in range(1, args.repeats + 1):
             for replicas in counts:
                 for kind, rows in ((WEAK, replicas * share), (STRONG, share)):
                     if kind == STRONG and replicas == 1:  # the same job as weak N = 1
                         runs[STRONG][1].append(runs[WEAK][1][-1])
                         continue
-                    measured = measure(workdir, address=address, replicas=replicas, rows=rows, model=args.model,
-                                       run_id=f"{kind}-n{replicas}-{repeat}", sampler=sampler)
+                    measured = measure(
+                        workdir,
+                        address=address,
+                        replicas=replicas,
+                        rows=rows,
+                        model=args.model,
+                        run_id=f"{kind}-n{replicas}-{repeat}",
+                        sampler=sampler,
+                    )
                     runs[kind][replicas].append(measured)
-                    print(f"  {kind} N={replicas} run {repeat}: ratio {measured.ratio:.3f}, window "
-                          f"{measured.window:.1f} s, start-up {measured.startup:.1f} s", file=sys.stderr, flush=True)
+                    print(
+                        f"  {kind} N={replicas} run {repeat}: ratio {measured.ratio:.3f}, window "
+                        f"{measured.window:.1f} s, start-up {measured.startup:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     print("\n".join(table(f"weak scaling: {share} rows per replica, N x {share} rows in all", runs[WEAK])))
     print("\n".join(table(f"strong scaling: one job of {share} rows", runs[STRONG])))
     print("host CPU in each weak-scaling generation window (its last run), cores by process kind:")

@@ -46,16 +46,36 @@ def commit(root: str, run_id: str, rows: int, *, edit_every: int | None = None, 
             texts = table.column("text").to_pylist()
             texts = [t + " (edited)" if (start + i) % edit_every == 0 else t for i, t in enumerate(texts)]
             table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts))
-        records.append(write_shard(storage, layout, shard=shard, attempt=1, input_file="/bench.parquet",
-                                   row_range=(start, start + table.num_rows), table=table, id_column="id"))
+        records.append(
+            write_shard(
+                storage,
+                layout,
+                shard=shard,
+                attempt=1,
+                input_file="/bench.parquet",
+                row_range=(start, start + table.num_rows),
+                table=table,
+                id_column="id",
+            )
+        )
     totals, errors, _ = sum_records(records, references={})
     manifest = Manifest(
-        job="bench", run_id=run_id, status="succeeded", created_at=finished_at, finished_at=finished_at,
-        spec_sha256="0" * 64, task={"kind": "summary", "prompt": "{{ body }}"},
+        job="bench",
+        run_id=run_id,
+        status="succeeded",
+        created_at=finished_at,
+        finished_at=finished_at,
+        spec_sha256="0" * 64,
+        task={"kind": "summary", "prompt": "{{ body }}"},
         model=ModelLineage(source="bench", path="/bench", sha256="0" * 64, engine="vllm", engine_version="bench"),
-        sampling={"temperature": 0}, inputs=[InputFile(uri="/bench.parquet", rows=rows, bytes=0)],
-        files=[r.file for r in records], id_column="id", totals=Totals(**totals, rows_generated=rows),
-        errors=errors, timings={"generate": 1.0}, code_version="bench",
+        sampling={"temperature": 0},
+        inputs=[InputFile(uri="/bench.parquet", rows=rows, bytes=0)],
+        files=[r.file for r in records],
+        id_column="id",
+        totals=Totals(**totals, rows_generated=rows),
+        errors=errors,
+        timings={"generate": 1.0},
+        code_version="bench",
     )
     commit_manifest(storage, layout, manifest)
     return [f"{layout.run_dir}/{r.file.path}" for r in records]
@@ -92,8 +112,10 @@ def main() -> None:
         last = -(-args.rows // PAGE_SIZE)
 
         def plain() -> None:
-            duckdb.sql(f"select * from read_parquet({files!r}) order by id, sample_index limit {PAGE_SIZE} "
-                       f"offset {(last // 2 - 1) * PAGE_SIZE}").fetchall()
+            duckdb.sql(
+                f"select * from read_parquet({files!r}) order by id, sample_index limit {PAGE_SIZE} "
+                f"offset {(last // 2 - 1) * PAGE_SIZE}"
+            ).fetchall()
 
         baseline = timed(plain)
         client = TestClient(create_app(root), base_url="http://127.0.0.1")  # the viewer answers its own host names only
@@ -110,9 +132,11 @@ def main() -> None:
         print(f"{'plain DuckDB page':<22} {baseline:>8.3f} {1.0:>10.2f}")
         worst = 0.0
         for name, url in pages.items():
+
             def fetch(url=url):
                 response = client.get(url)
                 assert response.status_code == 200, (url, response.status_code, response.text[-500:])
+
             seconds = timed(fetch)
             worst = max(worst, seconds)
             print(f"{name:<22} {seconds:>8.3f} {seconds / baseline:>10.2f}", flush=True)

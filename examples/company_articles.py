@@ -27,22 +27,34 @@ def business(c: Ctx):
     growth = rng.choice([-1, 1, 1, 1]) * rng.uniform(2, 24)
     now = prev * (1 + growth / 100)
     seg_up, seg_down = rng.sample(
-        ["cloud services", "subscriptions", "international sales", "wholesale",
-         "maintenance contracts", "online orders", "advertising", "hardware"], 2)
+        [
+            "cloud services",
+            "subscriptions",
+            "international sales",
+            "wholesale",
+            "maintenance contracts",
+            "online orders",
+            "advertising",
+            "hardware",
+        ],
+        2,
+    )
     seg_up_pct = rng.randint(8, 40)
     seg_down_pct = rng.randint(2, 15)
     margin = rng.uniform(4, 28)
     margin_prev = margin + rng.uniform(-3, 3)
     share = rng.uniform(1, 9) * (1 if growth > 0 else -1)
     verb = "rose" if growth > 0 else "fell"
-    title = (f"{co} revenue {verb} {abs(growth):.0f}% in Q{quarter} "
-             f"as {seg_up if growth > 0 else seg_down} {'leads' if growth > 0 else 'drags'}")
+    title = (
+        f"{co} revenue {verb} {abs(growth):.0f}% in Q{quarter} "
+        f"as {seg_up if growth > 0 else seg_down} {'leads' if growth > 0 else 'drags'}"
+    )
     required = [
         f"{co} reported revenue of {money_m(now)} for the {['first', 'second', 'third', 'fourth'][quarter - 1]} quarter of {year}, "
         f"{'up' if growth > 0 else 'down'} {abs(growth):.1f}% from {money_m(prev)} a year earlier.",
         f"Sales from {seg_up} grew {seg_up_pct}%, while {seg_down} revenue fell {seg_down_pct}%.",
         f"Operating margin was {margin:.1f}%, compared with {margin_prev:.1f}% in the same period last year.",
-        f"\"{rng.choice(['We executed well in a difficult market', 'Our customers kept investing even as budgets tightened', 'The quarter showed where our strategy is working and where it is not'])},\" "
+        f'"{rng.choice(["We executed well in a difficult market", "Our customers kept investing even as budgets tightened", "The quarter showed where our strategy is working and where it is not"])}," '
         f"chief executive {ceo} said on a call with analysts.",
     ]
     optional = [
@@ -63,16 +75,46 @@ def product(c: Ctx):
     rng = c.rng
     co = c.company()
     head, analyst = c.people(2)
-    kind, feats, prices = rng.choice([
-        ("smart thermostat", ["learns household schedules", "cuts heating use", "works without a cloud account"], [129, 179, 249]),
-        ("electric cargo bike", ["carries up to 120 kilograms", "has a removable battery", "ships with built-in lights"], [2499, 3299, 4199]),
-        ("budgeting app", ["sorts spending automatically", "alerts users before bills are due", "supports shared accounts"], [4, 6, 9]),
-        ("noise-cancelling headset", ["lasts 40 hours on a charge", "folds flat", "has a detachable boom microphone"], [79, 149, 299]),
-        ("home battery", ["stores 13 kilowatt-hours", "pairs with rooftop solar", "keeps lights on during outages"], [5999, 7499, 8999]),
-        ("robot vacuum", ["maps several floors", "empties itself", "avoids cables and pet bowls"], [299, 499, 899]),
-        ("compact air purifier", ["filters fine dust and pollen", "runs at 22 decibels", "reports air quality on a small screen"], [89, 149, 229]),
-        ("rugged tablet", ["survives two-metre drops", "works with gloves", "has a hot-swappable battery"], [599, 899, 1299]),
-    ])
+    kind, feats, prices = rng.choice(
+        [
+            (
+                "smart thermostat",
+                ["learns household schedules", "cuts heating use", "works without a cloud account"],
+                [129, 179, 249],
+            ),
+            (
+                "electric cargo bike",
+                ["carries up to 120 kilograms", "has a removable battery", "ships with built-in lights"],
+                [2499, 3299, 4199],
+            ),
+            (
+                "budgeting app",
+                ["sorts spending automatically", "alerts users before bills are due", "supports shared accounts"],
+                [4, 6, 9],
+            ),
+            (
+                "noise-cancelling headset",
+                ["lasts 40 hours on a charge", "folds flat", "has a detachable boom microphone"],
+                [79, 149, 299],
+            ),
+            (
+                "home battery",
+                ["stores 13 kilowatt-hours", "pairs with rooftop solar", "keeps lights on during outages"],
+                [5999, 7499, 8999],
+            ),
+            ("robot vacuum", ["maps several floors", "empties itself", "avoids cables and pet bowls"], [299, 499, 899]),
+            (
+                "compact air purifier",
+                ["filters fine dust and pollen", "runs at 22 decibels", "reports air quality on a small screen"],
+                [89, 149, 229],
+            ),
+            (
+                "rugged tablet",
+                ["survives two-metre drops", "works with gloves", "has a hot-swappable battery"],
+                [599, 899, 1299],
+            ),
+        ]
+    )
     name = f"{rng.choice(['Aero', 'Nova', 'Pulse', 'Terra', 'Echo', 'Vista', 'Core', 'Flux'])} {rng.choice(['One', 'Go', 'Pro', 'Lite', 'X', '2', 'Max', 'Air'])}"
     price = rng.choice(prices)
     avail = c.later_date(7, 60)
@@ -82,7 +124,7 @@ def product(c: Ctx):
     required = [
         f"{co} on {c.weekday()} unveiled the {name}, {a_an(kind)} that {f1} and {f2}.",
         f"It will cost ${price:,} and go on sale on {avail} in {markets} countries.",
-        f"\"{rng.choice(['We built this for people who were tired of compromises', 'Customers told us what annoyed them, and we fixed it', 'This is the product our engineers wanted for themselves'])},\" "
+        f'"{rng.choice(["We built this for people who were tired of compromises", "Customers told us what annoyed them, and we fixed it", "This is the product our engineers wanted for themselves"])}," '
         f"said {head}, who leads the company's product group.",
     ]
     optional = [
@@ -105,7 +147,14 @@ def incident(c: Ctx):
     if kind == "outage":
         hours = rng.randint(2, 19)
         users = rng.randint(40, 2600)  # thousands
-        cause = rng.choice(["a faulty configuration change", "a failed storage upgrade", "an expired security certificate", "a power failure at a data centre"])
+        cause = rng.choice(
+            [
+                "a faulty configuration change",
+                "a failed storage upgrade",
+                "an expired security certificate",
+                "a power failure at a data centre",
+            ]
+        )
         title = f"{co} services down for {hours} hours after {cause.split(' ', 1)[1]}"
         req = [
             f"Customers of {co} were unable to log in or place orders for about {hours} hours on {c.weekday()}.",
@@ -120,12 +169,14 @@ def incident(c: Ctx):
         ]
     elif kind == "recall":
         units = rng.randint(3, 420)
-        defect, short = rng.choice([
-            ("a battery that can overheat", "overheating risk"),
-            ("a latch that can fail", "faulty latch"),
-            ("mislabelled allergen information", "allergen labelling error"),
-            ("a brake cable that can fray", "brake cable defect"),
-        ])
+        defect, short = rng.choice(
+            [
+                ("a battery that can overheat", "overheating risk"),
+                ("a latch that can fail", "faulty latch"),
+                ("mislabelled allergen information", "allergen labelling error"),
+                ("a brake cable that can fray", "brake cable defect"),
+            ]
+        )
         title = f"{co} recalls {count_k(units)} products over {short}"
         req = [
             f"{co} is recalling about {count_k(units)} products sold since {MONTHS[rng.randint(0, 11)]} {c.published.year - 1} because of {defect}.",
@@ -147,7 +198,7 @@ def incident(c: Ctx):
             f"Environmental officials said part of the spill reached a nearby stream, and fishing has been suspended along a {rng.randint(1, 9)}-kilometre stretch.",
         ]
     req.append(
-        f"\"{rng.choice(['We apologise to everyone affected', 'Safety is our first priority and we are cooperating fully with the authorities', 'We are investigating how this happened and will share what we learn'])},\" said {spokes}, a company spokesperson."
+        f'"{rng.choice(["We apologise to everyone affected", "Safety is our first priority and we are cooperating fully with the authorities", "We are investigating how this happened and will share what we learn"])}," said {spokes}, a company spokesperson.'
     )
     optional = [
         f"The company said it would publish a full incident report within {rng.randint(2, 6)} weeks.",

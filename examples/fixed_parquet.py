@@ -26,8 +26,13 @@ def write_fixed(path: Path, rows: list[dict], *, schema: pa.Schema, dictionary: 
 
 
 def script_main(
-    argv: list[str] | None, *, doc: str, default_output: Path, build_rows: Callable[[], list[dict]],
-    write: Callable[[Path, list[dict]], None], noun: str,
+    argv: list[str] | None,
+    *,
+    doc: str,
+    default_output: Path,
+    build_rows: Callable[[], list[dict]],
+    write: Callable[[Path, list[dict]], None],
+    noun: str,
 ) -> int:
     """`script.py [OUT]`: build the rows, write them to OUT (or the default) and say where."""
     argv = sys.argv[1:] if argv is None else argv

@@ -57,6 +57,7 @@ SCHEMA = pa.schema(
     ]
 )
 
+
 def build_rows(n: int = N_ARTICLES, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     names = list(GENERATORS)  # dict order is insertion order: deterministic
@@ -85,8 +86,9 @@ def write(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return script_main(argv, doc=__doc__, default_output=DEFAULT_OUTPUT, build_rows=build_rows, write=write,
-                       noun="articles")
+    return script_main(
+        argv, doc=__doc__, default_output=DEFAULT_OUTPUT, build_rows=build_rows, write=write, noun="articles"
+    )
 
 
 if __name__ == "__main__":

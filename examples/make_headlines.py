@@ -44,7 +44,11 @@ SCHEMA = pa.schema(
 HEADLINES: list[tuple[str, str, str]] = [
     # --- earnings ---------------------------------------------------------
     ("Halvard Foods quarterly profit jumps 18% on strong export demand", "positive", "earnings"),
-    ("Tessaline Robotics beats estimates but cuts full-year guidance", "negative", "earnings"),  # guidance cut dominates
+    (
+        "Tessaline Robotics beats estimates but cuts full-year guidance",
+        "negative",
+        "earnings",
+    ),  # guidance cut dominates
     ("Orrin Telecom losses narrow for third straight quarter", "positive", "earnings"),  # improving trend
     ("Brightmoor Retail to report second-quarter results on August 7", "neutral", "earnings"),  # scheduled
     ("Caldermoor Mining swings to a loss as ore grades disappoint", "negative", "earnings"),
@@ -140,8 +144,9 @@ def write(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return script_main(argv, doc=__doc__, default_output=DEFAULT_OUTPUT, build_rows=build_rows, write=write,
-                       noun="headlines")
+    return script_main(
+        argv, doc=__doc__, default_output=DEFAULT_OUTPUT, build_rows=build_rows, write=write, noun="headlines"
+    )
 
 
 if __name__ == "__main__":

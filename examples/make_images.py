@@ -25,8 +25,14 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "data" / "images.parquet"
 SCHEMA = pa.schema([("image_id", pa.string()), ("image", pa.binary()), ("description", pa.string())])
 
 COLOURS = {
-    "red": (220, 30, 30), "green": (30, 160, 60), "blue": (40, 60, 220), "yellow": (240, 220, 40),
-    "purple": (150, 40, 170), "orange": (250, 140, 20), "white": (250, 250, 250), "black": (10, 10, 10),
+    "red": (220, 30, 30),
+    "green": (30, 160, 60),
+    "blue": (40, 60, 220),
+    "yellow": (240, 220, 40),
+    "purple": (150, 40, 170),
+    "orange": (250, 140, 20),
+    "white": (250, 250, 250),
+    "black": (10, 10, 10),
 }
 
 # (shape, shape colour, background colour, (width, height)), in image-id order.
@@ -77,19 +83,28 @@ def rows() -> list[dict]:
     table = []
     for i, (shape, colour, background, size) in enumerate(DRAWINGS, start=1):
         noun = "vertical stripes" if shape == "stripes" else f"a {shape}"
-        table.append({"image_id": f"img-{i:03d}", "image": draw(shape, colour, background, size),
-                      "description": f"{noun} in {colour} on {_article(background)} {background} background"})
+        table.append(
+            {
+                "image_id": f"img-{i:03d}",
+                "image": draw(shape, colour, background, size),
+                "description": f"{noun} in {colour} on {_article(background)} {background} background",
+            }
+        )
     table.append({"image_id": "img-013", "image": None, "description": "no image (null): image_missing"})
-    table.append({"image_id": "img-014", "image": b"\x89PNG\r\n\x1a\n but not really an image",
-                  "description": "bytes that are not an image: image_unreadable"})
+    table.append(
+        {
+            "image_id": "img-014",
+            "image": b"\x89PNG\r\n\x1a\n but not really an image",
+            "description": "bytes that are not an image: image_unreadable",
+        }
+    )
     return table
 
 
 def main() -> None:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUTPUT
     output.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows(), schema=SCHEMA), output, compression="zstd",
-                   write_statistics=False)
+    pq.write_table(pa.Table.from_pylist(rows(), schema=SCHEMA), output, compression="zstd", write_statistics=False)
     print(f"{output}: {len(rows())} rows")
 
 

@@ -1,6 +1,6 @@
 """Write examples/data/incident_notes.parquet: the incident articles, as notes for the report job.
 
-    python examples/make_incident_notes.py [OUTPUT]
+python examples/make_incident_notes.py [OUTPUT]
 """
 
 from __future__ import annotations

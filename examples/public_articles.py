@@ -83,7 +83,7 @@ def weather(c: Ctx):
             f"Burst water pipes were reported in {rng.randint(20, 300)} homes, and several bus routes were suspended because of ice.",
         ]
         advice = "protect outdoor pipes and watch for black ice"
-    req.append(f"\"People should {advice},\" said {forecaster}, a forecaster with the national weather service.")
+    req.append(f'"People should {advice}," said {forecaster}, a forecaster with the national weather service.')
     optional = [
         f"A weather warning remains in place until {c.later_date(1, 3)}.",
         f"Conditions are expected to ease by the weekend, with temperatures returning closer to the seasonal average.",
@@ -135,7 +135,7 @@ def sports(c: Ctx):
             f"The winning time was {rng.choice(['a course record', 'the second fastest in the event', 'slower than last year'])}.",
         ]
     req.append(
-        f"\"{rng.choice(['We stuck to the plan', 'It was not pretty, but we got the job done', 'The effort in the second half was outstanding', 'There is still plenty to improve'])},\" "
+        f'"{rng.choice(["We stuck to the plan", "It was not pretty, but we got the job done", "The effort in the second half was outstanding", "There is still plenty to improve"])}," '
         f"said {coach}, {'head coach of ' + win if sport != 'marathon' else 'the winner' + chr(39) + 's coach'}."
     )
     optional = [
@@ -153,23 +153,65 @@ def science(c: Ctx):
     lead, other = c.people(2)
     uni = c.pick(UNIVERSITIES)
     n = rng.choice([48, 120, 312, 860, 1500, 4200, 12000])
-    topic = rng.choice([
-        ("a coating that slows battery wear", f"cells kept {rng.randint(80, 95)}% of their capacity after {rng.randint(800, 3000):,} charge cycles", "battery cells", "Materials Frontiers"),
-        ("a new species of cave beetle", f"the beetle is about {rng.randint(2, 9)} millimetres long and has no eyes", "specimens", "the Journal of Applied Ecology Letters"),
-        ("a link between late-night screen use and shorter sleep", f"participants slept on average {rng.randint(14, 46)} minutes less on nights with heavy screen use", "volunteers", "the Review of Sleep Medicine"),
-        ("a seagrass planting method", f"restored plots held {rng.randint(20, 70)}% more carbon after two years than bare seabed", "test plots", "Coastal Science Quarterly"),
-        ("a cheaper catalyst for producing hydrogen", f"the material costs about one-{rng.choice(['third', 'fifth', 'tenth'])} as much as platinum", "samples", "Energy Systems Research"),
-        ("a blood test for early kidney damage", f"the test detected damage about {rng.randint(6, 30)} months earlier than standard checks", "patients", "the Annals of Public Health Data"),
-        ("changes in songbird migration timing", f"birds now arrive on average {rng.randint(4, 15)} days earlier in spring than in the 1990s", "birds", "the Journal of Applied Ecology Letters"),
-        ("a faster way to detect leaks in water mains", f"the acoustic method located {rng.randint(70, 96)}% of known leaks in city pipes", "pipe sections", "Energy Systems Research"),
-    ])
+    topic = rng.choice(
+        [
+            (
+                "a coating that slows battery wear",
+                f"cells kept {rng.randint(80, 95)}% of their capacity after {rng.randint(800, 3000):,} charge cycles",
+                "battery cells",
+                "Materials Frontiers",
+            ),
+            (
+                "a new species of cave beetle",
+                f"the beetle is about {rng.randint(2, 9)} millimetres long and has no eyes",
+                "specimens",
+                "the Journal of Applied Ecology Letters",
+            ),
+            (
+                "a link between late-night screen use and shorter sleep",
+                f"participants slept on average {rng.randint(14, 46)} minutes less on nights with heavy screen use",
+                "volunteers",
+                "the Review of Sleep Medicine",
+            ),
+            (
+                "a seagrass planting method",
+                f"restored plots held {rng.randint(20, 70)}% more carbon after two years than bare seabed",
+                "test plots",
+                "Coastal Science Quarterly",
+            ),
+            (
+                "a cheaper catalyst for producing hydrogen",
+                f"the material costs about one-{rng.choice(['third', 'fifth', 'tenth'])} as much as platinum",
+                "samples",
+                "Energy Systems Research",
+            ),
+            (
+                "a blood test for early kidney damage",
+                f"the test detected damage about {rng.randint(6, 30)} months earlier than standard checks",
+                "patients",
+                "the Annals of Public Health Data",
+            ),
+            (
+                "changes in songbird migration timing",
+                f"birds now arrive on average {rng.randint(4, 15)} days earlier in spring than in the 1990s",
+                "birds",
+                "the Journal of Applied Ecology Letters",
+            ),
+            (
+                "a faster way to detect leaks in water mains",
+                f"the acoustic method located {rng.randint(70, 96)}% of known leaks in city pipes",
+                "pipe sections",
+                "Energy Systems Research",
+            ),
+        ]
+    )
     what, finding, unit, journal = topic
     title = f"Researchers at {uni.replace('the ', '')} report {what}"
     title = title[0].upper() + title[1:]
     req = [
         f"Researchers at {uni} have reported {what}, in a study published this week in {journal}.",
         f"The team, led by {lead}, examined {n:,} {unit} and found that {finding}.",
-        f"\"{rng.choice(['The result surprised us', 'This is an early step, not a finished product', 'We need larger studies before drawing firm conclusions', 'The effect was consistent across every group we looked at'])},\" {surname(lead)} said.",
+        f'"{rng.choice(["The result surprised us", "This is an early step, not a finished product", "We need larger studies before drawing firm conclusions", "The effect was consistent across every group we looked at"])}," {surname(lead)} said.',
     ]
     optional = [
         f"{other}, who was not involved in the work, called the findings promising but said they need to be repeated by other groups.",
@@ -186,15 +228,22 @@ def local(c: Ctx):
     rng = c.rng
     town = c.town()
     councillor, resident = c.people(2)
-    project, detail, lo, hi = rng.choice([
-        ("a new public library", "with a children's wing and a community kitchen", 4, 18),
-        ("a protected bike lane along the high street", "separated from traffic by planters", 0.8, 4),
-        ("the renovation of the town swimming pool", "including a new roof and accessible changing rooms", 2, 9),
-        ("a skate park in Riverside Park", "designed with input from local teenagers", 0.3, 1.2),
-        ("the conversion of an old warehouse into affordable flats", f"providing {rng.randint(24, 140)} homes", 6, 30),
-        ("a weekly farmers' market in the town square", "with space for up to 40 stalls", 0.1, 0.4),
-        ("extended opening hours at the recycling centre", "including Sunday afternoons", 0.1, 0.6),
-    ])
+    project, detail, lo, hi = rng.choice(
+        [
+            ("a new public library", "with a children's wing and a community kitchen", 4, 18),
+            ("a protected bike lane along the high street", "separated from traffic by planters", 0.8, 4),
+            ("the renovation of the town swimming pool", "including a new roof and accessible changing rooms", 2, 9),
+            ("a skate park in Riverside Park", "designed with input from local teenagers", 0.3, 1.2),
+            (
+                "the conversion of an old warehouse into affordable flats",
+                f"providing {rng.randint(24, 140)} homes",
+                6,
+                30,
+            ),
+            ("a weekly farmers' market in the town square", "with space for up to 40 stalls", 0.1, 0.4),
+            ("extended opening hours at the recycling centre", "including Sunday afternoons", 0.1, 0.6),
+        ]
+    )
     cost = rng.uniform(lo, hi)
     start = c.published + _dt.timedelta(days=rng.randint(30, 500))
     yes = rng.randint(7, 15)
@@ -203,10 +252,10 @@ def local(c: Ctx):
     req = [
         f"{town} council voted {yes} to {no} on {c.weekday()} to approve {project}, {detail}.",
         f"The plan is expected to cost about ${cost:.1f} million, with {'work due to start' if rng.random() < 0.5 else 'the changes in place by'} {MONTHS[start.month - 1]} {start.year}.",
-        f"\"{rng.choice(['This is what residents asked us for', 'It has taken years, but we got there', 'This investment will pay off for decades'])},\" said councillor {councillor}.",
+        f'"{rng.choice(["This is what residents asked us for", "It has taken years, but we got there", "This investment will pay off for decades"])}," said councillor {councillor}.',
     ]
     optional = [
-        f"Some residents objected. \"{rng.choice(['The money would be better spent fixing potholes', 'Nobody asked the people who live on that street', 'I worry about parking'])},\" said {resident}, who lives nearby.",
+        f'Some residents objected. "{rng.choice(["The money would be better spent fixing potholes", "Nobody asked the people who live on that street", "I worry about parking"])}," said {resident}, who lives nearby.',
         f"A public consultation drew {rng.randint(150, 3200):,} responses, about {rng.randint(55, 85)}% in favour.",
         f"Part of the funding comes from a regional grant of ${rng.randint(100, 900)} thousand.",
         f"Opponents have until {c.later_date(14, 40)} to request a review of the decision.",
@@ -218,29 +267,37 @@ def local(c: Ctx):
 def policy(c: Ctx):
     rng = c.rng
     minister, critic, supporter = c.people(3)
-    rule, who, cost = rng.choice([
-        ("require large employers to publish pay gaps by job level", "companies with more than 250 staff", "compliance costs"),
-        ("cap rent increases at 5% a year", "landlords with more than three properties", "lost rental income"),
-        ("ban single-use plastic cutlery in restaurants", "food outlets of every size", "higher packaging costs"),
-        ("double the tax credit for home insulation", "homeowners and small landlords", "lost tax revenue"),
-        ("introduce a four-day school week pilot", "about 60 secondary schools", "childcare costs for parents"),
-        ("require age checks on online gambling sites", "licensed operators", "verification costs"),
-        ("allow pharmacists to prescribe for minor infections", "community pharmacies", "training costs"),
-        ("raise the minimum wage by 6%", "about 1.4 million workers", "higher wage bills"),
-        ("make bus travel free for under-18s", "regional transport operators", "lost fare income"),
-        ("require new homes to include heat pumps", "housebuilders", "higher construction costs"),
-        ("limit shop opening hours on public holidays", "retailers with more than 20 staff", "lost sales"),
-    ])
+    rule, who, cost = rng.choice(
+        [
+            (
+                "require large employers to publish pay gaps by job level",
+                "companies with more than 250 staff",
+                "compliance costs",
+            ),
+            ("cap rent increases at 5% a year", "landlords with more than three properties", "lost rental income"),
+            ("ban single-use plastic cutlery in restaurants", "food outlets of every size", "higher packaging costs"),
+            ("double the tax credit for home insulation", "homeowners and small landlords", "lost tax revenue"),
+            ("introduce a four-day school week pilot", "about 60 secondary schools", "childcare costs for parents"),
+            ("require age checks on online gambling sites", "licensed operators", "verification costs"),
+            ("allow pharmacists to prescribe for minor infections", "community pharmacies", "training costs"),
+            ("raise the minimum wage by 6%", "about 1.4 million workers", "higher wage bills"),
+            ("make bus travel free for under-18s", "regional transport operators", "lost fare income"),
+            ("require new homes to include heat pumps", "housebuilders", "higher construction costs"),
+            ("limit shop opening hours on public holidays", "retailers with more than 20 staff", "lost sales"),
+        ]
+    )
     when = f"{MONTHS[rng.randint(0, 11)]} {c.published.year + 1}"
     budget = rng.uniform(15, 900)
-    title = rng.choice([f"Government plans to {rule}", f"Ministers move to {rule} from {when}", f"New rules would {rule}"])
+    title = rng.choice(
+        [f"Government plans to {rule}", f"Ministers move to {rule} from {when}", f"New rules would {rule}"]
+    )
     req = [
         f"The government on {c.weekday()} announced plans to {rule}, affecting {who}.",
         f"The measure would take effect in {when} and is expected to cost about {money_m(budget)} over four years, mostly in {cost}.",
-        f"\"{rng.choice(['This is a fair and practical step', 'People have waited long enough for this', 'We listened to the evidence and acted on it'])},\" said minister {minister}.",
+        f'"{rng.choice(["This is a fair and practical step", "People have waited long enough for this", "We listened to the evidence and acted on it"])}," said minister {minister}.',
     ]
     optional = [
-        f"{critic}, who speaks for the opposition, said the plan was \"{rng.choice(['rushed and poorly costed', 'a gimmick', 'too timid to make a difference'])}\".",
+        f'{critic}, who speaks for the opposition, said the plan was "{rng.choice(["rushed and poorly costed", "a gimmick", "too timid to make a difference"])}".',
         f"{supporter} of a national consumer group welcomed the announcement but asked for clearer enforcement.",
         f"A public consultation will run for {rng.randint(6, 12)} weeks before legislation is drafted.",
         f"A similar rule introduced in a neighbouring country in {c.published.year - rng.randint(2, 6)} was later softened.",
@@ -285,7 +342,7 @@ def health(c: Ctx):
             f"Officials hope it will take about {rng.randint(40, 160)} patients a day away from the emergency department at {hospital}.",
         ]
     req.append(
-        f"\"{rng.choice(['Our staff have worked incredibly hard', 'There is more to do, but the trend is right', 'We want people to get care closer to home'])},\" said {director}, the hospital's medical director."
+        f'"{rng.choice(["Our staff have worked incredibly hard", "There is more to do, but the trend is right", "We want people to get care closer to home"])}," said {director}, the hospital\'s medical director.'
     )
     optional = [
         f"{nurse}, a senior nurse, said staffing remained tight, with {rng.randint(20, 140)} vacancies still unfilled.",
@@ -306,7 +363,11 @@ def education(c: Ctx):
     if kind == "results":
         pass_rate = rng.randint(62, 97)
         prev = pass_rate - rng.randint(-6, 12)
-        title = f"{school} pass rate rises to {pass_rate}%" if pass_rate >= prev else f"{school} pass rate slips to {pass_rate}%"
+        title = (
+            f"{school} pass rate rises to {pass_rate}%"
+            if pass_rate >= prev
+            else f"{school} pass rate slips to {pass_rate}%"
+        )
         req = [
             f"{pass_rate}% of students at {school} passed their final exams this year, compared with {prev}% last year.",
             f"Results in mathematics {rng.choice(['improved most', 'held steady', 'remained the weakest area'])}, the school said.",
@@ -326,7 +387,7 @@ def education(c: Ctx):
             f"Construction is due to finish by {MONTHS[rng.randint(0, 11)]} {c.published.year + rng.randint(1, 2)}.",
         ]
     req.append(
-        f"\"{rng.choice(['Our students and teachers deserve the credit', 'This gives our pupils skills they will actually use', 'We have been asking for this for a long time'])},\" said head teacher {head}."
+        f'"{rng.choice(["Our students and teachers deserve the credit", "This gives our pupils skills they will actually use", "We have been asking for this for a long time"])}," said head teacher {head}.'
     )
     optional = [
         f"{parent}, whose {rng.choice(['son', 'daughter'])} attends the school, said families had been {rng.choice(['consulted early', 'left out of the discussion', 'broadly supportive'])}.",

@@ -1,6 +1,6 @@
 """Export the JSON Schema of the job spec and the manifest next to the models.
 
-    python -m schemas.export          # rewrite schemas/*.schema.json
+python -m schemas.export          # rewrite schemas/*.schema.json
 """
 
 from __future__ import annotations

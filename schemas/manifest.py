@@ -40,8 +40,9 @@ class FileEntry(RecordModel):
         # A hostile manifest must not point readers outside the run directory, nor at a glob
         # (DuckDB expands `*`, `?` and `[...]` in the file lists it is given).
         if not re.fullmatch(RUN_FILE_PATTERN, value):
-            raise ValueError(f"{value!r} is not a plain path inside the run directory (letters, digits, '.', '_', "
-                             "'-' and '/' only)")
+            raise ValueError(
+                f"{value!r} is not a plain path inside the run directory (letters, digits, '.', '_', '-' and '/' only)"
+            )
         return value
 
 
@@ -72,11 +73,19 @@ class ShardWork(RecordModel):
     """How the attempt that wrote a shard got its rows: from earlier work, or from the engine."""
 
     rows_reused: int = Field(default=0, ge=0, description="Input rows copied from the run the plan reuses from.")
-    rows_generated: int = Field(default=0, ge=0, description="Input rows whose output this shard's attempt produced "
-                                "(rows fanned out from an identical row included).")
+    rows_generated: int = Field(
+        default=0,
+        ge=0,
+        description="Input rows whose output this shard's attempt produced "
+        "(rows fanned out from an identical row included).",
+    )
     engine_requests: int = Field(default=0, ge=0, description="Requests handed to an engine for this shard.")
-    output_tokens_generated: int = Field(default=0, ge=0, description="Tokens the engine generated for this shard "
-                                         "(what a budget spends; copied and fanned-out rows cost none).")
+    output_tokens_generated: int = Field(
+        default=0,
+        ge=0,
+        description="Tokens the engine generated for this shard "
+        "(what a budget spends; copied and fanned-out rows cost none).",
+    )
     placements: list[Placement] = Field(default_factory=list, description="Which actors generated its rows.")
 
 
@@ -85,8 +94,12 @@ class Workers(RecordModel):
 
     actors: int = Field(default=0, ge=0, description="Distinct generation actors that produced rows.")
     nodes: dict[str, int] = Field(default_factory=dict, description="Output rows generated per Ray node id.")
-    actor_restarts: int = Field(default=0, ge=0, description="Actor restarts seen (e.g. after a node was lost): "
-                                "new incarnations of an actor that then produced rows.")
+    actor_restarts: int = Field(
+        default=0,
+        ge=0,
+        description="Actor restarts seen (e.g. after a node was lost): "
+        "new incarnations of an actor that then produced rows.",
+    )
 
 
 class ScoreSum(RecordModel):
@@ -144,7 +157,11 @@ class ShardRecord(RecordModel):
     def covers(self, shard: Shard) -> bool:
         """Whether this record is for exactly this planned shard."""
         return (self.shard, self.input_file, self.row_start, self.row_end) == (
-            shard.index, shard.input_file, shard.row_start, shard.row_end)
+            shard.index,
+            shard.input_file,
+            shard.row_start,
+            shard.row_end,
+        )
 
 
 class InputFile(RecordModel):
@@ -192,11 +209,13 @@ class RunPlan(RecordModel):
     shards: list[Shard]
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
     reused_from: RunId | None = Field(
-        default=None, description="Incremental runs: the committed run whose rows this run may reuse (the job's "
-        "latest when the run first started; a resume reuses from the same run). Retries: the retried run."
+        default=None,
+        description="Incremental runs: the committed run whose rows this run may reuse (the job's "
+        "latest when the run first started; a resume reuses from the same run). Retries: the retried run.",
     )
-    retry: bool = Field(default=False, description="A retry of reused_from: its non-retryable error rows are "
-                        "copied too.")
+    retry: bool = Field(
+        default=False, description="A retry of reused_from: its non-retryable error rows are copied too."
+    )
 
 
 class ModelLineage(RecordModel):
@@ -221,20 +240,28 @@ class Totals(ShardTotals):
     `rows_in = rows_reused + rows_generated`."""
 
     rows_reused: int = Field(
-        default=0, ge=0, description="Input rows taken from earlier work: copied from the run named by reused_from, "
-        "or from this run's own shards an earlier attempt finished (a resume)."
+        default=0,
+        ge=0,
+        description="Input rows taken from earlier work: copied from the run named by reused_from, "
+        "or from this run's own shards an earlier attempt finished (a resume).",
     )
     rows_generated: int = Field(
-        default=0, ge=0, description="Input rows whose output this attempt produced, rows fanned out from an "
-        "identical row (same generation_key, deterministic sampling) included."
+        default=0,
+        ge=0,
+        description="Input rows whose output this attempt produced, rows fanned out from an "
+        "identical row (same generation_key, deterministic sampling) included.",
     )
     engine_requests: int = Field(
-        default=0, ge=0, description="Requests this attempt handed to an engine: rows_generated less fanned-out "
-        "rows and rows that failed before the engine (template, text and image errors)."
+        default=0,
+        ge=0,
+        description="Requests this attempt handed to an engine: rows_generated less fanned-out "
+        "rows and rows that failed before the engine (template, text and image errors).",
     )
     output_tokens_generated: int = Field(
-        default=0, ge=0, description="Tokens the engine generated in this run, over all its attempts (output_tokens "
-        "also counts copied rows' tokens)."
+        default=0,
+        ge=0,
+        description="Tokens the engine generated in this run, over all its attempts (output_tokens "
+        "also counts copied rows' tokens).",
     )
 
 
@@ -257,8 +284,10 @@ class Manifest(RecordModel):
     inputs: list[InputFile]
     files: list[FileEntry]
     id_column: str | None = Field(default=None, description="The data files' id column (input.id_column).")
-    image_column: str | None = Field(default=None, description="The inputs' image column (input.image_column), for "
-                                     "readers that show a caption next to its image.")
+    image_column: str | None = Field(
+        default=None,
+        description="The inputs' image column (input.image_column), for readers that show a caption next to its image.",
+    )
     mode: Literal["full", "incremental"] = Field(default="full", description="The spec's mode.")
     reused_from: RunId | None = Field(
         default=None, description="The committed run (of this job) whose rows this run copied, if any."
@@ -270,8 +299,9 @@ class Manifest(RecordModel):
         default_factory=dict, description="Accuracy per output field against task.reference_columns."
     )
     scores: dict[str, ScoreMean] = Field(
-        default_factory=dict, description="quality.metrics against quality.reference_column: mean and rows scored "
-        "(ROUGE-L F 0..1, BLEU and chrF 0..100)."
+        default_factory=dict,
+        description="quality.metrics against quality.reference_column: mean and rows scored "
+        "(ROUGE-L F 0..1, BLEU and chrF 0..100).",
     )
     score_tokenization: dict[str, str] = Field(default_factory=dict, description="How each metric tokenized text.")
     rejected_because: list[str] = Field(
@@ -279,8 +309,11 @@ class Manifest(RecordModel):
     )
     timings: dict[str, float] = Field(description="Seconds per phase.")
     workers: Workers = Field(default_factory=Workers, description="Generation actors, nodes and restarts.")
-    accelerator_type: str | None = Field(default=None, description="resources.accelerator_type the replicas were "
-                                         "pinned to (null: none asked), for capacity plans by accelerator.")
+    accelerator_type: str | None = Field(
+        default=None,
+        description="resources.accelerator_type the replicas were "
+        "pinned to (null: none asked), for capacity plans by accelerator.",
+    )
     gpus_per_replica: float = Field(default=0, ge=0, description="resources.gpus_per_replica of the run.")
     code_version: str = Field(description="pressroom version (and git commit when known).")
 

@@ -21,10 +21,19 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 # A file path inside a run directory: plain segments only (no glob characters, no '..', no scheme).
 RUN_FILE_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$"
 
-JobName = Annotated[str, Field(pattern=JOB_NAME_PATTERN, description="Job name: letters, digits, '-', '_', "
-                               "starting with a letter or digit.")]
-RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN, description="Run id: letters, digits, '.', '_', '-' (at most "
-                             "128), starting with a letter or digit.")]
+JobName = Annotated[
+    str,
+    Field(
+        pattern=JOB_NAME_PATTERN, description="Job name: letters, digits, '-', '_', starting with a letter or digit."
+    ),
+]
+RunId = Annotated[
+    str,
+    Field(
+        pattern=RUN_ID_PATTERN,
+        description="Run id: letters, digits, '.', '_', '-' (at most 128), starting with a letter or digit.",
+    ),
+]
 
 
 def is_job_name(text: str) -> bool:

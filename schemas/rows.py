@@ -26,12 +26,20 @@ class ErrorCode(str, Enum):
 
 
 # Codes `pressroom retry` generates again (the others are copied: they would fail the same way).
-RETRYABLE_ERRORS = frozenset({ErrorCode.ENGINE_ERROR.value, ErrorCode.EMPTY_OUTPUT.value,
-                              ErrorCode.INVALID_STRUCTURED_OUTPUT.value})
+RETRYABLE_ERRORS = frozenset(
+    {ErrorCode.ENGINE_ERROR.value, ErrorCode.EMPTY_OUTPUT.value, ErrorCode.INVALID_STRUCTURED_OUTPUT.value}
+)
 
 # Codes the render stage gives: such a row never reaches an engine.
-RENDER_ERRORS = frozenset({ErrorCode.TEMPLATE_ERROR.value, ErrorCode.INVALID_TEXT.value, ErrorCode.IMAGE_MISSING.value,
-                           ErrorCode.IMAGE_UNREADABLE.value, ErrorCode.IMAGE_NOT_ALLOWED.value})
+RENDER_ERRORS = frozenset(
+    {
+        ErrorCode.TEMPLATE_ERROR.value,
+        ErrorCode.INVALID_TEXT.value,
+        ErrorCode.IMAGE_MISSING.value,
+        ErrorCode.IMAGE_UNREADABLE.value,
+        ErrorCode.IMAGE_NOT_ALLOWED.value,
+    }
+)
 
 ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.PROMPT_TOO_LONG: "The rendered prompt does not fit the model's context length.",
@@ -90,6 +98,7 @@ def structured_fields(output_schema: dict | None) -> list[pa.Field]:
         fields.append(pa.field(f"{STRUCTURED_PREFIX}{name}", _JSON_TYPES.get(json_type, pa.string())))
     return fields
 
+
 # Columns pressroom adds after the id and the carried columns, in this order.
 GENERATED_FIELDS: list[pa.Field] = [
     pa.field(PROMPT_SHA256, pa.string()),
@@ -113,8 +122,12 @@ PROMPT_FIELD = pa.field(PROMPT, pa.string())  # with output.store_prompts: the r
 
 
 def output_schema(
-    *, id_field: pa.Field, carried: list[pa.Field], structured: list[pa.Field] | None = None,
-    scores: list[pa.Field] | None = None, prompts: bool = False,
+    *,
+    id_field: pa.Field,
+    carried: list[pa.Field],
+    structured: list[pa.Field] | None = None,
+    scores: list[pa.Field] | None = None,
+    prompts: bool = False,
 ) -> pa.Schema:
     """The Arrow schema of a job's data files: (id, sample_index), carried, generated (with the
     rendered prompt after its hash when `prompts`), structured, scores."""

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.names import JobName
 
 
-
 class TaskKind(StrEnum):
     """Task kinds: each is a preset (system prompt and template) in `jobs.spec.presets`."""
 
@@ -151,9 +150,11 @@ class OutputSpec(SpecModel):
 
     uri: str = Field(description="Root directory; runs land under {uri}/{name}/runs/{run_id}/.")
     store_prompts: bool = Field(
-        default=False, description="Write each row's rendered prompt in a `prompt` column, so readers (the viewer) "
+        default=False,
+        description="Write each row's rendered prompt in a `prompt` column, so readers (the viewer) "
         "show exactly what the model was asked. Off by default: prompts can be large, and may repeat input text "
-        "the outputs should not carry.")
+        "the outputs should not carry.",
+    )
 
 
 class ResourcesSpec(SpecModel):
@@ -164,29 +165,36 @@ class ResourcesSpec(SpecModel):
     )
     gpus_per_replica: float = Field(default=0, ge=0, description="0 on CPU machines.")
     threads_per_replica: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Engine threads (OMP_NUM_THREADS) per actor; default: the node's cores / max replicas "
         "without GPUs, 1 with GPUs.",
     )
     batch_size: int = Field(default=256, ge=1, description="Rows handed to an actor per call.")
     tensor_parallel_size: int = Field(
-        default=1, ge=1, description="GPUs one replica's engine spans (vLLM tensor parallelism); above 1 the replica "
-        "gets them on one node through a placement group, and gpus_per_replica must equal it."
+        default=1,
+        ge=1,
+        description="GPUs one replica's engine spans (vLLM tensor parallelism); above 1 the replica "
+        "gets them on one node through a placement group, and gpus_per_replica must equal it.",
     )
     accelerator_type: str | None = Field(
         default=None, description="Pin replicas to nodes of this Ray accelerator type (e.g. A100, L4, H100)."
     )
     cpus_per_replica: float = Field(
-        default=1, gt=0, description="CPUs each generation actor holds; read, render and write tasks are sized "
-        "apart (half a CPU each) and never given to actors."
+        default=1,
+        gt=0,
+        description="CPUs each generation actor holds; read, render and write tasks are sized "
+        "apart (half a CPU each) and never given to actors.",
     )
 
     @model_validator(mode="after")
     def _placement_consistent(self) -> ResourcesSpec:
         if self.tensor_parallel_size > 1 and self.gpus_per_replica != self.tensor_parallel_size:
-            raise ValueError(f"tensor_parallel_size {self.tensor_parallel_size} needs gpus_per_replica "
-                             f"{self.tensor_parallel_size} (one GPU per tensor-parallel rank), not "
-                             f"{self.gpus_per_replica:g}")
+            raise ValueError(
+                f"tensor_parallel_size {self.tensor_parallel_size} needs gpus_per_replica "
+                f"{self.tensor_parallel_size} (one GPU per tensor-parallel rank), not "
+                f"{self.gpus_per_replica:g}"
+            )
         return self
 
     @field_validator("replicas")
@@ -216,14 +224,20 @@ class NotifySpec(SpecModel):
         default_factory=lambda: list(NOTIFY_STATES), description="The end states that notify."
     )
     secret_env: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Name of an environment variable holding the HMAC-SHA256 signing secret (never the secret).",
     )
 
 
 CRON_ALIASES = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
 }
 
 
@@ -306,9 +320,10 @@ class IcebergSpec(SpecModel):
 
     table: str = Field(pattern=TABLE_PATTERN, description="namespace.name (a namespace may be dotted: a.b.name).")
     catalog: dict[str, Any] | None = Field(
-        default=None, description="pyiceberg catalog properties (type, uri, warehouse, s3.*). Default for a local "
+        default=None,
+        description="pyiceberg catalog properties (type, uri, warehouse, s3.*). Default for a local "
         "output root: a SQLite catalog and warehouse under {output.uri}/.pressroom/iceberg. Credentials stay in the "
-        "environment; an s3 warehouse gets the endpoint and region pressroom's own S3 client uses."
+        "environment; an s3 warehouse gets the endpoint and region pressroom's own S3 client uses.",
     )
     catalog_name: str | None = Field(default=None, description="The catalog's name; default: the table's namespace.")
 
@@ -329,8 +344,9 @@ class GateSpec(SpecModel):
     min_rouge_l: float | None = Field(default=None, ge=0, le=1, description="Lowest mean ROUGE-L F (0..1).")
     min_bleu: float | None = Field(default=None, ge=0, le=100, description="Lowest mean BLEU (0..100).")
     min_chrf: float | None = Field(default=None, ge=0, le=100, description="Lowest mean chrF (0..100).")
-    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Most output rows with an error, "
-                                         "as a fraction of all output rows.")
+    max_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Most output rows with an error, as a fraction of all output rows."
+    )
 
 
 QUALITY_METRICS = ("rouge_l", "bleu", "chrf")
@@ -339,8 +355,9 @@ QUALITY_METRICS = ("rouge_l", "bleu", "chrf")
 class QualitySpec(SpecModel):
     """Per-row scores of the generated text against a reference column, and an optional gate."""
 
-    reference_column: str = Field(description="Input column holding each row's reference text (need not be in "
-                                  "input.columns).")
+    reference_column: str = Field(
+        description="Input column holding each row's reference text (need not be in input.columns)."
+    )
     metrics: list[Literal["rouge_l", "bleu", "chrf"]] = Field(
         default_factory=lambda: list(QUALITY_METRICS), description="Scores written as score_<metric> columns."
     )
@@ -358,8 +375,10 @@ class QualitySpec(SpecModel):
 class JobSpec(SpecModel):
     """A whole job: one YAML file."""
 
-    name: JobName = Field(description="Job name: letters, digits, '-', '_', starting with a letter or digit "
-                          "(folders starting with '_' or '.' are pressroom's own).")
+    name: JobName = Field(
+        description="Job name: letters, digits, '-', '_', starting with a letter or digit "
+        "(folders starting with '_' or '.' are pressroom's own)."
+    )
     input: InputSpec
     task: TaskSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -369,8 +388,9 @@ class JobSpec(SpecModel):
     notify: NotifySpec | None = Field(default=None, description="A webhook for the run's end.")
     schedule: ScheduleSpec | None = Field(default=None, description="A cron schedule for `pressroom scheduler`.")
     mode: Literal["full", "incremental"] = Field(
-        default="full", description="incremental: copy every row of the job's latest run whose id is still in the "
-        "input and whose generation_key is unchanged; generate the rest. full: generate every row."
+        default="full",
+        description="incremental: copy every row of the job's latest run whose id is still in the "
+        "input and whose generation_key is unchanged; generate the rest. full: generate every row.",
     )
     budget: BudgetSpec | None = Field(default=None, description="Stop the run before it spends more than this.")
     retention: RetentionSpec | None = Field(
@@ -389,15 +409,25 @@ class JobSpec(SpecModel):
             raise ValueError("task.kind 'caption' needs input.image_column (the column holding the images)")
         args_tp = self.model.engine_args.get("tensor_parallel_size")
         if args_tp is not None and args_tp != self.resources.tensor_parallel_size:
-            raise ValueError(f"model.engine_args.tensor_parallel_size {args_tp} conflicts with "
-                             f"resources.tensor_parallel_size {self.resources.tensor_parallel_size}: set it in "
-                             "resources only (it also places the replica's GPUs)")
+            raise ValueError(
+                f"model.engine_args.tensor_parallel_size {args_tp} conflicts with "
+                f"resources.tensor_parallel_size {self.resources.tensor_parallel_size}: set it in "
+                "resources only (it also places the replica's GPUs)"
+            )
         if self.resources.tensor_parallel_size > 1 and self.model.engine == EngineName.HF:
-            raise ValueError("resources.tensor_parallel_size > 1 needs model.engine vllm (or simulated): the hf "
-                             "engine runs on one device")
-        if self.publish and self.publish.iceberg.catalog is None and "://" in self.output.uri \
-                and not self.output.uri.startswith("file://"):
-            raise ValueError("publish.iceberg.catalog is required for an output root in object storage: a default "
-                             "catalog on one node's disk would split the truth (name the team's REST, SQL or Glue "
-                             "catalog)")
+            raise ValueError(
+                "resources.tensor_parallel_size > 1 needs model.engine vllm (or simulated): the hf "
+                "engine runs on one device"
+            )
+        if (
+            self.publish
+            and self.publish.iceberg.catalog is None
+            and "://" in self.output.uri
+            and not self.output.uri.startswith("file://")
+        ):
+            raise ValueError(
+                "publish.iceberg.catalog is required for an output root in object storage: a default "
+                "catalog on one node's disk would split the truth (name the team's REST, SQL or Glue "
+                "catalog)"
+            )
         return self

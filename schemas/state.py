@@ -83,11 +83,15 @@ class RunState(RecordModel):
     cluster: str | None = Field(default=None, description="The job server's address of the newest submit.")
     code_version: str | None = Field(default=None, description="pressroom version of the newest driver.")
     notify: NotifySpec | None = Field(
-        default=None, description="Written by releases before 0.2 and never used since: pressroom sends webhooks only "
-        "from a spec its caller holds, never from a stored state file.")
+        default=None,
+        description="Written by releases before 0.2 and never used since: pressroom sends webhooks only "
+        "from a spec its caller holds, never from a stored state file.",
+    )
     notify_pending: bool = Field(
-        default=False, description="The run ended (e.g. lost) where no spec was at hand: the next holder of the job's "
-        "spec (a run, the scheduler, a reader given --spec) sends the webhook once and clears this.")
+        default=False,
+        description="The run ended (e.g. lost) where no spec was at hand: the next holder of the job's "
+        "spec (a run, the scheduler, a reader given --spec) sends the webhook once and clears this.",
+    )
     history: list[Transition] = Field(default_factory=list)
 
 
@@ -95,9 +99,12 @@ class SlotClaim(RecordModel):
     """`{job}/schedule/{slot}.json`: who took one cron slot and what they did with it (written once)."""
 
     job: JobName
-    slot: str = Field(pattern=RUN_ID_PATTERN, description="The slot's UTC instant, e.g. 20261201T010000Z (or a "
-                      "manual trigger's).")
-    decision: Literal["submitted", "run", "skipped"] = Field(description="Submitted to a cluster, run here, or skipped.")
+    slot: str = Field(
+        pattern=RUN_ID_PATTERN, description="The slot's UTC instant, e.g. 20261201T010000Z (or a manual trigger's)."
+    )
+    decision: Literal["submitted", "run", "skipped"] = Field(
+        description="Submitted to a cluster, run here, or skipped."
+    )
     reason: str | None = Field(default=None, description="Why it was skipped.")
     run_id: RunId | None = Field(default=None, description="The run the slot became.")
     claimed_by: str = Field(description="'scheduler host:pid', 'submit', 'run' or 'trigger'.")

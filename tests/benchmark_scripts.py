@@ -17,7 +17,11 @@ def run_script(name: str, *args: str, timeout: int) -> list[str]:
     """Run benchmarks/<name> as a user would; return its stdout lines (asserting exit 0)."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / name), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc.stdout.strip().splitlines()

@@ -33,8 +33,16 @@ SLOW_DOWN = (
 )
 # Per-connection headers (RFC 9110 section 7.6.1) and Expect, which this proxy has already answered.
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade", "expect",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
 }
 PIECE = 64 * 1024
 
@@ -46,7 +54,13 @@ class FaultProxy(ThreadingHTTPServer):
     request_queue_size = 128  # bursts of concurrent clients must not overflow the backlog
 
     def __init__(
-        self, address: tuple[str, int], *, upstream: str, fault_rate: float, seed: int, lose_answer: str | None = None,
+        self,
+        address: tuple[str, int],
+        *,
+        upstream: str,
+        fault_rate: float,
+        seed: int,
+        lose_answer: str | None = None,
         strip_conditional: bool = False,
     ):
         super().__init__(address, ProxyHandler)
@@ -106,7 +120,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         try:
             if self.server.take_lost_answer(self.command, self.path):
                 self._forward(body, relay=False)  # the store applies the write...
-                self._reply(500, INTERNAL_ERROR, "application/xml", reason="Internal Error")  # ...the client never hears
+                self._reply(
+                    500, INTERNAL_ERROR, "application/xml", reason="Internal Error"
+                )  # ...the client never hears
                 return
             self._forward(body)
         except OSError as exc:
@@ -191,8 +207,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lose-answer", help="the first PUT whose path contains this lands, but the client gets a 500")
     parser.add_argument("--strip-conditional", action="store_true", help="drop If-None-Match and If-Match headers")
     args = parser.parse_args(argv)
-    server = FaultProxy(("127.0.0.1", args.port), upstream=args.upstream, fault_rate=args.fault_rate, seed=args.seed,
-                         lose_answer=args.lose_answer, strip_conditional=args.strip_conditional)
+    server = FaultProxy(
+        ("127.0.0.1", args.port),
+        upstream=args.upstream,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        lose_answer=args.lose_answer,
+        strip_conditional=args.strip_conditional,
+    )
     print(f"http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()
 

@@ -50,9 +50,16 @@ def gpu_cluster(workers: int, *, cpus: int = 1, gpus: int = 1):
 
     saved_address = os.environ.pop("RAY_ADDRESS", None)
     with _tagged() as tag:
-        cluster = Cluster(initialize_head=True, connect=False, head_node_args={
-            "num_cpus": 1, "gcs_server_port": CLUSTER_GCS_PORT, "include_dashboard": False,
-            "_system_config": HEALTH_CHECKS})
+        cluster = Cluster(
+            initialize_head=True,
+            connect=False,
+            head_node_args={
+                "num_cpus": 1,
+                "gcs_server_port": CLUSTER_GCS_PORT,
+                "include_dashboard": False,
+                "_system_config": HEALTH_CHECKS,
+            },
+        )
         for _ in range(workers):
             cluster.add_node(num_cpus=cpus, num_gpus=gpus)
         cluster.wait_for_nodes()
@@ -68,21 +75,44 @@ def gpu_cluster(workers: int, *, cpus: int = 1, gpus: int = 1):
 
 def _autoscaling_config(gcs: str, max_gpu_nodes: int) -> dict:
     """Ray's fake multi-node provider: worker nodes are processes on this machine."""
-    empty = ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
-             "head_start_ray_commands", "worker_start_ray_commands", "cluster_synced_files", "rsync_exclude",
-             "rsync_filter")
+    empty = (
+        "initialization_commands",
+        "setup_commands",
+        "head_setup_commands",
+        "worker_setup_commands",
+        "head_start_ray_commands",
+        "worker_start_ray_commands",
+        "cluster_synced_files",
+        "rsync_exclude",
+        "rsync_filter",
+    )
     return {
-        "cluster_name": "pressroom-fake", "max_workers": max_gpu_nodes, "upscaling_speed": 1.0,
+        "cluster_name": "pressroom-fake",
+        "max_workers": max_gpu_nodes,
+        "upscaling_speed": 1.0,
         "idle_timeout_minutes": 0.2,
-        "provider": {"type": "fake_multinode", "gcs_address": gcs, "use_node_id_as_ip": True,
-                     "disable_node_updaters": True, "disable_launch_config_check": True},
+        "provider": {
+            "type": "fake_multinode",
+            "gcs_address": gcs,
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
         "available_node_types": {
             "ray.head.default": {"resources": {"CPU": 1}, "node_config": {}, "max_workers": 0},
-            "gpu_worker": {"resources": {"CPU": 1, "GPU": 1}, "node_config": {}, "min_workers": 0,
-                           "max_workers": max_gpu_nodes},
+            "gpu_worker": {
+                "resources": {"CPU": 1, "GPU": 1},
+                "node_config": {},
+                "min_workers": 0,
+                "max_workers": max_gpu_nodes,
+            },
         },
-        "head_node_type": "ray.head.default", "auth": {"ssh_user": "pressroom"}, "docker": {}, "file_mounts": {},
-        "file_mounts_sync_continuously": False, **{key: [] for key in empty},
+        "head_node_type": "ray.head.default",
+        "auth": {"ssh_user": "pressroom"},
+        "docker": {},
+        "file_mounts": {},
+        "file_mounts_sync_continuously": False,
+        **{key: [] for key in empty},
     }
 
 
@@ -103,11 +133,24 @@ def autoscaling_head(max_gpu_nodes: int = 2) -> Iterator[tuple[str, dict[str, st
     env.pop("RAY_ADDRESS", None)
     _wait_port_free(AUTOSCALING_GCS_PORT)
     head = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={AUTOSCALING_GCS_PORT}",
-         "--num-cpus=1", "--num-gpus=0", f"--autoscaling-config={root / 'autoscaling.json'}",
-         "--include-dashboard=false", f"--dashboard-agent-listen-port={AUTOSCALING_AGENT_PORT}",
-         f"--temp-dir={root / 'ray'}", "--disable-usage-stats"],
-        env=env, stdout=open(root / "head.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(Path(sys.executable).with_name("ray")),
+            "start",
+            "--head",
+            "--block",
+            f"--port={AUTOSCALING_GCS_PORT}",
+            "--num-cpus=1",
+            "--num-gpus=0",
+            f"--autoscaling-config={root / 'autoscaling.json'}",
+            "--include-dashboard=false",
+            f"--dashboard-agent-listen-port={AUTOSCALING_AGENT_PORT}",
+            f"--temp-dir={root / 'ray'}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=open(root / "head.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait_for_gcs(gcs, client_env, head, root / "head.log")
@@ -121,8 +164,9 @@ def _wait_for_gcs(gcs: str, env: dict[str, str], head: subprocess.Popen, log: Pa
     deadline = time.monotonic() + 120
     while True:
         assert head.poll() is None, log.read_text()[-3000:]
-        done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, timeout=120
+        )
         if done.returncode == 0:
             return
         assert time.monotonic() < deadline, done.stderr.decode()[-3000:]

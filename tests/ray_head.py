@@ -38,11 +38,9 @@ class RayHead:
 
 
 def _ready(url: str, env: dict[str, str]) -> bool:
-    probe = ("from ray.job_submission import JobSubmissionClient as C; import sys; "
-             f"C({url!r}).list_jobs(); sys.exit(0)")
+    probe = f"from ray.job_submission import JobSubmissionClient as C; import sys; C({url!r}).list_jobs(); sys.exit(0)"
     try:
-        done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
-                              timeout=60)
+        done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, timeout=60)
     except subprocess.TimeoutExpired:  # a head still starting on a busy machine: ask again until the deadline
         return False
     return done.returncode == 0
@@ -74,13 +72,26 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
     for port in (GCS_PORT, JOB_SERVER_PORT):
         _wait_port_free(port)
     head = subprocess.Popen(
-        [str(ray), "start", "--head", "--block", f"--port={GCS_PORT}", "--dashboard-host=127.0.0.1",
-         f"--dashboard-port={JOB_SERVER_PORT}", "--include-dashboard=true", "--num-cpus=2",
-         # The job agent's default port (52365) is taken by any other Ray on the machine, the suite's
-         # own local Ray included: without an agent of its own the head refuses every submission.
-         f"--dashboard-agent-listen-port={AGENT_PORT}",
-         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env=env, stdout=open(root / "head.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(ray),
+            "start",
+            "--head",
+            "--block",
+            f"--port={GCS_PORT}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={JOB_SERVER_PORT}",
+            "--include-dashboard=true",
+            "--num-cpus=2",
+            # The job agent's default port (52365) is taken by any other Ray on the machine, the suite's
+            # own local Ray included: without an agent of its own the head refuses every submission.
+            f"--dashboard-agent-listen-port={AGENT_PORT}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=open(root / "head.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{JOB_SERVER_PORT}"
     try:

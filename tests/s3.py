@@ -128,8 +128,20 @@ def running_fault_proxy(
     extra = ["--lose-answer", lose_answer] if lose_answer else []
     extra += ["--strip-conditional"] if strip_conditional else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fault_proxy", "--upstream", upstream, "--port", "0",
-         "--fault-rate", str(fault_rate), "--seed", str(seed), *extra],
+        [
+            sys.executable,
+            "-m",
+            "tests.fault_proxy",
+            "--upstream",
+            upstream,
+            "--port",
+            "0",
+            "--fault-rate",
+            str(fault_rate),
+            "--seed",
+            str(seed),
+            *extra,
+        ],
         cwd=REPO_ROOT,
         start_new_session=True,
         stdout=subprocess.PIPE,

@@ -21,14 +21,25 @@ pytestmark = pytest.mark.slow
 def test_an_actor_killed_before_or_during_its_first_batch_is_replaced(tiny_model, tmp_path, stage):
     rows = 40
     table = write_table(tmp_path / "in.parquet", article_rows(rows))
-    spec = write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf",
-        input={"rows_per_shard": 8}, sampling={"max_tokens": 8}, resources={"batch_size": 8},
-    ))
+    spec = write_spec(
+        tmp_path / "job.yaml",
+        tiny_spec(
+            model=tiny_model,
+            input_uri=table,
+            output_uri=tmp_path / "out",
+            engine="hf",
+            input={"rows_per_shard": 8},
+            sampling={"max_tokens": 8},
+            resources={"batch_size": 8},
+        ),
+    )
     gate = tmp_path / "gate"
     gate.mkdir()
-    env = {"RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook", "PRESSROOM_TEST_GATE": str(gate),
-           "PRESSROOM_TEST_GATE_STAGE": stage}
+    env = {
+        "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
+        "PRESSROOM_TEST_GATE": str(gate),
+        "PRESSROOM_TEST_GATE_STAGE": stage,
+    }
     tag = new_tag()
     driver = start_cli("run", str(spec), "--run-id", "night", "--json", tag=tag, env=env)
     try:

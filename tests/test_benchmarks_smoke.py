@@ -19,8 +19,21 @@ pytestmark = pytest.mark.slow
 def test_engine_ratio_smoke(tiny_model, tmp_path):
     # --cache-dir: the session's tiny model is `<dir>/tiny-llama`, so --model tiny reuses it.
     lines = run_script(
-        "engine_ratio.py", "--model", "tiny", "--cache-dir", str(tiny_model.parent), "--prompts", "16",
-        "--max-tokens", "8", "--pairs", "1", "--skip-ray-llm", "--workdir", str(tmp_path), timeout=420,
+        "engine_ratio.py",
+        "--model",
+        "tiny",
+        "--cache-dir",
+        str(tiny_model.parent),
+        "--prompts",
+        "16",
+        "--max-tokens",
+        "8",
+        "--pairs",
+        "1",
+        "--skip-ray-llm",
+        "--workdir",
+        str(tmp_path),
+        timeout=420,
     )
     last_ratio(lines)
     text = "\n".join(lines)
@@ -50,8 +63,18 @@ def test_pipeline_ceiling_smoke(tmp_path):
 
 
 def test_incremental_smoke(tiny_model, tmp_path):
-    lines = run_script("incremental.py", "--rows", "40", "--max-tokens", "4", "--model", str(tiny_model),
-                       "--workdir", str(tmp_path), timeout=420)
+    lines = run_script(
+        "incremental.py",
+        "--rows",
+        "40",
+        "--max-tokens",
+        "4",
+        "--model",
+        str(tiny_model),
+        "--workdir",
+        str(tmp_path),
+        timeout=420,
+    )
     last_ratio(lines)
     text = "\n".join(lines)
     assert re.search(r"^night 1: 40 rows \(0 reused, 40 generated", text, re.M)
@@ -64,5 +87,12 @@ def test_ui_pages_smoke():
     last_ratio(lines)
     assert lines[0] == "built 2 runs of 2000 rows in " + lines[0].rsplit(" in ", 1)[1]
     names = [line.split("  ")[0] for line in lines[2:-1]]
-    assert names == ["plain DuckDB page", "first page", "middle page", "last page", "error filter", "text search",
-                     "compare (1% changed)"]
+    assert names == [
+        "plain DuckDB page",
+        "first page",
+        "middle page",
+        "last page",
+        "error filter",
+        "text search",
+        "compare (1% changed)",
+    ]

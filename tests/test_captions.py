@@ -61,17 +61,32 @@ def jobs(tiny_vlm, inputs, tmp_path_factory, ray_session) -> dict[tuple[str, str
     results = {}
     for engine, storage in RUNS:
         work = tmp_path_factory.mktemp(f"captions-{engine}-{storage}")
-        spec = load_spec(write_spec(work / "job.yaml", {
-            "name": "captions",
-            "input": {"uri": str(inputs[storage]), "id_column": "image_id", "columns": ["note"],
-                      "image_column": "image", "rows_per_shard": 4},
-            "task": {"kind": "caption"},
-            "model": {"engine": engine, "source": str(tiny_vlm), "max_model_len": 256, "dtype": "float32",
-                      "engine_args": dict(VLLM_TEST_ARGS) if engine == "vllm" else {}},
-            "sampling": {"temperature": 0.0, "max_tokens": MAX_TOKENS, "ignore_eos": True},
-            "output": {"uri": str(work / "out")},
-            "resources": {"batch_size": 16},
-        }))
+        spec = load_spec(
+            write_spec(
+                work / "job.yaml",
+                {
+                    "name": "captions",
+                    "input": {
+                        "uri": str(inputs[storage]),
+                        "id_column": "image_id",
+                        "columns": ["note"],
+                        "image_column": "image",
+                        "rows_per_shard": 4,
+                    },
+                    "task": {"kind": "caption"},
+                    "model": {
+                        "engine": engine,
+                        "source": str(tiny_vlm),
+                        "max_model_len": 256,
+                        "dtype": "float32",
+                        "engine_args": dict(VLLM_TEST_ARGS) if engine == "vllm" else {},
+                    },
+                    "sampling": {"temperature": 0.0, "max_tokens": MAX_TOKENS, "ignore_eos": True},
+                    "output": {"uri": str(work / "out")},
+                    "resources": {"batch_size": 16},
+                },
+            )
+        )
         results[(engine, storage)] = committed_outputs(run_job(spec, run_id="captions"))
     return results
 
@@ -119,8 +134,10 @@ def test_one_caption_row_per_image_and_error_rows(jobs, run, expected_input_toke
 
 def test_vllm_and_hf_captions_match_for_the_same_image(jobs):
     # Greedy float32 on both engines: the same tokens; vLLM holds back a trailing partial UTF-8 character.
-    by_run = {run: [(r["text"].rstrip("\ufffd"), r["num_input_tokens"]) for r in rows[:IMAGES]]
-              for run, (_, rows) in jobs.items()}
+    by_run = {
+        run: [(r["text"].rstrip("\ufffd"), r["num_input_tokens"]) for r in rows[:IMAGES]]
+        for run, (_, rows) in jobs.items()
+    }
     assert by_run[("vllm", "bytes")] == by_run[("hf", "bytes")]
     assert by_run[("vllm", "paths")] == by_run[("vllm", "bytes")] == by_run[("hf", "paths")]
 
@@ -143,11 +160,17 @@ def test_image_prompt_past_the_context_is_prompt_too_long_and_the_rest_still_gen
 
     context = tokens(long)
     assert tokens(short) + 2 < context
-    reference = build_engine(engine, EngineConfig(
-        model_path=str(tiny_vlm), model_name="tiny-vlm", max_model_len=context, dtype="float32",
-        engine_args=dict(VLLM_TEST_ARGS) if engine == "vllm" else {},
-        sampling={"temperature": 0.0, "max_tokens": 64, "ignore_eos": True},
-    ))
+    reference = build_engine(
+        engine,
+        EngineConfig(
+            model_path=str(tiny_vlm),
+            model_name="tiny-vlm",
+            max_model_len=context,
+            dtype="float32",
+            engine_args=dict(VLLM_TEST_ARGS) if engine == "vllm" else {},
+            sampling={"temperature": 0.0, "max_tokens": 64, "ignore_eos": True},
+        ),
+    )
     reference.load()
     try:
         too_long, fits = generate_checked(reference, [long, short])

@@ -28,9 +28,14 @@ REPO = Path(__file__).resolve().parent.parent
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     tag = new_tag()
     try:
-        return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, cwd=REPO,
-                              timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1", TAG_VARIABLE: tag,
-                                                    **(env or {})})
+        return subprocess.run(
+            [sys.executable, "-m", "jobs.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=timeout,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", TAG_VARIABLE: tag, **(env or {})},
+        )
     finally:
         assert reap(tag) == []
 
@@ -39,10 +44,18 @@ def _spec(tmp_path: Path, tiny_model: Path, *, rows: int = 24, name: str = "job.
     table = tmp_path / "in.parquet"
     if not table.exists():
         write_table(table, article_rows(rows))
-    return write_spec(tmp_path / name, tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf",
-        input={"rows_per_shard": 4}, resources={"batch_size": 4}, **overrides,
-    ))
+    return write_spec(
+        tmp_path / name,
+        tiny_spec(
+            model=tiny_model,
+            input_uri=table,
+            output_uri=tmp_path / "out",
+            engine="hf",
+            input={"rows_per_shard": 4},
+            resources={"batch_size": 4},
+            **overrides,
+        ),
+    )
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -56,13 +69,19 @@ def _rows(run_dir: Path) -> list[dict]:
 def _job_api_and_logs(ray_head) -> str:
     """Everything a client of Ray's job API gets back (`GET /api/jobs/`, as any non-browser client
     sees it), and every log file of the head's sessions."""
-    probe = ("import sys; from ray.job_submission import JobSubmissionClient as C; "
-             f"sys.stdout.write(C({ray_head.url!r})._do_request('GET', '/api/jobs/').text)")
-    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, **ray_head.auth_env})
+    probe = (
+        "import sys; from ray.job_submission import JobSubmissionClient as C; "
+        f"sys.stdout.write(C({ray_head.url!r})._do_request('GET', '/api/jobs/').text)"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **ray_head.auth_env},
+    )
     assert answer.returncode == 0 and '"submission_id"' in answer.stdout, answer.stderr[-2000:]
-    logs = [p.read_text(errors="replace") for p in Path(ray_head.temp_dir).glob("session_*/logs/**/*")
-            if p.is_file()]
+    logs = [p.read_text(errors="replace") for p in Path(ray_head.temp_dir).glob("session_*/logs/**/*") if p.is_file()]
     assert logs, "the head wrote no logs?"
     return answer.stdout + "\n".join(logs)
 
@@ -73,14 +92,27 @@ def test_submit_and_wait_then_status_runs_and_logs(ray_head, tiny_model, tmp_pat
         spec = _spec(tmp_path, tiny_model, notify={"webhook": url, "on": ["succeeded"], "secret_env": "HOOK_SECRET"})
         env = {**ray_head.auth_env, "HOOK_SECRET": secret}
         began = time.monotonic()
-        done = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "n1", "--wait", "--json",
-                   "--pass-env", "HOOK_SECRET", env=env)
+        done = cli(
+            "submit",
+            str(spec),
+            "--address",
+            ray_head.url,
+            "--run-id",
+            "n1",
+            "--wait",
+            "--json",
+            "--pass-env",
+            "HOOK_SECRET",
+            env=env,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
     # The secret reached the driver (it signed the run's webhook) and nothing Ray shows or logs.
-    (headers, body), = received.accepted
+    ((headers, body),) = received.accepted
     stamp = headers["X-Pressroom-Timestamp"].encode()
-    assert headers["X-Pressroom-Signature"] == "sha256=" + hmac.new(secret.encode(), stamp + b"." + body,
-                                                                    hashlib.sha256).hexdigest()
+    assert (
+        headers["X-Pressroom-Signature"]
+        == "sha256=" + hmac.new(secret.encode(), stamp + b"." + body, hashlib.sha256).hexdigest()
+    )
     assert secret not in _job_api_and_logs(ray_head) and secret not in done.stdout + done.stderr
     env = ray_head.auth_env
     summary = json.loads(done.stdout)
@@ -108,11 +140,28 @@ def test_status_while_running_cancel_then_resume_to_a_clean_runs_rows(ray_head, 
     spec = _spec(tmp_path, tiny_model, rows=48)
     clean = cli("run", str(spec), "--run-id", "clean", "--json")
     assert clean.returncode == 0, clean.stderr[-2000:]
-    env = {**ray_head.auth_env, "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
-           "PRESSROOM_TEST_SLOW_GENERATE_S": "1.5", "PYTHONPATH": str(REPO)}
-    submitted = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "slow", "--json",
-                    "--env", "RAY_RUNTIME_ENV_HOOK", "--env", "PRESSROOM_TEST_SLOW_GENERATE_S",
-                    "--env", "PYTHONPATH", env=env)
+    env = {
+        **ray_head.auth_env,
+        "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
+        "PRESSROOM_TEST_SLOW_GENERATE_S": "1.5",
+        "PYTHONPATH": str(REPO),
+    }
+    submitted = cli(
+        "submit",
+        str(spec),
+        "--address",
+        ray_head.url,
+        "--run-id",
+        "slow",
+        "--json",
+        "--env",
+        "RAY_RUNTIME_ENV_HOOK",
+        "--env",
+        "PRESSROOM_TEST_SLOW_GENERATE_S",
+        "--env",
+        "PYTHONPATH",
+        env=env,
+    )
     assert submitted.returncode == 0, submitted.stderr[-2000:]
     assert json.loads(submitted.stdout)["state"] == "queued"
     root = ["--output-uri", str(tmp_path / "out")]
@@ -136,27 +185,46 @@ def test_status_while_running_cancel_then_resume_to_a_clean_runs_rows(ray_head, 
     kept = sorted(p.name for p in (run_dir / "shards").glob("*.json"))
     assert 2 <= len(kept) < 12 and not (run_dir / "_manifest.json").exists()
 
-    resumed = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "slow", "--wait", "--json",
-                  env=ray_head.auth_env)
+    resumed = cli(
+        "submit", str(spec), "--address", ray_head.url, "--run-id", "slow", "--wait", "--json", env=ray_head.auth_env
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(resumed.stdout)["attempt"] == 2 and json.loads(resumed.stdout)["state"] == "succeeded"
     manifest = json.loads((run_dir / "_manifest.json").read_text())
     assert manifest["totals"]["rows_reused"] == 4 * len(kept)
     assert _rows(run_dir) == _rows(tmp_path / "out" / "tiny-summaries" / "runs" / "clean")
     history = json.loads((run_dir / "_state.json").read_text())["history"]
-    assert [t["state"] for t in history] == ["queued", "running", "cancelled", "queued", "running", "committing",
-                                             "succeeded"]
+    assert [t["state"] for t in history] == [
+        "queued",
+        "running",
+        "cancelled",
+        "queued",
+        "running",
+        "committing",
+        "succeeded",
+    ]
 
 
 def test_a_killed_driver_is_seen_lost_and_its_webhook_says_so(tiny_model, tmp_path):
     with webhook_receiver() as (url, received):
         spec = _spec(tmp_path, tiny_model, rows=48, notify={"webhook": url})
         tag = new_tag()
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", TAG_VARIABLE: tag, "PRESSROOM_LEASE_SECONDS": "3",
-               "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook", "PRESSROOM_TEST_SLOW_GENERATE_S": "1"}
-        driver = subprocess.Popen([sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", "doomed"],
-                                  cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            TAG_VARIABLE: tag,
+            "PRESSROOM_LEASE_SECONDS": "3",
+            "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
+            "PRESSROOM_TEST_SLOW_GENERATE_S": "1",
+        }
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", "doomed"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         run_dir = tmp_path / "out" / "tiny-summaries" / "runs" / "doomed"
         try:
             deadline = time.monotonic() + 240
@@ -169,8 +237,9 @@ def test_a_killed_driver_is_seen_lost_and_its_webhook_says_so(tiny_model, tmp_pa
         assert leftovers == [], [command_line(p) for p in leftovers]
         assert json.loads((run_dir / "_state.json").read_text())["state"] == "running"  # nobody recorded an end
         time.sleep(3.5)  # past the lease
-        status = json.loads(cli("status", "tiny-summaries/doomed", "--output-uri", str(tmp_path / "out"),
-                                "--json").stdout)
+        status = json.loads(
+            cli("status", "tiny-summaries/doomed", "--output-uri", str(tmp_path / "out"), "--json").stdout
+        )
         assert (status["state"], status["reason"]) == ("failed", "lost")
         assert received.accepted == []  # a reader without the spec records the loss but posts nowhere
         told = json.loads(cli("status", "tiny-summaries/doomed", "--spec", str(spec), "--json").stdout)
@@ -197,7 +266,10 @@ def test_history_of_three_runs_and_a_signed_webhook_that_fails_twice_first(tiny_
         assert headers["X-Pressroom-Signature"] == expected
     events = [json.loads(body) for _, body in received.accepted]
     assert [(e["run_id"], e["state"], e["totals"]["rows_in"]) for e in events] == [
-        ("r1", "succeeded", 8), ("r2", "succeeded", 8), ("r3", "succeeded", 8)]
+        ("r1", "succeeded", 8),
+        ("r2", "succeeded", 8),
+        ("r3", "succeeded", 8),
+    ]
     runs = json.loads(cli("runs", "tiny-summaries", "--spec", str(spec), "--json").stdout)["runs"]
     assert [(r["run_id"], r["state"], r["rows"]) for r in runs] == [(f"r{i}", "succeeded", 8) for i in (1, 2, 3)]
     assert all(r["output_tokens"] == 64 and r["tokens_per_s"] and r["duration_s"] is not None for r in runs)
@@ -213,8 +285,17 @@ def test_a_scheduled_slot_goes_through_the_head_to_a_committed_run(ray_head, tin
     _spec(specs, tiny_model, rows=8, schedule={"cron": "0 2 * * *", "timezone": "Europe/Berlin"})
     now_file = tmp_path / "now"
     now_file.write_text("2026-12-01T01:00:05+00:00")  # 02:00:05 in Berlin
-    tick = cli("scheduler", "--specs", str(specs), "--address", ray_head.url, "--once", "--now-file", str(now_file),
-               env=ray_head.auth_env)
+    tick = cli(
+        "scheduler",
+        "--specs",
+        str(specs),
+        "--address",
+        ray_head.url,
+        "--once",
+        "--now-file",
+        str(now_file),
+        env=ray_head.auth_env,
+    )
     assert tick.returncode == 0, tick.stderr[-2000:]
     assert "tiny-summaries slot 20261201T010000Z: submitted run 20261201T010000Z" in tick.stdout
     root = ["--output-uri", str(specs / "out")]
@@ -222,9 +303,19 @@ def test_a_scheduled_slot_goes_through_the_head_to_a_committed_run(ray_head, tin
     status = {}
     while status.get("state") not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
         time.sleep(1)
-        status = json.loads(cli("status", "tiny-summaries/20261201T010000Z", *root, "--json",
-                                env=ray_head.auth_env).stdout)
+        status = json.loads(
+            cli("status", "tiny-summaries/20261201T010000Z", *root, "--json", env=ray_head.auth_env).stdout
+        )
     assert status["state"] == "succeeded" and status["rows"] == 8, status
-    again = cli("scheduler", "--specs", str(specs), "--address", ray_head.url, "--once", "--now-file", str(now_file),
-                env=ray_head.auth_env)
+    again = cli(
+        "scheduler",
+        "--specs",
+        str(specs),
+        "--address",
+        ray_head.url,
+        "--once",
+        "--now-file",
+        str(now_file),
+        env=ray_head.auth_env,
+    )
     assert "submitted" not in again.stdout  # the slot is claimed: the second scheduler tick does nothing

@@ -131,8 +131,13 @@ def test_make_setup_picks_the_vllm_build_by_the_machine(tmp_path, gpu, extra):
     stub.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     env.pop("ENGINE_EXTRA", None)
-    shown = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), ".venv/.pressroom-installed"], env=env,
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["make", "-n", "-B", "-C", str(ROOT), ".venv/.pressroom-installed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"pip install -e '.[{extra},hf,test]'" in shown, shown
     assert f'if [ "{extra}" = cpu ]; then' in shown  # CPU torch only: drop PyPI's mismatched torchvision
 

@@ -18,8 +18,10 @@ LABEL_SCHEMA = {
     "type": "object",
     "properties": {
         "sentiment": {"type": "string", "enum": ["negative", "neutral", "positive"]},
-        "topic": {"type": "string", "enum": ["earnings", "mergers", "markets", "macro", "regulation",
-                                              "products", "management"]},
+        "topic": {
+            "type": "string",
+            "enum": ["earnings", "mergers", "markets", "macro", "regulation", "products", "management"],
+        },
     },
     "required": ["sentiment", "topic"],
     "additionalProperties": False,
@@ -32,15 +34,28 @@ def test_structured_labels_land_as_typed_columns_with_accuracy(tiny_model, tmp_p
 
     headlines = pq.read_table(REPO / "examples" / "data" / "headlines.parquet").slice(0, 12)
     pq.write_table(headlines, tmp_path / "headlines.parquet")
-    spec = load_spec(write_spec(tmp_path / "job.yaml", {
-        "name": "labels",
-        "input": {"uri": str(tmp_path / "headlines.parquet"), "id_column": "headline_id", "columns": ["headline"]},
-        "task": {"kind": "label", "prompt": "Label this headline: {{ headline }}", "output_schema": LABEL_SCHEMA,
-                 "reference_columns": {"sentiment": "sentiment", "topic": "topic"}},
-        "model": {"source": str(tiny_model), "max_model_len": 256, "engine_args": VLLM_TEST_ARGS},
-        "sampling": {"max_tokens": 48},
-        "output": {"uri": str(tmp_path / "out")},
-    }))
+    spec = load_spec(
+        write_spec(
+            tmp_path / "job.yaml",
+            {
+                "name": "labels",
+                "input": {
+                    "uri": str(tmp_path / "headlines.parquet"),
+                    "id_column": "headline_id",
+                    "columns": ["headline"],
+                },
+                "task": {
+                    "kind": "label",
+                    "prompt": "Label this headline: {{ headline }}",
+                    "output_schema": LABEL_SCHEMA,
+                    "reference_columns": {"sentiment": "sentiment", "topic": "topic"},
+                },
+                "model": {"source": str(tiny_model), "max_model_len": 256, "engine_args": VLLM_TEST_ARGS},
+                "sampling": {"max_tokens": 48},
+                "output": {"uri": str(tmp_path / "out")},
+            },
+        )
+    )
 
     manifest, rows = committed_outputs(run_job(spec, run_id="labels"))
 
@@ -67,8 +82,12 @@ def test_n_samples_are_keyed_and_reproducible_with_a_seed(tiny_model, tmp_path, 
     from jobs.spec import load_spec
 
     table = write_table(tmp_path / "in.parquet", article_rows(6))
-    spec_dict = tiny_spec(model=tiny_model, input_uri=table, output_uri=tmp_path / "out",
-                          sampling={"n": 3, "seed": 7, "temperature": 1.0, "max_tokens": 6})
+    spec_dict = tiny_spec(
+        model=tiny_model,
+        input_uri=table,
+        output_uri=tmp_path / "out",
+        sampling={"n": 3, "seed": 7, "temperature": 1.0, "max_tokens": 6},
+    )
     spec = load_spec(write_spec(tmp_path / "job.yaml", spec_dict))
 
     first_manifest, first = committed_outputs(run_job(spec, run_id="one"))
@@ -93,27 +112,37 @@ def test_rows_route_to_their_adapter_and_match_transformers_peft(tiny_model, tmp
     from tests.tiny_models import build_random_lora_adapter
     from workers.engines import EngineConfig, Request, build_engine, generate_checked
 
-    adapters = {name: build_random_lora_adapter(tiny_model, tmp_path / name, seed=seed) for name, seed in (("a", 1), ("b", 2))}
+    adapters = {
+        name: build_random_lora_adapter(tiny_model, tmp_path / name, seed=seed) for name, seed in (("a", 1), ("b", 2))
+    }
     rows = article_rows(9)
     for i, row in enumerate(rows):
         row["adapter"] = ["a", "b", None][i % 3]
     table = write_table(tmp_path / "in.parquet", rows)
     spec_dict = tiny_spec(model=tiny_model, input_uri=table, output_uri=tmp_path / "out")
-    spec_dict["model"].update(dtype="float32", adapters={k: str(v) for k, v in adapters.items()},
-                              adapter_column="adapter")
+    spec_dict["model"].update(
+        dtype="float32", adapters={k: str(v) for k, v in adapters.items()}, adapter_column="adapter"
+    )
     spec = load_spec(write_spec(tmp_path / "job.yaml", spec_dict))
 
     manifest, outputs = committed_outputs(run_job(spec, run_id="routed"))
 
-    reference = build_engine("hf", EngineConfig(
-        model_path=str(tiny_model), model_name="tiny", adapters={k: str(v) for k, v in adapters.items()},
-        max_model_len=256, dtype="float32", sampling=dict(spec.sampling.model_dump()),
-    ))
+    reference = build_engine(
+        "hf",
+        EngineConfig(
+            model_path=str(tiny_model),
+            model_name="tiny",
+            adapters={k: str(v) for k, v in adapters.items()},
+            max_model_len=256,
+            dtype="float32",
+            sampling=dict(spec.sampling.model_dump()),
+        ),
+    )
     reference.load()
     try:
-        expected = generate_checked(reference, [
-            Request(spec.task.system, f"Summarize: {r['title']}. {r['body']}", r["adapter"]) for r in rows
-        ])
+        expected = generate_checked(
+            reference, [Request(spec.task.system, f"Summarize: {r['title']}. {r['body']}", r["adapter"]) for r in rows]
+        )
     finally:
         reference.close()
     assert [o["id"] for o in outputs] == [r["id"] for r in rows]

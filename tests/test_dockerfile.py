@@ -59,15 +59,21 @@ def k8s_images() -> list[str]:
 
 
 def test_ray_version_is_pyprojects_pin_and_the_clusters():
-    (pin,) = [m.group(1) for dep in PYPROJECT["project"]["dependencies"]
-              if (m := re.fullmatch(r"ray\[[^\]]*\]==(\S+)", dep.split(";")[0].strip()))]
+    (pin,) = [
+        m.group(1)
+        for dep in PYPROJECT["project"]["dependencies"]
+        if (m := re.fullmatch(r"ray\[[^\]]*\]==(\S+)", dep.split(";")[0].strip()))
+    ]
     assert base()["ray"] == pin == "2.60.0"
     cluster = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     setup_pins = re.findall(r"\bray(?:\[[^\]]*\])?==([0-9][0-9a-z.]*)", "\n".join(cluster["setup_commands"]))
     assert setup_pins == [pin]
-    ray_versions = [doc["spec"].get("jobTemplate", doc["spec"])["rayClusterSpec"]["rayVersion"]
-                    for path in sorted((ROOT / "k8s").glob("*.yaml"))
-                    for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] in {"RayJob", "RayCronJob"}]
+    ray_versions = [
+        doc["spec"].get("jobTemplate", doc["spec"])["rayClusterSpec"]["rayVersion"]
+        for path in sorted((ROOT / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc["kind"] in {"RayJob", "RayCronJob"}
+    ]
     assert ray_versions == [pin, pin]
 
 

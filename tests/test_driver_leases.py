@@ -20,10 +20,18 @@ pytestmark = pytest.mark.slow
 
 def _spec(tmp_path, tiny_model, *, rows: int, max_tokens: int = 8) -> Path:
     table = write_table(tmp_path / "in.parquet", article_rows(rows))
-    return write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf",
-        input={"rows_per_shard": 8}, sampling={"max_tokens": max_tokens}, resources={"batch_size": 8},
-    ))
+    return write_spec(
+        tmp_path / "job.yaml",
+        tiny_spec(
+            model=tiny_model,
+            input_uri=table,
+            output_uri=tmp_path / "out",
+            engine="hf",
+            input={"rows_per_shard": 8},
+            sampling={"max_tokens": max_tokens},
+            resources={"batch_size": 8},
+        ),
+    )
 
 
 def _finish(process: subprocess.Popen, tag: str, *, timeout: float = 400) -> subprocess.CompletedProcess:
@@ -64,15 +72,25 @@ def test_a_second_driver_exits_3_naming_the_holder_and_a_waiting_one_finds_the_c
 def test_a_driver_frozen_past_its_lease_changes_no_committed_byte(tiny_model, tmp_path):
     rows = article_rows(48)
     for part in range(6):  # one file per shard: each is its own read task, so shards land one by one
-        write_table(tmp_path / "in" / f"part-{part}.parquet", rows[8 * part:8 * part + 8])
-    spec = write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=tmp_path / "in", output_uri=tmp_path / "out", engine="hf",
-        input={"rows_per_shard": 8}, resources={"batch_size": 8},
-    ))
+        write_table(tmp_path / "in" / f"part-{part}.parquet", rows[8 * part : 8 * part + 8])
+    spec = write_spec(
+        tmp_path / "job.yaml",
+        tiny_spec(
+            model=tiny_model,
+            input_uri=tmp_path / "in",
+            output_uri=tmp_path / "out",
+            engine="hf",
+            input={"rows_per_shard": 8},
+            resources={"batch_size": 8},
+        ),
+    )
     run_dir = tmp_path / "out" / "tiny-summaries" / "runs" / "night"
     short = {"PRESSROOM_LEASE_SECONDS": "4"}
-    slow = {**short, "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
-            "PRESSROOM_TEST_SLOW_GENERATE_S": "1.5"}
+    slow = {
+        **short,
+        "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
+        "PRESSROOM_TEST_SLOW_GENERATE_S": "1.5",
+    }
     frozen_tag = new_tag()
     frozen = start_cli("run", str(spec), "--run-id", "night", tag=frozen_tag, env=slow)
     try:
@@ -80,8 +98,9 @@ def test_a_driver_frozen_past_its_lease_changes_no_committed_byte(tiny_model, tm
         frozen.send_signal(signal.SIGSTOP)  # shards still in flight in its actor, its lease no longer renewed
         frozen_records = {p.name: p.read_bytes() for p in (run_dir / "shards").glob("*.json")}
         assert 1 <= len(frozen_records) < 6
-        assert wait_for(lambda: json.loads((run_dir / "_lease.json").read_text())["expires_at"] < time.time(),
-                        timeout=30)
+        assert wait_for(
+            lambda: json.loads((run_dir / "_lease.json").read_text())["expires_at"] < time.time(), timeout=30
+        )
         taker = run_cli("run", str(spec), "--run-id", "night", "--json", tag=new_tag(), env=short)
         assert taker.returncode == 0, taker.stderr[-2000:]
         manifest_bytes = (run_dir / "_manifest.json").read_bytes()

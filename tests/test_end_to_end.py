@@ -22,7 +22,10 @@ def pressroom(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
     """Run the CLI in its own process, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "jobs.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
 
 
@@ -35,12 +38,14 @@ def mixed_table(path: Path) -> tuple[Path, dict[str, str]]:
     bodies = pa.array([r["body"].encode() if r["body"] else None for r in rows], pa.binary())
     bodies = bodies.to_pylist()
     bodies[23] = b"caf\xe9 au lait \xff"  # Latin-1 bytes in a UTF-8 column
-    table = pa.table({
-        "id": [r["id"] for r in rows],
-        "title": [r["title"] for r in rows],
-        "score": [r["score"] for r in rows],
-        "body": pa.array(bodies, pa.binary()).view(pa.string()),
-    })
+    table = pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "title": [r["title"] for r in rows],
+            "score": [r["score"] for r in rows],
+            "body": pa.array(bodies, pa.binary()).view(pa.string()),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     expected = {"r0005": "prompt_too_long", "r0011": "template_error", "r0023": "invalid_text"}
@@ -56,7 +61,9 @@ def read_run(manifest_uri: str) -> tuple[dict, pa.Table]:
 
 def test_cli_run_json_contract_bad_rows_and_checksums(tiny_model, tmp_path):
     input_path, expected_errors = mixed_table(tmp_path / "in" / "articles.parquet")
-    spec = write_spec(tmp_path / "job.yaml", tiny_spec(model=tiny_model, input_uri=input_path, output_uri=tmp_path / "unused"))
+    spec = write_spec(
+        tmp_path / "job.yaml", tiny_spec(model=tiny_model, input_uri=input_path, output_uri=tmp_path / "unused")
+    )
     out = tmp_path / "out"
 
     proc = pressroom("run", str(spec), "--output-uri", str(out), "--run-id", "night-1", "--json")

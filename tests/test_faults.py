@@ -30,7 +30,10 @@ pytestmark = pytest.mark.slow
 def start_cli(*args: str, tag: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         env={**os.environ, **(env or {}), TAG_VARIABLE: tag, "HF_HUB_OFFLINE": "1"},
     )
 
@@ -68,10 +71,17 @@ def committed_rows(manifest_path: Path) -> tuple[dict, pa.Table]:
 def test_sigkill_driver_then_resume_regenerates_only_unfinished_shards(tiny_model, tmp_path):
     rows = 480
     table = write_table(tmp_path / "in.parquet", article_rows(rows))
-    spec = write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out",
-        input={"rows_per_shard": 16}, sampling={"max_tokens": 96}, resources={"batch_size": 16},
-    ))
+    spec = write_spec(
+        tmp_path / "job.yaml",
+        tiny_spec(
+            model=tiny_model,
+            input_uri=table,
+            output_uri=tmp_path / "out",
+            input={"rows_per_shard": 16},
+            sampling={"max_tokens": 96},
+            resources={"batch_size": 16},
+        ),
+    )
     run_dir = tmp_path / "out" / "tiny-summaries" / "runs" / "night"
     tag = new_tag()
     driver = start_cli("run", str(spec), "--run-id", "night", tag=tag)
@@ -101,10 +111,18 @@ def test_sigkill_driver_then_resume_regenerates_only_unfinished_shards(tiny_mode
 def test_killing_a_generation_actor_mid_job_loses_and_duplicates_nothing(tiny_model, tmp_path):
     rows = 160
     table = write_table(tmp_path / "in.parquet", article_rows(rows))
-    spec = write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf",
-        input={"rows_per_shard": 8}, sampling={"max_tokens": 24}, resources={"batch_size": 8},
-    ))
+    spec = write_spec(
+        tmp_path / "job.yaml",
+        tiny_spec(
+            model=tiny_model,
+            input_uri=table,
+            output_uri=tmp_path / "out",
+            engine="hf",
+            input={"rows_per_shard": 8},
+            sampling={"max_tokens": 24},
+            resources={"batch_size": 8},
+        ),
+    )
     run_dir = tmp_path / "out" / "tiny-summaries" / "runs" / "night"
     tag = new_tag()
     driver = start_cli("run", str(spec), "--run-id", "night", "--json", tag=tag)
@@ -134,10 +152,17 @@ def _s3_spec(tmp_path, *, model, bucket, engine="hf") -> Path:
     path = write_table(tmp_path / "upload.parquet", rows)
     client = boto3.session.Session().client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     client.put_object(Bucket=bucket, Key="input/part-0.parquet", Body=path.read_bytes())
-    return write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=model, input_uri="s3://%s/input" % bucket, output_uri=f"s3://{bucket}/out", engine=engine,
-        input={"rows_per_shard": 8}, resources={"batch_size": 8},
-    ))
+    return write_spec(
+        tmp_path / "job.yaml",
+        tiny_spec(
+            model=model,
+            input_uri="s3://%s/input" % bucket,
+            output_uri=f"s3://{bucket}/out",
+            engine=engine,
+            input={"rows_per_shard": 8},
+            resources={"batch_size": 8},
+        ),
+    )
 
 
 def _s3_output(bucket: str, run_id: str) -> tuple[dict, list[dict]]:
@@ -159,8 +184,7 @@ def test_thirty_percent_503s_from_object_storage_change_nothing(tiny_model, tmp_
     clean = run_cli("run", str(spec), "--run-id", "clean", "--json", tag=new_tag())
     assert clean.returncode == 0, clean.stderr[-3000:]
     with running_fault_proxy(s3_server, fault_rate=0.3, seed=7) as (proxy, _process):
-        flaky = run_cli("run", str(spec), "--run-id", "flaky", "--json", tag=new_tag(),
-                        env={"AWS_ENDPOINT_URL": proxy})
+        flaky = run_cli("run", str(spec), "--run-id", "flaky", "--json", tag=new_tag(), env={"AWS_ENDPOINT_URL": proxy})
         stats = proxy_stats(proxy)
     assert flaky.returncode == 0, flaky.stderr[-3000:]
     print(f"fault proxy: {stats['requests']} requests, {stats['faults']} answered 503 and retried")
@@ -188,8 +212,16 @@ def _every_shard_done(tmp_path, *, bucket: str, run_id: str):
     storage = storage_for(spec.output.uri)
     for shard in plan_shards(inspect_input(spec).files, rows_per_shard=8):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(storage, layout, attempt=1, shard=shard.index, input_file=shard.input_file,
-                    row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
+        write_shard(
+            storage,
+            layout,
+            attempt=1,
+            shard=shard.index,
+            input_file=shard.input_file,
+            row_range=(shard.row_start, shard.row_end),
+            table=output_table(ids),
+            id_column="id",
+        )
     return spec_path, layout
 
 
@@ -202,8 +234,9 @@ def test_two_drivers_committing_one_run_write_one_manifest(tmp_path, s3_bucket):
 
     tag = new_tag()
     # Both wait for the lease: one commits, the other then finds the commit (without waiting it exits 3).
-    drivers = [start_cli("run", str(spec_path), "--run-id", "race", "--wait-lease", "--json", tag=tag)
-               for _ in range(2)]
+    drivers = [
+        start_cli("run", str(spec_path), "--run-id", "race", "--wait-lease", "--json", tag=tag) for _ in range(2)
+    ]
     results = [d.communicate(timeout=120) for d in drivers]
     assert reap(tag) == []
 
@@ -224,8 +257,9 @@ def test_a_manifest_put_whose_answer_is_lost_commits_once(tmp_path, s3_bucket, s
     spec_path, layout = _every_shard_done(tmp_path, bucket=s3_bucket, run_id="lost")
 
     with running_fault_proxy(s3_server, fault_rate=0.0, lose_answer="_manifest.json") as (proxy, _process):
-        result = run_cli("run", str(spec_path), "--run-id", "lost", "--json", tag=new_tag(),
-                         env={"AWS_ENDPOINT_URL": proxy})
+        result = run_cli(
+            "run", str(spec_path), "--run-id", "lost", "--json", tag=new_tag(), env={"AWS_ENDPOINT_URL": proxy}
+        )
         stats = proxy_stats(proxy)
 
     assert stats["answers_lost"] == 1
@@ -246,9 +280,18 @@ def test_crash_between_data_file_and_record_regenerates_that_shard(tiny_model, t
     from workers.io import storage_for
 
     table = write_table(tmp_path / "in.parquet", article_rows(40))
-    spec = load_spec(write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf", resources={"batch_size": 8},
-    )))
+    spec = load_spec(
+        write_spec(
+            tmp_path / "job.yaml",
+            tiny_spec(
+                model=tiny_model,
+                input_uri=table,
+                output_uri=tmp_path / "out",
+                engine="hf",
+                resources={"batch_size": 8},
+            ),
+        )
+    )
     layout = commit.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="crash")
     real_write = commit.write_shard
 

@@ -40,14 +40,22 @@ def run_of(sequences: list[list[int]], logprobs: list[list[list[float]]]) -> Eng
 
 def test_agreement_compares_log_probs_until_the_tokens_part_and_tells_near_ties_from_mismatches():
     # One prompt token (9), two generated steps over a 3-token vocabulary.
-    reference = run_of([[9, 0, 1], [9, 0, 1], [9, 2, 2]],
-                       [[[-0.5, -1.0, -2.0], [-1.0, -0.2, -3.0]],
-                        [[-0.5, -1.0, -2.0], [-1.0, -0.2, -3.0]],
-                        [[-2.0, -1.0, -0.3], [-2.0, -1.0, -0.3]]])
-    other = run_of([[9, 0, 1], [9, 0, 0], [9, 1, 2]],
-                   [[[-0.5001, -1.0, -2.0], [-1.0, -0.2, -3.0]],  # same tokens: |d| 1e-4
-                    [[-0.5, -1.0, -2.0], [-0.2, -0.2005, -3.0]],  # parts at step 1: the CPU preferred 1 by 0.8
-                    [[-2.0, -0.3, -0.3002], [9.0, 9.0, 9.0]]])  # parts at step 0 by 0.7; step 1 not compared
+    reference = run_of(
+        [[9, 0, 1], [9, 0, 1], [9, 2, 2]],
+        [
+            [[-0.5, -1.0, -2.0], [-1.0, -0.2, -3.0]],
+            [[-0.5, -1.0, -2.0], [-1.0, -0.2, -3.0]],
+            [[-2.0, -1.0, -0.3], [-2.0, -1.0, -0.3]],
+        ],
+    )
+    other = run_of(
+        [[9, 0, 1], [9, 0, 0], [9, 1, 2]],
+        [
+            [[-0.5001, -1.0, -2.0], [-1.0, -0.2, -3.0]],  # same tokens: |d| 1e-4
+            [[-0.5, -1.0, -2.0], [-0.2, -0.2005, -3.0]],  # parts at step 1: the CPU preferred 1 by 0.8
+            [[-2.0, -0.3, -0.3002], [9.0, 9.0, 9.0]],
+        ],
+    )  # parts at step 0 by 0.7; step 1 not compared
     agree = agreement(reference, other)
     assert (agree.rows_identical, agree.near_ties, agree.mismatches) == (1, 0, 2)
     assert agree.steps_compared == 2 + 2 + 1

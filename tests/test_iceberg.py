@@ -36,13 +36,21 @@ def root(request, tmp_path):
 
 def publishing_spec(out: str, catalog: dict | None, **sections) -> JobSpec:
     iceberg = {"table": TABLE, **({"catalog": catalog} if catalog else {})}
-    return JobSpec.model_validate(spec_dict(input_uri="/data/in.parquet", output_uri=out, model_source="/models/m",
-                                            publish={"iceberg": iceberg}, **sections))
+    return JobSpec.model_validate(
+        spec_dict(
+            input_uri="/data/in.parquet",
+            output_uri=out,
+            model_source="/models/m",
+            publish={"iceberg": iceberg},
+            **sections,
+        )
+    )
 
 
 def night(spec: JobSpec, run_id: str, ids: list[str], day: int, **kwargs):
-    manifest = commit_run(spec.output.uri, run_id, ids, job=spec.name, finished_at=f"2026-12-0{day}T02:00:00+00:00",
-                          **kwargs)
+    manifest = commit_run(
+        spec.output.uri, run_id, ids, job=spec.name, finished_at=f"2026-12-0{day}T02:00:00+00:00", **kwargs
+    )
     return manifest, publish_pending(spec, storage_for(spec.output.uri))
 
 
@@ -74,16 +82,18 @@ def test_three_nights_are_three_snapshots_read_by_pyiceberg_and_duckdb(root):
     assert [s.summary.operation.value for s in snapshots] == ["append", "overwrite", "overwrite"]
 
     current = table.scan().to_arrow()
-    assert sorted(zip(current.column("id").to_pylist(), current.column("text").to_pylist())) == \
-        manifest_rows(spec, three)
+    assert sorted(zip(current.column("id").to_pylist(), current.column("text").to_pylist())) == manifest_rows(
+        spec, three
+    )
     assert current.num_rows == three.totals.outputs
     tuesday = table.scan(snapshot_id=snapshots[1].snapshot_id).to_arrow()  # time travel: night 2
-    assert sorted(zip(tuesday.column("id").to_pylist(), tuesday.column("text").to_pylist())) == \
-        manifest_rows(spec, two)
+    assert sorted(zip(tuesday.column("id").to_pylist(), tuesday.column("text").to_pylist())) == manifest_rows(spec, two)
     assert sorted(tuesday.column("category").to_pylist()) == list("abcdef")  # the column night 2 added
     assert set(current.column("category").to_pylist()) == {None}  # night 3 has none
     first = table.scan(snapshot_id=snapshots[0].snapshot_id).to_arrow()
-    assert dict(zip(first.column("id").to_pylist(), first.column("text").to_pylist()))["r0001"] == "中文摘要：夜间报告。"
+    assert (
+        dict(zip(first.column("id").to_pylist(), first.column("text").to_pylist()))["r0001"] == "中文摘要：夜间报告。"
+    )
 
     con = duckdb.connect()
     con.register("night3", table.scan().to_arrow())  # DuckDB reads the snapshot through Arrow
@@ -113,8 +123,14 @@ def test_rejected_and_older_runs_are_refused_and_a_published_run_is_not_publishe
 
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="night-3")
     rejected = commit_run(spec.output.uri, "night-3-ok", ids, job=spec.name, finished_at="2026-12-03T02:00:00+00:00")
-    bad = rejected.model_copy(update={"run_id": "night-3", "state": "rejected", "status": "rejected",
-                                      "rejected_because": ["mean rouge_l 0.10 < 0.50"]})
+    bad = rejected.model_copy(
+        update={
+            "run_id": "night-3",
+            "state": "rejected",
+            "status": "rejected",
+            "rejected_because": ["mean rouge_l 0.10 < 0.50"],
+        }
+    )
     commit_manifest(storage, layout, bad)
     with pytest.raises(PublishError, match="rejected.*never published"):
         publish_committed(spec, storage, "night-3")
@@ -130,14 +146,21 @@ def test_rejected_and_older_runs_are_refused_and_a_published_run_is_not_publishe
 
 def test_concurrent_publishers_of_one_run_make_one_snapshot(tmp_path):
     out = tmp_path / "out"
-    spec_path = write_spec(tmp_path / "job.yaml", spec_dict(
-        input_uri=str(write_table(tmp_path / "in.parquet", article_rows(4))), output_uri=str(out),
-        model_source=str(tmp_path), publish={"iceberg": {"table": TABLE}}))
+    spec_path = write_spec(
+        tmp_path / "job.yaml",
+        spec_dict(
+            input_uri=str(write_table(tmp_path / "in.parquet", article_rows(4))),
+            output_uri=str(out),
+            model_source=str(tmp_path),
+            publish={"iceberg": {"table": TABLE}},
+        ),
+    )
     spec = load_spec(spec_path)
     commit_run(spec.output.uri, "night-1", ["a", "b", "c", "d"], job=spec.name)
     command = [sys.executable, "-m", "jobs.cli", "publish", f"{spec.name}/night-1", "--spec", str(spec_path), "--json"]
-    publishers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                  for _ in range(3)]
+    publishers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
     answers = []
     for process in publishers:
         stdout, stderr = process.communicate(timeout=120)
@@ -156,16 +179,34 @@ def test_retention_expires_snapshots_before_deleting_runs(tmp_path):
         night(spec, f"night-{day}", [f"r{i}-{day}" for i in range(3)], day)
     runs = Path(spec.output.uri) / spec.name / "runs"
 
-    report, held = retain_runs(storage, output_uri=spec.output.uri, job=spec.name, keep_runs=1, keep_days=None,
-                               iceberg=None)  # no catalog: a published run stays
+    report, held = retain_runs(
+        storage, output_uri=spec.output.uri, job=spec.name, keep_runs=1, keep_days=None, iceberg=None
+    )  # no catalog: a published run stays
     assert held == ["night-1", "night-2"] and report.deleted_runs == []
-    gc = subprocess.run([sys.executable, "-m", "jobs.cli", "gc", spec.name, "--output-uri", spec.output.uri,
-                         "--keep-runs", "1", "--grace-hours", "0"], capture_output=True, text=True, check=True)
+    gc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.cli",
+            "gc",
+            spec.name,
+            "--output-uri",
+            spec.output.uri,
+            "--keep-runs",
+            "1",
+            "--grace-hours",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "kept committed run night-1: an Iceberg snapshot still references it" in gc.stdout
     assert sorted(p.parent.name for p in runs.glob("*/_manifest.json")) == ["night-1", "night-2", "night-3"]
 
-    report, held = retain_runs(storage, output_uri=spec.output.uri, job=spec.name, keep_runs=1, keep_days=None,
-                               iceberg=spec.publish.iceberg)
+    report, held = retain_runs(
+        storage, output_uri=spec.output.uri, job=spec.name, keep_runs=1, keep_days=None, iceberg=spec.publish.iceberg
+    )
     assert report.deleted_runs == ["night-1", "night-2"] and held == []
     table = load_table(spec.publish.iceberg, spec.output.uri)
     assert list(run_snapshots(table)) == ["night-3"]
@@ -175,15 +216,24 @@ def test_retention_expires_snapshots_before_deleting_runs(tmp_path):
 
 
 def test_a_crash_between_the_manifest_and_the_iceberg_commit_is_repaired_by_the_next_run(
-        tiny_model, tmp_path, ray_session, monkeypatch):
+    tiny_model, tmp_path, ray_session, monkeypatch
+):
     from jobs import run as runner
     from jobs.run import attempt
 
     table_path = write_table(tmp_path / "in.parquet", article_rows(12))
-    spec = load_spec(write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table_path, output_uri=tmp_path / "out", engine="hf",
-        publish={"iceberg": {"table": TABLE}},
-    )))
+    spec = load_spec(
+        write_spec(
+            tmp_path / "job.yaml",
+            tiny_spec(
+                model=tiny_model,
+                input_uri=table_path,
+                output_uri=tmp_path / "out",
+                engine="hf",
+                publish={"iceberg": {"table": TABLE}},
+            ),
+        )
+    )
 
     def crash(spec, storage):
         raise RuntimeError("driver crashed between the manifest commit and the Iceberg commit")
@@ -212,8 +262,9 @@ def test_a_publisher_that_loses_the_commit_race_finds_the_winners_snapshot(tmp_p
     spec = publishing_spec(str(tmp_path / "out"), None)
     storage = storage_for(spec.output.uri)
     night(spec, "night-1", ["a", "b"], 1)
-    two = commit_run(spec.output.uri, "night-2", ["a", "b", "c"], job=spec.name,
-                     finished_at="2026-12-02T02:00:00+00:00")
+    two = commit_run(
+        spec.output.uri, "night-2", ["a", "b", "c"], job=spec.name, finished_at="2026-12-02T02:00:00+00:00"
+    )
     stale = load_table(spec.publish.iceberg, spec.output.uri)  # loaded before the winner commits
     winner = publish_committed(spec, storage, "night-2")
     handles = iter([stale])
@@ -237,10 +288,15 @@ def test_a_spec_or_table_iceberg_cannot_take_fails_before_anything_runs(tmp_path
     rows = pa.table({"id": ["a"], "title": ["t"], "body": ["b"], "when": pa.array([1], pa.timestamp("ns"))})
     path = tmp_path / "in.parquet"
     pq.write_table(rows, path)
-    spec = JobSpec.model_validate(spec_dict(input_uri=str(path), output_uri=str(tmp_path / "out"),
-                                            model_source="/models/none", input={"uri": str(path), "id_column": "id",
-                                                                                 "columns": ["title", "when"]},
-                                            publish={"iceberg": {"table": TABLE}}))
+    spec = JobSpec.model_validate(
+        spec_dict(
+            input_uri=str(path),
+            output_uri=str(tmp_path / "out"),
+            model_source="/models/none",
+            input={"uri": str(path), "id_column": "id", "columns": ["title", "when"]},
+            publish={"iceberg": {"table": TABLE}},
+        )
+    )
     with pytest.raises(InputError, match=r"in.parquet: column 'when' \(timestamp\[ns\]\) cannot go into an Iceberg"):
         run_job(spec, run_id="night-1")
     assert not (tmp_path / "out" / spec.name / "runs" / "night-1" / "_run.json").exists()

@@ -23,8 +23,9 @@ def test_the_layers_contract_is_kept():
     assert [c["layers"] for c in contracts if c["type"] == "layers"] == [["jobs", "workers", "schemas"]]
     assert not any("ignore_imports" in c for c in contracts)  # no exceptions to the rule
     lint = Path(sys.executable).with_name("lint-imports")
-    done = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 kept, 0 broken" in done.stdout
 

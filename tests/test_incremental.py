@@ -26,9 +26,13 @@ pytestmark = pytest.mark.slow
 def pressroom(*args: str, env: dict | None = None, timeout: int = 400) -> subprocess.CompletedProcess:
     tag = new_tag()
     try:
-        done = subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, **(env or {}), TAG_VARIABLE: tag,
-                                                    "HF_HUB_OFFLINE": "1"})
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {}), TAG_VARIABLE: tag, "HF_HUB_OFFLINE": "1"},
+        )
     finally:
         leftovers = reap(tag)
     assert leftovers == [], f"processes left running: {[command_line(p) for p in leftovers]}"
@@ -79,8 +83,16 @@ def nights(tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("incremental")
     table = root / "in" / "articles.parquet"
     out = root / "out"
-    spec = tiny_spec(model=tiny_model, input_uri=table, output_uri=out, engine="hf", mode="incremental",
-                     input={"rows_per_shard": 8}, retention={"keep_runs": 1}, output={"store_prompts": True})
+    spec = tiny_spec(
+        model=tiny_model,
+        input_uri=table,
+        output_uri=out,
+        engine="hf",
+        mode="incremental",
+        input={"rows_per_shard": 8},
+        retention={"keep_runs": 1},
+        output={"store_prompts": True},
+    )
     spec_path = write_spec(root / "job.yaml", spec)
     found: dict = {"root": root, "spec": spec_path, "out": out, "tiny_model": tiny_model, "spec_dict": spec}
     for night, rows in (("one", night_one_rows()), ("two", night_two_rows())):
@@ -89,13 +101,20 @@ def nights(tiny_model, tmp_path_factory):
         assert dry.returncode == 0, dry.stderr
         prompts = root / f"prompts-{night}"
         prompts.mkdir()
-        env = {"RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
-               "PRESSROOM_TEST_RECORD_PROMPTS": str(prompts)}
+        env = {
+            "RAY_RUNTIME_ENV_HOOK": "tests.fault_engine.runtime_env_hook",
+            "PRESSROOM_TEST_RECORD_PROMPTS": str(prompts),
+        }
         done = pressroom("run", str(spec_path), "--json", env=env)
         assert done.returncode == 0, done.stderr[-3000:]
         summary = json.loads(done.stdout)
-        found[night] = {"rows": rows, "dry": json.loads(dry.stdout), "summary": summary,
-                        "prompts": recorded(prompts), "outputs": committed(summary["manifest_uri"])}
+        found[night] = {
+            "rows": rows,
+            "dry": json.loads(dry.stdout),
+            "summary": summary,
+            "prompts": recorded(prompts),
+            "outputs": committed(summary["manifest_uri"]),
+        }
     return found
 
 
@@ -134,8 +153,9 @@ def test_night_two_generates_exactly_the_new_edited_and_failed_rows(nights):
     for row in rows:
         if row["id"] not in changed:  # copied: tonight's carried columns, night one's text
             before = night_one[row["id"]]
-            assert {k: row[k] for k in ("text", "generation_key", "num_output_tokens")} == \
-                {k: before[k] for k in ("text", "generation_key", "num_output_tokens")}
+            assert {k: row[k] for k in ("text", "generation_key", "num_output_tokens")} == {
+                k: before[k] for k in ("text", "generation_key", "num_output_tokens")
+            }
     assert next(r for r in rows if r["id"] == "r0001")["score"] == 1001
     assert next(r for r in rows if r["id"] == "r0007")["error_code"] is None
     # output.store_prompts: generated, copied and fanned-out rows alike carry tonight's rendered prompt.
@@ -152,11 +172,15 @@ def test_night_two_generates_exactly_the_new_edited_and_failed_rows(nights):
 
 
 def test_retention_kept_only_the_latest_run(nights):
-    runs = sorted(p.name for p in (nights["out"] / "tiny-summaries" / "runs").iterdir()
-                  if (p / "_manifest.json").exists())
+    runs = sorted(
+        p.name for p in (nights["out"] / "tiny-summaries" / "runs").iterdir() if (p / "_manifest.json").exists()
+    )
     assert runs == [nights["two"]["summary"]["run_id"]]
-    assert not [p for p in (nights["out"] / "tiny-summaries" / "runs" / nights["one"]["summary"]["run_id"]).rglob("*")
-                if p.is_file()]
+    assert not [
+        p
+        for p in (nights["out"] / "tiny-summaries" / "runs" / nights["one"]["summary"]["run_id"]).rglob("*")
+        if p.is_file()
+    ]
 
 
 def test_dry_run_writes_nothing(nights, tmp_path):
@@ -167,8 +191,9 @@ def test_dry_run_writes_nothing(nights, tmp_path):
 
 
 KEY_PARTS = {
-    "system prompt": {"task": {"kind": "summary", "system": "Answer in one line.",
-                               "prompt": "Summarize: {{ title }}. {{ body }}"}},
+    "system prompt": {
+        "task": {"kind": "summary", "system": "Answer in one line.", "prompt": "Summarize: {{ title }}. {{ body }}"}
+    },
     "template": {"task": {"kind": "summary", "prompt": "Summarize: {{ title }}: {{ body }}"}},
     "temperature": {"sampling": {"temperature": 0.5}},
     "max_tokens": {"sampling": {"max_tokens": 9}},
@@ -219,8 +244,9 @@ def test_a_budget_stops_the_run_and_a_raised_budget_resumes_it(tiny_model, tmp_p
     from workers.io import LocalStorage
 
     table = write_table(tmp_path / "in.parquet", article_rows(40))
-    base = tiny_spec(model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf",
-                     input={"rows_per_shard": 8})
+    base = tiny_spec(
+        model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf", input={"rows_per_shard": 8}
+    )
     spec = load_spec(write_spec(tmp_path / "job.yaml", {**base, "budget": {"max_rows": 20}}))
     with pytest.raises(BudgetExceeded) as stopped:
         run_job(spec, run_id="night")

@@ -20,8 +20,10 @@ from schemas.spec import JobSpec
 ROOT = Path(__file__).resolve().parent.parent
 # KubeRay v1.7.0's CRDs: beside the project (CI and every developer have them), never copied in.
 CRDS = Path(__file__).resolve().parents[1].parent / "shared" / "kuberay"
-KINDS = {"rayjob.yaml": {("v1", "ConfigMap"), ("ray.io/v1", "RayJob")},
-         "raycronjob.yaml": {("ray.io/v1", "RayCronJob")}}
+KINDS = {
+    "rayjob.yaml": {("v1", "ConfigMap"), ("ray.io/v1", "RayJob")},
+    "raycronjob.yaml": {("ray.io/v1", "RayCronJob")},
+}
 
 
 def documents(name: str) -> list[dict]:
@@ -81,11 +83,14 @@ def test_node_groups_match_cluster_yaml(name, job):
         assert (group["minReplicas"], group["maxReplicas"]) == (node_type["min_workers"], node_type["max_workers"])
 
 
-
 def ray_documents() -> list[tuple[str, dict]]:
     """(file, document) for every document under k8s/ whose apiVersion is ray.io/*."""
-    return [(path.name, doc) for path in sorted((ROOT / "k8s").glob("*.yaml"))
-            for doc in yaml.safe_load_all(path.read_text()) if doc and doc["apiVersion"].startswith("ray.io/")]
+    return [
+        (path.name, doc)
+        for path in sorted((ROOT / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc["apiVersion"].startswith("ray.io/")
+    ]
 
 
 def strict(schema: dict) -> dict:
@@ -107,8 +112,11 @@ def strict(schema: dict) -> dict:
     if schema.get("x-kubernetes-int-or-string") and "anyOf" not in schema:
         out.pop("type", None)  # a quantity or a port may be 8 or "8"
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if ("properties" in schema and "additionalProperties" not in schema
-            and not schema.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -117,8 +125,10 @@ def strict(schema: dict) -> dict:
 def validators() -> dict[tuple[str, str], jsonschema.Draft4Validator]:
     """(apiVersion, kind) -> a strict validator, for every version of every CRD in CRDS."""
     if not CRDS.is_dir() or not list(CRDS.glob("*.yaml")):
-        pytest.fail(f"KubeRay's CRDs are missing: expected ray.io_*.yaml in {CRDS} (../shared/kuberay/ beside "
-                    "the project, as CI has it); the manifests cannot be checked without them")
+        pytest.fail(
+            f"KubeRay's CRDs are missing: expected ray.io_*.yaml in {CRDS} (../shared/kuberay/ beside "
+            "the project, as CI has it); the manifests cannot be checked without them"
+        )
     out = {}
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are 2 MB of YAML
     for path in sorted(CRDS.glob("*.yaml")):
@@ -140,8 +150,10 @@ def crd_errors(doc: dict) -> list[str]:
 
 
 def test_every_ray_manifest_is_checked():
-    assert {(name, doc["kind"]) for name, doc in ray_documents()} == {("rayjob.yaml", "RayJob"),
-                                                                       ("raycronjob.yaml", "RayCronJob")}
+    assert {(name, doc["kind"]) for name, doc in ray_documents()} == {
+        ("rayjob.yaml", "RayJob"),
+        ("raycronjob.yaml", "RayCronJob"),
+    }
 
 
 @pytest.mark.parametrize(("name", "doc"), ray_documents(), ids=lambda v: v if isinstance(v, str) else v["kind"])
@@ -163,17 +175,24 @@ def test_unknown_fields_fail_validation():
     doc = cron_document()
     head = doc["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     head["imagePullPolicyy"] = "Always"
-    assert crd_errors(doc) == [("spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec.containers.0: "
-                                "Additional properties are not allowed ('imagePullPolicyy' was unexpected)")]
+    assert crd_errors(doc) == [
+        (
+            "spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec.containers.0: "
+            "Additional properties are not allowed ('imagePullPolicyy' was unexpected)"
+        )
+    ]
 
 
 def test_int_or_string_fields_take_either_and_nothing_else():
     doc = cron_document()
     limits = doc["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0][
-        "resources"]["limits"]
+        "resources"
+    ]["limits"]
     limits["cpu"] = 8
     assert crd_errors(doc) == []
     limits["cpu"] = 8.5
     (error,) = crd_errors(doc)
-    assert error.startswith("spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec.containers.0.resources."
-                            "limits.cpu: 8.5 is not valid")
+    assert error.startswith(
+        "spec.jobTemplate.rayClusterSpec.headGroupSpec.template.spec.containers.0.resources."
+        "limits.cpu: 8.5 is not valid"
+    )

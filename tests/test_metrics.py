@@ -20,9 +20,15 @@ from tests.conftest import write_spec, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = "metrics-job"
-DOCUMENTED = {"ray_pressroom_output_rows_total", "ray_pressroom_input_tokens_total", "ray_pressroom_output_tokens_total",
-              "ray_pressroom_errors_total", "ray_pressroom_batch_seconds", "ray_pressroom_engine_busy_fraction",
-              "ray_pressroom_queue_rows"}
+DOCUMENTED = {
+    "ray_pressroom_output_rows_total",
+    "ray_pressroom_input_tokens_total",
+    "ray_pressroom_output_tokens_total",
+    "ray_pressroom_errors_total",
+    "ray_pressroom_batch_seconds",
+    "ray_pressroom_engine_busy_fraction",
+    "ray_pressroom_queue_rows",
+}
 
 
 def _free_port() -> int:
@@ -43,21 +49,37 @@ def _samples(text: str) -> dict[str, list]:
 def test_scraped_metrics_equal_the_manifest(tiny_model, tmp_path):
     rows = [{"id": f"r{i:03d}", "title": f"Story {i}"} for i in range(60)]
     rows[7]["title"] = " ".join(["long"] * 300)  # longer than max_model_len: a prompt_too_long row
-    spec = write_spec(tmp_path / "job.yaml", {
-        "name": JOB, "input": {"uri": str(write_table(tmp_path / "in.parquet", rows)), "id_column": "id",
-                               "columns": ["title"], "rows_per_shard": 8},
-        "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
-        "model": {"engine": "simulated", "source": str(tiny_model), "max_model_len": 128,
-                  "engine_args": {"tokens_per_second": 100}},
-        "sampling": {"temperature": 0.0, "max_tokens": 16},
-        "output": {"uri": str(tmp_path / "out")},
-        "resources": {"replicas": 1, "batch_size": 8},
-    })
+    spec = write_spec(
+        tmp_path / "job.yaml",
+        {
+            "name": JOB,
+            "input": {
+                "uri": str(write_table(tmp_path / "in.parquet", rows)),
+                "id_column": "id",
+                "columns": ["title"],
+                "rows_per_shard": 8,
+            },
+            "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
+            "model": {
+                "engine": "simulated",
+                "source": str(tiny_model),
+                "max_model_len": 128,
+                "engine_args": {"tokens_per_second": 100},
+            },
+            "sampling": {"temperature": 0.0, "max_tokens": 16},
+            "output": {"uri": str(tmp_path / "out")},
+            "resources": {"replicas": 1, "batch_size": 8},
+        },
+    )
     port = _free_port()
     scrapes: list[str] = []
-    process = subprocess.Popen([sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", "m1", "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PRESSROOM_METRICS_PORT": str(port), "HF_HUB_OFFLINE": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", "m1", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PRESSROOM_METRICS_PORT": str(port), "HF_HUB_OFFLINE": "1"},
+    )
 
     def scrape() -> None:
         while process.poll() is None:

@@ -19,16 +19,21 @@ from tests.conftest import write_spec, write_table
 
 
 def spec_for(tmp_path, model, rows: int, name: str = "job.yaml"):
-    table = write_table(tmp_path / f"in-{rows}.parquet", [{"id": f"r{i:05d}", "title": f"Story {i}"}
-                                                          for i in range(rows)])
-    return write_spec(tmp_path / name, {
-        "name": "planned", "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
-        "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
-        "model": {"engine": "simulated", "source": str(model), "engine_args": {"tokens_per_second": 400}},
-        "sampling": {"temperature": 0.0, "max_tokens": 16},
-        "output": {"uri": str(tmp_path / "out")},
-        "resources": {"replicas": 1, "batch_size": 8},
-    })
+    table = write_table(
+        tmp_path / f"in-{rows}.parquet", [{"id": f"r{i:05d}", "title": f"Story {i}"} for i in range(rows)]
+    )
+    return write_spec(
+        tmp_path / name,
+        {
+            "name": "planned",
+            "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
+            "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
+            "model": {"engine": "simulated", "source": str(model), "engine_args": {"tokens_per_second": 400}},
+            "sampling": {"temperature": 0.0, "max_tokens": 16},
+            "output": {"uri": str(tmp_path / "out")},
+            "resources": {"replicas": 1, "batch_size": 8},
+        },
+    )
 
 
 def test_durations():
@@ -72,7 +77,11 @@ def test_plan_from_earlier_runs_and_from_a_calibration(tiny_model, tmp_path, ray
     assert 0.7 * 400 < calibrated.replica_tokens_per_second <= 400
     assert calibrated.replicas == 2 and any("calibration run of 40 rows" in a for a in calibrated.assumptions)
 
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", "plan", str(big_path), "--deadline", "20s", "--replicas",
-                           "1", "--json"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "plan", str(big_path), "--deadline", "20s", "--replicas", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     answer = json.loads(done.stdout)
     assert done.returncode == 1 and not answer["fits"] and answer["predicted_seconds"] > 20

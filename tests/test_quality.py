@@ -17,8 +17,14 @@ from tests.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.slow
 
-REFERENCES = ["The council approved the budget.", "市议会批准了预算。", "AI 模型在 Beijing 发布", None,
-              "今日は雨が降りました", "Прогноз погоды на завтра"]
+REFERENCES = [
+    "The council approved the budget.",
+    "市议会批准了预算。",
+    "AI 模型在 Beijing 发布",
+    None,
+    "今日は雨が降りました",
+    "Прогноз погоды на завтра",
+]
 
 
 def job(tiny_model: Path, tmp_path: Path, **overrides) -> dict:
@@ -27,8 +33,13 @@ def job(tiny_model: Path, tmp_path: Path, **overrides) -> dict:
         row["reference"] = reference
     rows[-1]["body"] = None  # a template_error row: no score
     table = write_table(tmp_path / "in.parquet", rows)
-    return tiny_spec(model=tiny_model, input_uri=table, output_uri=tmp_path / "out", engine="hf",
-                     **{"quality": {"reference_column": "reference"}, **overrides})
+    return tiny_spec(
+        model=tiny_model,
+        input_uri=table,
+        output_uri=tmp_path / "out",
+        engine="hf",
+        **{"quality": {"reference_column": "reference"}, **overrides},
+    )
 
 
 def test_scores_are_the_libraries_values_per_row_and_their_mean_in_the_manifest(tiny_model, tmp_path, ray_session):
@@ -56,15 +67,28 @@ def test_scores_are_the_libraries_values_per_row_and_their_mean_in_the_manifest(
 def test_a_missed_gate_commits_rejected_keeps_latest_and_says_so(tiny_model, tmp_path):
     with webhook_receiver() as (url, received):
         first = write_spec(tmp_path / "first.yaml", job(tiny_model, tmp_path))
-        gated = write_spec(tmp_path / "gated.yaml", job(
-            tiny_model, tmp_path, quality={"reference_column": "reference", "gate": {"min_rouge_l": 0.99}},
-            notify={"webhook": url}))
+        gated = write_spec(
+            tmp_path / "gated.yaml",
+            job(
+                tiny_model,
+                tmp_path,
+                quality={"reference_column": "reference", "gate": {"min_rouge_l": 0.99}},
+                notify={"webhook": url},
+            ),
+        )
         tag = new_tag()
         env = {**os.environ, TAG_VARIABLE: tag, "HF_HUB_OFFLINE": "1"}
         try:
-            done = [subprocess.run([sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", run_id],
-                                   capture_output=True, text=True, timeout=400, env=env)
-                    for spec, run_id in ((first, "night-1"), (gated, "night-2"))]
+            done = [
+                subprocess.run(
+                    [sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", run_id],
+                    capture_output=True,
+                    text=True,
+                    timeout=400,
+                    env=env,
+                )
+                for spec, run_id in ((first, "night-1"), (gated, "night-2"))
+            ]
         finally:
             leftovers = reap(tag)
         assert leftovers == [], [command_line(p) for p in leftovers]
@@ -84,13 +108,21 @@ def test_a_missed_gate_commits_rejected_keeps_latest_and_says_so(tiny_model, tmp
 
     con = connect(str(tmp_path / "out"))
     assert con.sql("SELECT run_id, state FROM runs ORDER BY run_id").fetchall() == [
-        ("night-1", "succeeded"), ("night-2", "rejected")]
+        ("night-1", "succeeded"),
+        ("night-2", "rejected"),
+    ]
     assert con.sql("SELECT DISTINCT run_id FROM latest").fetchall() == [("night-1",)]
 
 
-LABELS = {"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["negative", "neutral", "positive"]},
-                                           "topic": {"type": "string"}},
-          "required": ["sentiment", "topic"], "additionalProperties": False}
+LABELS = {
+    "type": "object",
+    "properties": {
+        "sentiment": {"type": "string", "enum": ["negative", "neutral", "positive"]},
+        "topic": {"type": "string"},
+    },
+    "required": ["sentiment", "topic"],
+    "additionalProperties": False,
+}
 
 
 def test_retry_regenerates_exactly_the_retryable_failed_rows(tiny_model, tmp_path, ray_session):
@@ -103,10 +135,18 @@ def test_retry_regenerates_exactly_the_retryable_failed_rows(tiny_model, tmp_pat
     rows[3]["body"] = None  # template_error: bad input, not retryable
     rows[5]["body"] = " ".join(["overflowing"] * 400)  # prompt_too_long: not retryable
     table = write_table(tmp_path / "in.parquet", rows)
-    spec = load_spec(write_spec(tmp_path / "job.yaml", tiny_spec(
-        model=tiny_model, input_uri=table, output_uri=tmp_path / "out",
-        task={"kind": "label", "prompt": "Label: {{ title }}. {{ body }}", "output_schema": LABELS},
-        sampling={"max_tokens": 24, "ignore_eos": False})))
+    spec = load_spec(
+        write_spec(
+            tmp_path / "job.yaml",
+            tiny_spec(
+                model=tiny_model,
+                input_uri=table,
+                output_uri=tmp_path / "out",
+                task={"kind": "label", "prompt": "Label: {{ title }}. {{ body }}", "output_schema": LABELS},
+                sampling={"max_tokens": 24, "ignore_eos": False},
+            ),
+        )
+    )
     _, first = committed_outputs(run_job(spec, run_id="night"))
     codes = {r["id"]: r["error_code"] for r in first}
     retryable = sorted(i for i, c in codes.items() if c == "invalid_structured_output")
@@ -123,5 +163,6 @@ def test_retry_regenerates_exactly_the_retryable_failed_rows(tiny_model, tmp_pat
         if row["id"] not in retryable:  # copied as it was, error rows included
             assert (kept[row["id"]]["text"], kept[row["id"]]["error_code"]) == (row["text"], row["error_code"])
     storage = LocalStorage()
-    assert read_latest(storage, RunLayout(output_uri=str(tmp_path / "out"), job=spec.name, run_id="x")) == \
-        "night-retry"  # the original was the latest
+    assert (
+        read_latest(storage, RunLayout(output_uri=str(tmp_path / "out"), job=spec.name, run_id="x")) == "night-retry"
+    )  # the original was the latest

@@ -22,25 +22,48 @@ REPO = Path(__file__).resolve().parent.parent
 JOB = "nightly"
 
 
-def commit_run(out: str, run_id: str, ids: list[str], *, errors=None, texts=None, extra: dict | None = None,
-               finished_at: str = "2026-12-01T02:00:00+00:00", job: str = JOB):
+def commit_run(
+    out: str,
+    run_id: str,
+    ids: list[str],
+    *,
+    errors=None,
+    texts=None,
+    extra: dict | None = None,
+    finished_at: str = "2026-12-01T02:00:00+00:00",
+    job: str = JOB,
+):
     """A committed run of `ids` (two shards), built with the run-state writer itself."""
     storage = storage_for(out)
     layout = RunLayout(output_uri=out, job=job, run_id=run_id)
     table = output_table(ids, errors=errors)
     if texts:
-        table = table.set_column(table.schema.get_field_index("text"), "text",
-                                 pa.array([texts.get(i, t) for i, t in zip(ids, table.column("text").to_pylist())]))
+        table = table.set_column(
+            table.schema.get_field_index("text"),
+            "text",
+            pa.array([texts.get(i, t) for i, t in zip(ids, table.column("text").to_pylist())]),
+        )
     for name, values in (extra or {}).items():
         table = table.append_column(name, pa.array(values))
     half = len(ids) // 2
-    records = [write_shard(storage, layout, attempt=1, shard=k, input_file="/data/in.parquet", row_range=bounds,
-                           table=table.slice(bounds[0], bounds[1] - bounds[0]), id_column="id")
-               for k, bounds in enumerate([(0, half), (half, len(ids))])]
+    records = [
+        write_shard(
+            storage,
+            layout,
+            attempt=1,
+            shard=k,
+            input_file="/data/in.parquet",
+            row_range=bounds,
+            table=table.slice(bounds[0], bounds[1] - bounds[0]),
+            id_column="id",
+        )
+        for k, bounds in enumerate([(0, half), (half, len(ids))])
+    ]
     manifest = make_manifest(layout, records, finished_at=finished_at)
     totals, errs, _ = sum_records(records, references={})
-    manifest = manifest.model_copy(update={"totals": Totals(**totals, rows_generated=totals["rows_in"]),
-                                           "errors": errs, "id_column": "id"})
+    manifest = manifest.model_copy(
+        update={"totals": Totals(**totals, rows_generated=totals["rows_in"]), "errors": errs, "id_column": "id"}
+    )
     commit_manifest(storage, layout, manifest)
     return manifest
 
@@ -49,23 +72,37 @@ def uncommitted_run(out: str, run_id: str, ids: list[str]) -> None:
     """Shards and records written, no manifest: a running or abandoned run."""
     storage = storage_for(out)
     layout = RunLayout(output_uri=out, job=JOB, run_id=run_id)
-    write_shard(storage, layout, attempt=1, shard=0, input_file="/data/in.parquet", row_range=(0, len(ids)),
-                table=output_table(ids), id_column="id")
+    write_shard(
+        storage,
+        layout,
+        attempt=1,
+        shard=0,
+        input_file="/data/in.parquet",
+        row_range=(0, len(ids)),
+        table=output_table(ids),
+        id_column="id",
+    )
 
 
 def two_nights(out: str):
     first = [f"r{i:04d}" for i in range(8)]
-    one = commit_run(out, "night-1", first, errors={"r0003": "engine_error"},
-                     finished_at="2026-12-01T02:00:00+00:00")
+    one = commit_run(out, "night-1", first, errors={"r0003": "engine_error"}, finished_at="2026-12-01T02:00:00+00:00")
     # Night 2: r0000 removed, r0008 and r0009 added, r0002's text edited, and a new column.
     second = first[1:] + ["r0008", "r0009"]
-    two = commit_run(out, "night-2", second, texts={"r0002": "A rewritten summary."},
-                     extra={"category": [f"c{i % 2}" for i in range(len(second))]},
-                     finished_at="2026-12-02T02:00:00+00:00")
+    two = commit_run(
+        out,
+        "night-2",
+        second,
+        texts={"r0002": "A rewritten summary."},
+        extra={"category": [f"c{i % 2}" for i in range(len(second))]},
+        finished_at="2026-12-02T02:00:00+00:00",
+    )
     uncommitted_run(out, "night-3", ["r0100", "r0101"])
     # A stray file inside a committed run that its manifest does not list.
-    storage_for(out).write_bytes(f"{RunLayout(output_uri=out, job=JOB, run_id='night-2').data_dir}/stray.parquet",
-                                 (REPO / "examples" / "data" / "headlines.parquet").read_bytes())
+    storage_for(out).write_bytes(
+        f"{RunLayout(output_uri=out, job=JOB, run_id='night-2').data_dir}/stray.parquet",
+        (REPO / "examples" / "data" / "headlines.parquet").read_bytes(),
+    )
     return one, two
 
 
@@ -80,26 +117,35 @@ def root(request, tmp_path):
 def test_views_read_committed_files_only_and_match_the_manifests(root):
     one, two = two_nights(root)
     con = connect(root)
-    per_run = con.sql("SELECT run_id, count(*), sum(num_output_tokens), sum(num_input_tokens), "
-                      "count(DISTINCT id) FROM outputs GROUP BY run_id ORDER BY run_id").fetchall()
-    assert per_run == [(m.run_id, m.totals.outputs, m.totals.output_tokens, m.totals.input_tokens, m.totals.rows_in)
-                       for m in (one, two)]
+    per_run = con.sql(
+        "SELECT run_id, count(*), sum(num_output_tokens), sum(num_input_tokens), "
+        "count(DISTINCT id) FROM outputs GROUP BY run_id ORDER BY run_id"
+    ).fetchall()
+    assert per_run == [
+        (m.run_id, m.totals.outputs, m.totals.output_tokens, m.totals.input_tokens, m.totals.rows_in)
+        for m in (one, two)
+    ]
     assert con.sql("SELECT count(*) FROM outputs WHERE run_id = 'night-3' OR id LIKE 'r01%'").fetchall() == [(0,)]
     columns = [c[0] for c in con.sql("DESCRIBE outputs").fetchall()]
     assert "headline" not in columns and columns[:3] == ["job", "run_id", "row_id"]  # the stray file is not read
     assert con.sql("SELECT DISTINCT run_id FROM latest").fetchall() == [("night-2",)]
-    assert con.sql("SELECT count(*), min(error_code) FROM errors").fetchall() == [(one.totals.outputs_failed,
-                                                                                   "engine_error")]
+    assert con.sql("SELECT count(*), min(error_code) FROM errors").fetchall() == [
+        (one.totals.outputs_failed, "engine_error")
+    ]
     # night 2 added a column: the union keeps it, night 1 reads NULL there
     assert con.sql("SELECT run_id, count(category) FROM outputs GROUP BY run_id ORDER BY run_id").fetchall() == [
-        ("night-1", 0), ("night-2", 9)]
-    runs = con.sql("SELECT run_id, state, rows_in, outputs_failed, model_sha256, engine, template_sha256 "
-                   "FROM runs ORDER BY run_id").fetchall()
+        ("night-1", 0),
+        ("night-2", 9),
+    ]
+    runs = con.sql(
+        "SELECT run_id, state, rows_in, outputs_failed, model_sha256, engine, template_sha256 FROM runs ORDER BY run_id"
+    ).fetchall()
     assert [r[:4] for r in runs] == [("night-1", "succeeded", 8, 1), ("night-2", "succeeded", 9, 0)]
     assert all(r[4] == one.model.sha256 and r[5] == "vllm" and len(r[6]) == 64 for r in runs)
     # lineage: every output row joins to its run
-    joined = con.sql("SELECT r.engine_version, count(*) FROM outputs o JOIN runs r USING (job, run_id) "
-                     "GROUP BY ALL").fetchall()
+    joined = con.sql(
+        "SELECT r.engine_version, count(*) FROM outputs o JOIN runs r USING (job, run_id) GROUP BY ALL"
+    ).fetchall()
     assert joined == [(one.model.engine_version, 17)]
 
 
@@ -109,7 +155,12 @@ def test_diff_lists_adds_removals_and_edits_with_counts_first(root):
     assert diff.run_b == "night-2"
     assert diff.counts == {"added": 2, "removed": 1, "changed": 2}  # r0002 edited, r0003 was an error (no text)
     assert [(r["change"], r["row_id"]) for r in diff.rows] == [
-        ("added", "r0008"), ("added", "r0009"), ("changed", "r0002"), ("changed", "r0003"), ("removed", "r0000")]
+        ("added", "r0008"),
+        ("added", "r0009"),
+        ("changed", "r0002"),
+        ("changed", "r0003"),
+        ("removed", "r0000"),
+    ]
     edited = next(r for r in diff.rows if r["row_id"] == "r0002")
     assert (edited["text_a"], edited["text_b"]) == ("Summary of r0002.", "A rewritten summary.")
 
@@ -125,8 +176,14 @@ def test_the_python_api_opens_a_run_and_streams_it(root):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, timeout=120,
-                          cwd=REPO, env={**os.environ})
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ},
+    )
 
 
 def test_cli_json_is_one_array_and_other_formats_work(tmp_path):
@@ -134,15 +191,35 @@ def test_cli_json_is_one_array_and_other_formats_work(tmp_path):
     two_nights(out)
     done = cli("query", "SELECT id, text FROM latest ORDER BY id LIMIT 3", "--output-uri", out, "--format", "json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [{"id": f"r{i:04d}", "text": f"Summary of r{i:04d}."} if i != 2 else
-                                       {"id": "r0002", "text": "A rewritten summary."} for i in (1, 2, 3)]
+    assert json.loads(done.stdout) == [
+        {"id": f"r{i:04d}", "text": f"Summary of r{i:04d}."}
+        if i != 2
+        else {"id": "r0002", "text": "A rewritten summary."}
+        for i in (1, 2, 3)
+    ]
     empty = cli("query", "SELECT * FROM errors WHERE run_id = 'night-2'", "--output-uri", out, "--format", "json")
     assert empty.stdout == "[]\n"
-    csv = cli("query", "SELECT run_id, count(*) AS n FROM outputs GROUP BY 1 ORDER BY 1", "--output-uri", out,
-              "--format", "csv")
+    csv = cli(
+        "query",
+        "SELECT run_id, count(*) AS n FROM outputs GROUP BY 1 ORDER BY 1",
+        "--output-uri",
+        out,
+        "--format",
+        "csv",
+    )
     assert csv.stdout.splitlines() == ['"run_id","n"', '"night-1",8', '"night-2",9']
-    parquet = cli("query", "SELECT * FROM outputs", "--output-uri", out, "--job", JOB, "--format", "parquet",
-                  "--out", str(tmp_path / "all.parquet"))
+    parquet = cli(
+        "query",
+        "SELECT * FROM outputs",
+        "--output-uri",
+        out,
+        "--job",
+        JOB,
+        "--format",
+        "parquet",
+        "--out",
+        str(tmp_path / "all.parquet"),
+    )
     assert parquet.returncode == 0 and pa.parquet.read_table(tmp_path / "all.parquet").num_rows == 17
     table = cli("query", "SELECT count(*) AS n FROM runs", "--output-uri", out)
     assert table.stdout.splitlines()[-1] == "1 row(s)" and table.stdout.splitlines()[2].strip() == "2"

@@ -25,25 +25,32 @@ from tests.local_cluster import autoscaling_head, gpu_cluster
 JOB = "scale"
 
 
-def scale_spec(tmp_path: Path, model: Path, *, rows: int, resources: dict, name: str = "job.yaml",
-               rate: float = 200) -> Path:
-    table = write_table(tmp_path / f"in-{rows}.parquet", [{"id": f"r{i:05d}", "title": f"Story {i}"}
-                                                          for i in range(rows)])
-    return write_spec(tmp_path / name, {
-        "name": JOB,
-        "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
-        "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
-        "model": {"engine": "simulated", "source": str(model), "engine_args": {"tokens_per_second": rate}},
-        "sampling": {"temperature": 0.0, "max_tokens": 16},
-        "output": {"uri": str(tmp_path / "out")},
-        "resources": {"batch_size": 8, **resources},
-    })
+def scale_spec(
+    tmp_path: Path, model: Path, *, rows: int, resources: dict, name: str = "job.yaml", rate: float = 200
+) -> Path:
+    table = write_table(
+        tmp_path / f"in-{rows}.parquet", [{"id": f"r{i:05d}", "title": f"Story {i}"} for i in range(rows)]
+    )
+    return write_spec(
+        tmp_path / name,
+        {
+            "name": JOB,
+            "input": {"uri": str(table), "id_column": "id", "columns": ["title"], "rows_per_shard": 8},
+            "task": {"kind": "custom", "prompt": "Write about {{ title }}"},
+            "model": {"engine": "simulated", "source": str(model), "engine_args": {"tokens_per_second": rate}},
+            "sampling": {"temperature": 0.0, "max_tokens": 16},
+            "output": {"uri": str(tmp_path / "out")},
+            "resources": {"batch_size": 8, **resources},
+        },
+    )
 
 
 def run_cli(spec: Path, address: str, run_id: str, *, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.cli", "run", str(spec), "--address", address, "--run-id", run_id, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, **(env or {}), "HF_HUB_OFFLINE": "1"},
     )
 
@@ -82,12 +89,26 @@ def test_simulated_scaling_smoke(cluster, tiny_model):
     # The benchmark at its smallest (issues 14, 37), on this module's cluster: one fewer to start.
     # N = 1 only: one run serves both tables (weak N = 1 is the strong job); the sizes for N > 1 and
     # the medians of repeats are checked below without a cluster.
-    lines = run_script("simulated_scaling.py", "--replicas", "1", "--seconds", "4", "--repeats", "1",
-                       "--model", str(tiny_model), "--address", cluster.address, timeout=600)
+    lines = run_script(
+        "simulated_scaling.py",
+        "--replicas",
+        "1",
+        "--seconds",
+        "4",
+        "--repeats",
+        "1",
+        "--model",
+        str(tiny_model),
+        "--address",
+        cluster.address,
+        timeout=600,
+    )
     ratio = last_ratio(lines)
     # 4 s x 200 tokens/s / 32 tokens a row = 25 rows, rounded up to whole batches of 16: 32.
-    assert lines[0] == ("share: 32 rows x 32 tokens per replica at R = 200 tokens/s per replica (weak: N x 32 rows; "
-                        f"strong: 32 rows); 1 run(s) per N; cluster: {cluster.address}")
+    assert lines[0] == (
+        "share: 32 rows x 32 tokens per replica at R = 200 tokens/s per replica (weak: N x 32 rows; "
+        f"strong: 32 rows); 1 run(s) per N; cluster: {cluster.address}"
+    )
     assert lines[1] == "weak scaling: 32 rows per replica, N x 32 rows in all"
     assert lines[4] == "strong scaling: one job of 32 rows"
     assert lines[7] == "host CPU in each weak-scaling generation window (its last run), cores by process kind:"
@@ -115,24 +136,56 @@ def test_simulated_scaling_tables_show_the_median_of_the_runs():
     from benchmarks.simulated_scaling import Measured, table
 
     def run(replicas: int, window: float) -> Measured:
-        return Measured(replicas=replicas, rows=replicas * 100, startup=10.0, window=window,
-                        tokens=replicas * 3200, nodes=1, cpu=None)
+        return Measured(
+            replicas=replicas,
+            rows=replicas * 100,
+            startup=10.0,
+            window=window,
+            tokens=replicas * 3200,
+            nodes=1,
+            cpu=None,
+        )
 
     # N = 1: 3200 tokens in 20 s and in 16 s: 160 and 200 tok/s of an ideal 200, ratios 0.8 and 1.0.
     # N = 2: 6400 tokens in 20 s twice: 320 of 400 tok/s, 0.8; against N = 1's median 0.9: 0.889.
     lines = table("t", {1: [run(1, 20.0), run(1, 16.0)], 2: [run(2, 20.0), run(2, 20.0)]})
-    assert lines[2].split() == ["1", "100", "10.0", "18.0", "3200", "180.0", "200.0", "0.900", "1.000", "1",
-                                "0.800", "1.000"]
-    assert lines[3].split() == ["2", "200", "10.0", "20.0", "6400", "320.0", "400.0", "0.800", "0.889", "1",
-                                "0.800", "0.800"]
+    assert lines[2].split() == [
+        "1",
+        "100",
+        "10.0",
+        "18.0",
+        "3200",
+        "180.0",
+        "200.0",
+        "0.900",
+        "1.000",
+        "1",
+        "0.800",
+        "1.000",
+    ]
+    assert lines[3].split() == [
+        "2",
+        "200",
+        "10.0",
+        "20.0",
+        "6400",
+        "320.0",
+        "400.0",
+        "0.800",
+        "0.889",
+        "1",
+        "0.800",
+        "0.800",
+    ]
 
 
 def test_a_tensor_parallel_replica_gets_its_gpus_on_one_node(cluster, tiny_model, tmp_path):
     wide = cluster.add_node(num_cpus=2, num_gpus=2)
     cluster.wait_for_nodes()
     try:
-        spec = scale_spec(tmp_path, tiny_model, rows=40, resources={
-            "replicas": 1, "gpus_per_replica": 2, "tensor_parallel_size": 2})
+        spec = scale_spec(
+            tmp_path, tiny_model, rows=40, resources={"replicas": 1, "gpus_per_replica": 2, "tensor_parallel_size": 2}
+        )
         manifest, ids = manifest_and_ids(finished(run_cli(spec, cluster.address, "tp")))
     finally:
         cluster.remove_node(wide)
@@ -190,8 +243,7 @@ def test_a_pool_that_would_hold_every_cpu_is_refused_before_any_engine_starts(ti
     assert not list((tmp_path / "out" / JOB / "runs" / "greedy").glob("shards/*.json"))
 
 
-def test_a_pool_the_cluster_cannot_place_fails_after_the_start_timeout(tiny_model, tmp_path, ray_session,
-                                                                       monkeypatch):
+def test_a_pool_the_cluster_cannot_place_fails_after_the_start_timeout(tiny_model, tmp_path, ray_session, monkeypatch):
     from jobs.errors import JobError
     from jobs.run import run_job
     from jobs.spec import load_spec
@@ -203,14 +255,23 @@ def test_a_pool_the_cluster_cannot_place_fails_after_the_start_timeout(tiny_mode
     assert not (tmp_path / "out" / JOB / "runs" / "no-gpu" / "_manifest.json").exists()
 
 
-@pytest.mark.parametrize(("resources", "engine_args", "engine", "message"), [
-    ({"tensor_parallel_size": 2, "gpus_per_replica": 1}, {}, "vllm", "needs gpus_per_replica 2"),
-    ({"tensor_parallel_size": 2, "gpus_per_replica": 2}, {"tensor_parallel_size": 4}, "vllm", "conflicts with"),
-    ({"tensor_parallel_size": 2, "gpus_per_replica": 2}, {}, "hf", "needs model.engine vllm"),
-])
+@pytest.mark.parametrize(
+    ("resources", "engine_args", "engine", "message"),
+    [
+        ({"tensor_parallel_size": 2, "gpus_per_replica": 1}, {}, "vllm", "needs gpus_per_replica 2"),
+        ({"tensor_parallel_size": 2, "gpus_per_replica": 2}, {"tensor_parallel_size": 4}, "vllm", "conflicts with"),
+        ({"tensor_parallel_size": 2, "gpus_per_replica": 2}, {}, "hf", "needs model.engine vllm"),
+    ],
+)
 def test_placement_specs_that_cannot_work_are_spec_errors(resources, engine_args, engine, message):
     with pytest.raises(ValidationError, match=message):
-        JobSpec.model_validate({
-            "name": "x", "input": {"uri": "/in.parquet", "id_column": "id"}, "task": {"kind": "summary"},
-            "model": {"engine": engine, "engine_args": engine_args}, "output": {"uri": "/out"},
-            "resources": resources})
+        JobSpec.model_validate(
+            {
+                "name": "x",
+                "input": {"uri": "/in.parquet", "id_column": "id"},
+                "task": {"kind": "summary"},
+                "model": {"engine": engine, "engine_args": engine_args},
+                "output": {"uri": "/out"},
+                "resources": resources,
+            }
+        )

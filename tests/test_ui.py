@@ -32,7 +32,12 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("PRESSROOM_ARTIFACTS", REPO / "artifacts" / "ui"))
 BROWSERS = ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium")
 SCRIPT = '<script>alert("pwned")</script><b>bold?</b>'
-TITLES = {"r0001": SCRIPT, "r0003": "中文标题：夜间新闻摘要", "r0004": "عنوان عربي للأخبار", "r0005": "Emoji 🚀🌙 headline"}
+TITLES = {
+    "r0001": SCRIPT,
+    "r0003": "中文标题：夜间新闻摘要",
+    "r0004": "عنوان عربي للأخبار",
+    "r0005": "Emoji 🚀🌙 headline",
+}
 PAGE_SIZE = 5
 
 
@@ -61,12 +66,20 @@ def nights(tiny_model, tmp_path_factory, ray_session):
     specs = []
     for number, rows in ((1, _rows(12, {})), (2, _rows(14, {"r0002": "Story 2, rewritten for tonight"})[1:])):
         table = write_table(base / f"in-{number}.parquet", rows)
-        spec = load_spec(write_spec(base / f"job-{number}.yaml", tiny_spec(
-            model=tiny_model, input_uri=table, output_uri=out, engine="hf",
-            input={"columns": ["title", "body", "score"], "rows_per_shard": 4},
-            quality={"reference_column": "reference", "metrics": ["rouge_l", "chrf"]},
-            output={"store_prompts": number == 1},  # night 1 keeps its rendered prompts, night 2 does not
-        )))
+        spec = load_spec(
+            write_spec(
+                base / f"job-{number}.yaml",
+                tiny_spec(
+                    model=tiny_model,
+                    input_uri=table,
+                    output_uri=out,
+                    engine="hf",
+                    input={"columns": ["title", "body", "score"], "rows_per_shard": 4},
+                    quality={"reference_column": "reference", "metrics": ["rouge_l", "chrf"]},
+                    output={"store_prompts": number == 1},  # night 1 keeps its rendered prompts, night 2 does not
+                ),
+            )
+        )
         specs.append(run_job(spec, run_id=f"night-{number}").manifest)
     return str(out), specs
 
@@ -81,8 +94,9 @@ def serving(root: str, **options):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    instance = uvicorn.Server(uvicorn.Config(create_app(root, **options), host="127.0.0.1", port=port,
-                                             log_level="warning"))
+    instance = uvicorn.Server(
+        uvicorn.Config(create_app(root, **options), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -171,8 +185,12 @@ def test_run_page_totals_rows_and_escaping(page, server, nights):
     assert page.locator("#page-number").inner_text() == "2"
     ids = [page.locator("tr.row").nth(i).get_attribute("data-id") for i in range(page.locator("tr.row").count())]
     con = connect(out, job="tiny-summaries")
-    expected = [r[0] for r in con.execute("SELECT row_id FROM outputs WHERE run_id = 'night-1' ORDER BY row_id "
-                                          "LIMIT 5 OFFSET 5").fetchall()]
+    expected = [
+        r[0]
+        for r in con.execute(
+            "SELECT row_id FROM outputs WHERE run_id = 'night-1' ORDER BY row_id LIMIT 5 OFFSET 5"
+        ).fetchall()
+    ]
     assert ids == expected
     prompt = page.locator("tr.row[data-id='r0005'] td.prompt details")
     prompt.locator("summary").click()  # collapsed until asked for, and checked against the row's hash
@@ -189,7 +207,7 @@ def test_run_page_totals_rows_and_escaping(page, server, nights):
 def test_filters_search_and_score_range(page, server, nights):
     out, (one, _) = nights
     page.goto(server + "/jobs/tiny-summaries/runs/night-1")
-    (code, count), = one.errors.items()
+    ((code, count),) = one.errors.items()
     page.select_option("#filter-error", code)
     page.click("#apply")
     assert page.locator("#matching").inner_text() == str(count)
@@ -198,16 +216,20 @@ def test_filters_search_and_score_range(page, server, nights):
     page.goto(server + "/jobs/tiny-summaries/runs/night-1")
     page.fill("#filter-search", "中文")
     page.click("#apply")
-    assert [page.locator("tr.row").nth(i).get_attribute("data-id") for i in range(page.locator("tr.row").count())] \
-        == ["r0003"]
+    assert [page.locator("tr.row").nth(i).get_attribute("data-id") for i in range(page.locator("tr.row").count())] == [
+        "r0003"
+    ]
 
     page.goto(server + "/jobs/tiny-summaries/runs/night-1")
     page.select_option("#filter-metric", "chrf")
     page.fill("#filter-min", "0")
     page.fill("#filter-max", "100")
     page.click("#apply")
-    scored = connect(out, job="tiny-summaries").execute(
-        "SELECT count(*) FROM outputs WHERE run_id = 'night-1' AND score_chrf BETWEEN 0 AND 100").fetchone()[0]
+    scored = (
+        connect(out, job="tiny-summaries")
+        .execute("SELECT count(*) FROM outputs WHERE run_id = 'night-1' AND score_chrf BETWEEN 0 AND 100")
+        .fetchone()[0]
+    )
     assert page.locator("#matching").inner_text() == str(scored) == str(one.scores["chrf"].scored)
 
 
@@ -222,8 +244,9 @@ def test_compare_shows_what_changed_tonight(page, server, nights):
     assert diff.counts["added"] == 2 and diff.counts["removed"] == 1
     shot(page, "compare")
     page.locator("#counts a.count-removed").click()
-    assert [page.locator("tr.change").nth(i).get_attribute("data-id")
-            for i in range(page.locator("tr.change").count())] == ["r0000"]
+    assert [
+        page.locator("tr.change").nth(i).get_attribute("data-id") for i in range(page.locator("tr.change").count())
+    ] == ["r0000"]
     if diff.counts["changed"]:
         page.locator("#counts a.count-changed").click()
         assert page.locator("tr.change-changed td.diff").count() == min(diff.counts["changed"], PAGE_SIZE)
@@ -242,16 +265,25 @@ def test_caption_rows_show_their_image_inline(page, tmp_path):
         Image.new("RGB", (32, 24), color).save(buffer, format="PNG")
         pngs.append(buffer.getvalue())
     ids = ["c/0", "c/1 ü?#"]  # a slash, a space and URL syntax in ids: links must still find the row
-    inputs = write_table(tmp_path / "images.parquet", [{"id": i, "image": png} for i, png in zip(ids, pngs)],
-                         schema=pa.schema([("id", pa.string()), ("image", pa.binary())]))
+    inputs = write_table(
+        tmp_path / "images.parquet",
+        [{"id": i, "image": png} for i, png in zip(ids, pngs)],
+        schema=pa.schema([("id", pa.string()), ("image", pa.binary())]),
+    )
     stat = inputs.stat()
     manifest = commit_run(out, "captions-1", ids, job="captions")
     layout = RunLayout(output_uri=out, job="captions", run_id="captions-1")
     Path(layout.manifest).unlink()  # commit again with a caption run's input lineage
-    commit_manifest(storage_for(out), layout, manifest.model_copy(update={
-        "image_column": "image",
-        "inputs": [InputFile(uri=str(inputs), rows=2, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)],
-    }))
+    commit_manifest(
+        storage_for(out),
+        layout,
+        manifest.model_copy(
+            update={
+                "image_column": "image",
+                "inputs": [InputFile(uri=str(inputs), rows=2, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)],
+            }
+        ),
+    )
     with serving(out) as url:
         page.goto(f"{url}/jobs/captions/runs/captions-1")
         image = page.locator("tr.row[data-id='c/1 ü?#'] td.image img")
@@ -272,8 +304,12 @@ def test_the_viewer_is_read_only_and_local_unless_asked(server, nights):
     with urllib.request.urlopen(server + "/") as response:
         assert "script-src" not in response.headers["Content-Security-Policy"]  # default-src 'none': no scripts
         assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
-    remote = subprocess.run([sys.executable, "-m", "jobs.cli", "ui", "--output-uri", nights[0], "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=60)
+    remote = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "ui", "--output-uri", nights[0], "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert remote.returncode == 2 and "--allow-remote" in remote.stderr
     assert len(load_catalog(nights[0]).runs) == 2  # nothing written by any page
 
@@ -313,15 +349,24 @@ def test_a_foreign_host_header_gets_400_and_a_stored_template_is_never_run(tmp_p
     output root put there): its inputs come from the run's unchanged input file."""
     out = str(tmp_path / "out")
     manifest = commit_run(out, "night-1", ["r0000", "r0001"])
-    inputs = write_table(tmp_path / "in.parquet", [{"id": "r0000", "body": "Body zero"},
-                                                   {"id": "r0001", "body": "Body one"}])
+    inputs = write_table(
+        tmp_path / "in.parquet", [{"id": "r0000", "body": "Body zero"}, {"id": "r0001", "body": "Body one"}]
+    )
     hostile = "{{ 6 * 7 }} {{ body }}{% for i in range(10**9) %}{% endfor %}"
     layout = RunLayout(output_uri=out, job="nightly", run_id="night-1")
     Path(layout.manifest).unlink()
-    commit_manifest(storage_for(out), layout, manifest.model_copy(update={
-        "task": {**manifest.task, "prompt": hostile},
-        "inputs": [InputFile(uri=str(inputs), rows=2, bytes=inputs.stat().st_size,
-                             mtime_ns=inputs.stat().st_mtime_ns)]}))
+    commit_manifest(
+        storage_for(out),
+        layout,
+        manifest.model_copy(
+            update={
+                "task": {**manifest.task, "prompt": hostile},
+                "inputs": [
+                    InputFile(uri=str(inputs), rows=2, bytes=inputs.stat().st_size, mtime_ns=inputs.stat().st_mtime_ns)
+                ],
+            }
+        ),
+    )
     with serving(out) as url:
         port = url.rsplit(":", 1)[1]
         for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.nip.io:{port}"):

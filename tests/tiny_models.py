@@ -20,18 +20,80 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 
-_SUBJECTS = ["the report", "our team", "the market", "a customer", "the company", "revenue",
-             "the model", "this quarter", "the summary", "a reader", "the editor", "sales"]
-_VERBS = ["grew", "fell", "shows", "explains", "describes", "needs", "writes", "reads",
-          "changes", "improves", "reviews", "builds"]
-_OBJECTS = ["cloud sales", "the new product", "a short answer", "twelve percent", "the data",
-            "hardware revenue", "a clear title", "the press release", "four stories",
-            "the long article", "every page", "a careful plan"]
-_ADJECTIVES = ["quick", "steady", "bright", "quiet", "modern", "careful", "honest", "simple",
-               "useful", "global", "local", "strong", "weak", "early", "late", "curious",
-               "friendly", "technical", "historic", "surprising"]
-_TAILS = ["in the third quarter.", "for the next year.", "with great care.", "before noon.",
-          "after the meeting.", "without delay.", "as expected.", "by a wide margin."]
+_SUBJECTS = [
+    "the report",
+    "our team",
+    "the market",
+    "a customer",
+    "the company",
+    "revenue",
+    "the model",
+    "this quarter",
+    "the summary",
+    "a reader",
+    "the editor",
+    "sales",
+]
+_VERBS = [
+    "grew",
+    "fell",
+    "shows",
+    "explains",
+    "describes",
+    "needs",
+    "writes",
+    "reads",
+    "changes",
+    "improves",
+    "reviews",
+    "builds",
+]
+_OBJECTS = [
+    "cloud sales",
+    "the new product",
+    "a short answer",
+    "twelve percent",
+    "the data",
+    "hardware revenue",
+    "a clear title",
+    "the press release",
+    "four stories",
+    "the long article",
+    "every page",
+    "a careful plan",
+]
+_ADJECTIVES = [
+    "quick",
+    "steady",
+    "bright",
+    "quiet",
+    "modern",
+    "careful",
+    "honest",
+    "simple",
+    "useful",
+    "global",
+    "local",
+    "strong",
+    "weak",
+    "early",
+    "late",
+    "curious",
+    "friendly",
+    "technical",
+    "historic",
+    "surprising",
+]
+_TAILS = [
+    "in the third quarter.",
+    "for the next year.",
+    "with great care.",
+    "before noon.",
+    "after the meeting.",
+    "without delay.",
+    "as expected.",
+    "by a wide margin.",
+]
 
 
 def corpus_lines(*, seed: int, count: int) -> list[str]:
@@ -140,8 +202,14 @@ def build_random_lora_adapter(base: Path, path: Path, *, seed: int) -> Path:
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    lora = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"],
-                      init_lora_weights=False, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=8,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, lora)
     model.save_pretrained(path)
     return Path(path)

@@ -37,8 +37,16 @@ def make_test_images(count: int, *, seed: int):
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
-    palette = [(220, 30, 30), (30, 180, 60), (40, 60, 220), (240, 220, 40), (150, 40, 170),
-               (250, 140, 20), (250, 250, 250), (10, 10, 10)]
+    palette = [
+        (220, 30, 30),
+        (30, 180, 60),
+        (40, 60, 220),
+        (240, 220, 40),
+        (150, 40, 170),
+        (250, 140, 20),
+        (250, 250, 250),
+        (10, 10, 10),
+    ]
     images = []
     for _ in range(count):
         width, height = rng.choice([(64, 64), (96, 64), (64, 80), (128, 128), (50, 70)])
@@ -70,5 +78,4 @@ def idefics3_prompt(processor_or_tokenizer, text: str) -> str:
     placeholder to IMAGE_PROMPT_TOKENS tokens itself.
     """
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-    return processor_or_tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                      tokenize=False)
+    return processor_or_tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

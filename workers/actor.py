@@ -49,6 +49,7 @@ from workers.secrets import load_secrets
 
 BATCHES_IN_FLIGHT = 2  # one generating, the next already queued in the engine
 
+
 def results_to_columns(results: list[Result], *, model: str) -> dict[str, pa.Array]:
     """Arrow columns for a list of results, in the order given."""
     return {
@@ -67,7 +68,12 @@ def _optional_column(table: pa.Table, name: str) -> list:
 
 
 def generate_table(
-    engine, table: pa.Table, *, system: str | None, model: str, output_schema: dict | None = None,
+    engine,
+    table: pa.Table,
+    *,
+    system: str | None,
+    model: str,
+    output_schema: dict | None = None,
     keep_prompts: bool = False,
 ) -> pa.Table:
     """n output rows per input row (sample_index 0..n-1); render errors carried through as they are
@@ -85,8 +91,11 @@ def generate_table(
     structured: dict[str, pa.Array] = {}
     if output_schema is not None:
         results, structured = structured_columns(results, output_schema=output_schema)
-    dropped = (ERROR_CODE, ERROR_MESSAGE, ADAPTER, IMAGE) if keep_prompts else (PROMPT, ERROR_CODE, ERROR_MESSAGE,
-                                                                               ADAPTER, IMAGE)
+    dropped = (
+        (ERROR_CODE, ERROR_MESSAGE, ADAPTER, IMAGE)
+        if keep_prompts
+        else (PROMPT, ERROR_CODE, ERROR_MESSAGE, ADAPTER, IMAGE)
+    )
     drop = [c for c in dropped if c in table.column_names]
     out = table.drop_columns(drop)
     if n > 1:
@@ -126,8 +135,9 @@ def _placement() -> dict[str, str]:
 class GenerationActor:
     """A Ray Data callable class: the engine loads in the constructor, once per actor."""
 
-    def __init__(self, *, engine_name: str, config: EngineConfig, system: str | None, job: str = "",
-                 keep_prompts: bool = False):
+    def __init__(
+        self, *, engine_name: str, config: EngineConfig, system: str | None, job: str = "", keep_prompts: bool = False
+    ):
         started = time.monotonic()
         load_secrets()  # a submitted run's credentials (s3:// models), by reference
         config = replace(
@@ -167,8 +177,14 @@ class GenerationActor:
         return out
 
     def _generate(self, batch: pa.Table) -> pa.Table:
-        return generate_table(self._engine, batch, system=self._system, model=self._model,
-                              output_schema=self._output_schema, keep_prompts=self._keep_prompts)
+        return generate_table(
+            self._engine,
+            batch,
+            system=self._system,
+            model=self._model,
+            output_schema=self._output_schema,
+            keep_prompts=self._keep_prompts,
+        )
 
     def __del__(self):
         threads = getattr(self, "_threads", None)

@@ -45,18 +45,29 @@ class EngineMetrics:
         from ray.util.metrics import Counter, Gauge, Histogram
 
         tags = {"job": job}
-        self._rows = Counter("pressroom_output_rows_total", description="Output rows the engines returned.",
-                             tag_keys=("job",))
-        self._input = Counter("pressroom_input_tokens_total", description="Prompt tokens of the output rows.",
-                              tag_keys=("job",))
-        self._output = Counter("pressroom_output_tokens_total", description="Tokens the engines generated.",
-                               tag_keys=("job",))
-        self._errors = Counter("pressroom_errors_total", description="Output rows with an error, by code.",
-                               tag_keys=("job", "code"))
-        self._seconds = Histogram("pressroom_batch_seconds", description="Seconds per batch in an engine.",
-                                  boundaries=BATCH_BOUNDARIES, tag_keys=("job",))
-        self._busy_gauge = Gauge("pressroom_engine_busy_fraction", description="Share of the actor's time since "
-                                 "its engine loaded spent generating.", tag_keys=("job",))
+        self._rows = Counter(
+            "pressroom_output_rows_total", description="Output rows the engines returned.", tag_keys=("job",)
+        )
+        self._input = Counter(
+            "pressroom_input_tokens_total", description="Prompt tokens of the output rows.", tag_keys=("job",)
+        )
+        self._output = Counter(
+            "pressroom_output_tokens_total", description="Tokens the engines generated.", tag_keys=("job",)
+        )
+        self._errors = Counter(
+            "pressroom_errors_total", description="Output rows with an error, by code.", tag_keys=("job", "code")
+        )
+        self._seconds = Histogram(
+            "pressroom_batch_seconds",
+            description="Seconds per batch in an engine.",
+            boundaries=BATCH_BOUNDARIES,
+            tag_keys=("job",),
+        )
+        self._busy_gauge = Gauge(
+            "pressroom_engine_busy_fraction",
+            description="Share of the actor's time since its engine loaded spent generating.",
+            tag_keys=("job",),
+        )
         for metric in (self._rows, self._input, self._output, self._errors, self._seconds, self._busy_gauge):
             metric.set_default_tags(tags)
 
@@ -86,8 +97,9 @@ class QueueMetric:
         if _ray_up() and job:
             from ray.util.metrics import Gauge
 
-            self._gauge = Gauge("pressroom_queue_rows", description="Input rows of the run not yet written.",
-                                tag_keys=("job",))
+            self._gauge = Gauge(
+                "pressroom_queue_rows", description="Input rows of the run not yet written.", tag_keys=("job",)
+            )
             self._gauge.set_default_tags({"job": job})
 
     def set(self, rows: int) -> None:

@@ -60,16 +60,24 @@ def summarize(storage, layout: state.RunLayout) -> RunSummary:
     return _summary(layout, *_read_run(storage, layout))
 
 
-def _summary(layout: state.RunLayout, manifest: Manifest | None, current: RunState | None,
-             plan: RunPlan | None) -> RunSummary:
+def _summary(
+    layout: state.RunLayout, manifest: Manifest | None, current: RunState | None, plan: RunPlan | None
+) -> RunSummary:
     if manifest is not None:
         totals = manifest.totals
         generate = manifest.timings.get("generate") or 0.0
         return RunSummary(
-            job=layout.job, run_id=layout.run_id, state=manifest.state, reason=None, message=None,
-            created_at=manifest.created_at, finished_at=manifest.finished_at,
-            duration_s=_seconds(manifest.created_at, manifest.finished_at), rows=totals.rows_in,
-            rows_failed=totals.rows_failed, output_tokens=totals.output_tokens,
+            job=layout.job,
+            run_id=layout.run_id,
+            state=manifest.state,
+            reason=None,
+            message=None,
+            created_at=manifest.created_at,
+            finished_at=manifest.finished_at,
+            duration_s=_seconds(manifest.created_at, manifest.finished_at),
+            rows=totals.rows_in,
+            rows_failed=totals.rows_failed,
+            output_tokens=totals.output_tokens,
             tokens_per_s=round(totals.output_tokens / generate, 1) if generate > 0 else None,
             model=manifest.model.source,
         )
@@ -77,10 +85,19 @@ def _summary(layout: state.RunLayout, manifest: Manifest | None, current: RunSta
     ended_at = current.history[-1].at if current and current.state in ENDED and current.history else None
     created = plan.created_at if plan else (current.history[0].at if current and current.history else None)
     return RunSummary(
-        job=layout.job, run_id=layout.run_id, state=name, reason=str(current.reason) if current and current.reason
-        else None, message=current.message if current else None, created_at=created, finished_at=ended_at,
-        duration_s=_seconds(created, ended_at), rows=sum(s.rows for s in plan.shards) if plan else None,
-        rows_failed=None, output_tokens=None, tokens_per_s=None, model=None,
+        job=layout.job,
+        run_id=layout.run_id,
+        state=name,
+        reason=str(current.reason) if current and current.reason else None,
+        message=current.message if current else None,
+        created_at=created,
+        finished_at=ended_at,
+        duration_s=_seconds(created, ended_at),
+        rows=sum(s.rows for s in plan.shards) if plan else None,
+        rows_failed=None,
+        output_tokens=None,
+        tokens_per_s=None,
+        model=None,
     )
 
 
@@ -91,7 +108,7 @@ def _runs_by_job(output_uri: str, job: str | None = None) -> dict[str, list[str]
     prefix = output_uri.rstrip("/") + "/"
     found: dict[str, set[str]] = defaultdict(set)
     for info in storage_for(output_uri).list_objects(root):
-        name = info.uri[len(prefix):].split("/", 1)[0]
+        name = info.uri[len(prefix) :].split("/", 1)[0]
         if not is_job_name(name):
             continue
         run_id = state.JobLayout(output_uri=output_uri, job=name).run_id_of(info.uri)
@@ -143,22 +160,42 @@ def run_status(output_uri: str, job: str, run_id: str) -> dict:
     rows_done = sum(r.totals.rows_in for r in records.values())
     tokens = sum(r.totals.output_tokens for r in records.values())
     # This attempt's own shards (their files carry its number) give the rate now.
-    mine = [r for r in records.values() if current and current.attempt and
-            r.file.path.endswith(f"-a{current.attempt}.parquet")]
-    status = {**summary.as_dict(), "shards_done": len(records), "shards_total": len(plan.shards) if plan else None,
-              "rows_done": rows_done, "output_tokens_so_far": tokens, "attempt": current.attempt if current else None,
-              "submission_id": current.submission_id if current else None,
-              "cluster": current.cluster if current else None, "ray_job_status": None,
-              "code_version": current.code_version if current else None, "client_version": code_version()}
+    mine = [
+        r
+        for r in records.values()
+        if current and current.attempt and r.file.path.endswith(f"-a{current.attempt}.parquet")
+    ]
+    status = {
+        **summary.as_dict(),
+        "shards_done": len(records),
+        "shards_total": len(plan.shards) if plan else None,
+        "rows_done": rows_done,
+        "output_tokens_so_far": tokens,
+        "attempt": current.attempt if current else None,
+        "submission_id": current.submission_id if current else None,
+        "cluster": current.cluster if current else None,
+        "ray_job_status": None,
+        "code_version": current.code_version if current else None,
+        "client_version": code_version(),
+    }
     status["version_mismatch"] = bool(status["code_version"]) and status["code_version"] != status["client_version"]
-    status.update(_rate(current, mine_rows=sum(r.totals.rows_in for r in mine),
-                        mine_tokens=sum(r.totals.output_tokens for r in mine),
-                        rows_left=(summary.rows - rows_done) if summary.rows is not None else None))
+    status.update(
+        _rate(
+            current,
+            mine_rows=sum(r.totals.rows_in for r in mine),
+            mine_tokens=sum(r.totals.output_tokens for r in mine),
+            rows_left=(summary.rows - rows_done) if summary.rows is not None else None,
+        )
+    )
     if current is not None and current.submission_id and current.cluster:
         status["ray_job_status"] = ray_job_status(current.cluster, current.submission_id)
         if current.state == RunStateName.QUEUED and status["ray_job_status"] in TERMINAL:
             ended = state.record_state(
-                storage, layout, RunStateName.FAILED, reason=FailureReason.SUBMISSION, only_from={RunStateName.QUEUED},
+                storage,
+                layout,
+                RunStateName.FAILED,
+                reason=FailureReason.SUBMISSION,
+                only_from={RunStateName.QUEUED},
                 message=f"Ray job {current.submission_id} ended {status['ray_job_status']} before the driver started",
             )
             if ended is not None:

@@ -52,8 +52,16 @@ def command(args) -> int:
                 from jobs.cluster import TERMINAL, ray_job_status
 
                 if ray_job_status(current.cluster, current.submission_id) in TERMINAL:
-                    current = state.record_state(storage, layout, RunStateName.CANCELLED, only_from={RunStateName.QUEUED},
-                                                 message="cancelled before a driver started") or current
+                    current = (
+                        state.record_state(
+                            storage,
+                            layout,
+                            RunStateName.CANCELLED,
+                            only_from={RunStateName.QUEUED},
+                            message="cancelled before a driver started",
+                        )
+                        or current
+                    )
                     break
             time.sleep(0.5)
     name = str(current.state) if current else "unknown"

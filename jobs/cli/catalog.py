@@ -49,8 +49,10 @@ def _jobs(args) -> int:
     print(f"{'job':<28} {'runs':>5}  {'last run':<26} {'state':<11} {'rows':>8}  finished")
     for item in found:
         last = item["last_run"]
-        print(f"{item['job']:<28} {item['runs']:>5}  {last['run_id']:<26} {last['state']:<11} "
-              f"{_num(last['rows']):>8}  {last['finished_at'] or '-'}")
+        print(
+            f"{item['job']:<28} {item['runs']:>5}  {last['run_id']:<26} {last['state']:<11} "
+            f"{_num(last['rows']):>8}  {last['finished_at'] or '-'}"
+        )
     return 0
 
 
@@ -65,8 +67,10 @@ def _runs(args) -> int:
     print(f"{'run':<26} {'state':<11} {'rows':>8} {'tokens':>9} {'tok/s':>8} {'seconds':>8}  model")
     for run in found:
         state = run["state"] + (f"/{run['reason']}" if run["reason"] else "")
-        print(f"{run['run_id']:<26} {state:<11} {_num(run['rows']):>8} {_num(run['output_tokens']):>9} "
-              f"{_num(run['tokens_per_s']):>8} {_num(run['duration_s']):>8}  {run['model'] or '-'}")
+        print(
+            f"{run['run_id']:<26} {state:<11} {_num(run['rows']):>8} {_num(run['output_tokens']):>9} "
+            f"{_num(run['tokens_per_s']):>8} {_num(run['duration_s']):>8}  {run['model'] or '-'}"
+        )
     return 0
 
 
@@ -82,9 +86,11 @@ def _status(args) -> int:
     state = status["state"] + (f" ({status['reason']}: {status['message']})" if status["reason"] else "")
     print(f"{job}/{run}: {state}")
     shards = f"{status['shards_done']}/{status['shards_total']}" if status["shards_total"] is not None else "-"
-    print(f"shards {shards}, rows {status['rows_done']}/{_num(status['rows'])}, "
-          f"tokens {status['output_tokens_so_far']}"
-          + (f", {status['tokens_per_s_now']} tok/s, ETA {status['eta_s']:.0f} s" if status["eta_s"] else ""))
+    print(
+        f"shards {shards}, rows {status['rows_done']}/{_num(status['rows'])}, "
+        f"tokens {status['output_tokens_so_far']}"
+        + (f", {status['tokens_per_s_now']} tok/s, ETA {status['eta_s']:.0f} s" if status["eta_s"] else "")
+    )
     if status["submission_id"]:
         print(f"Ray job {status['submission_id']} on {status['cluster']}: {status['ray_job_status']}")
     if status["version_mismatch"]:
@@ -104,8 +110,10 @@ def _logs(args) -> int:
     if current is None or not current.submission_id:
         raise InputError(f"{job}/{run} was not submitted to a cluster: a local run's log is named when it fails")
     text = ray_job_logs(current.cluster, current.submission_id)
-    print(json.dumps({"job": job, "run_id": run, "state": str(current.state), "logs": text}) if args.json else text,
-          end="" if not args.json else "\n")
+    print(
+        json.dumps({"job": job, "run_id": run, "state": str(current.state), "logs": text}) if args.json else text,
+        end="" if not args.json else "\n",
+    )
     return 0
 
 

@@ -12,13 +12,24 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     gc.set_defaults(handler=command)
     gc.add_argument("job", help="job name")
     gc.add_argument("--output-uri", help="the jobs' output root (default: --spec's output.uri)")
-    gc.add_argument("--spec", help="the job's spec: its output root, and its publish.iceberg table, whose snapshots "
-                                   "of deleted runs are expired first (without it a published run is kept)")
+    gc.add_argument(
+        "--spec",
+        help="the job's spec: its output root, and its publish.iceberg table, whose snapshots "
+        "of deleted runs are expired first (without it a published run is kept)",
+    )
     gc.add_argument("--grace-hours", type=float, default=24.0, help="keep unlisted files younger than this")
-    gc.add_argument("--keep-runs", type=int, metavar="N",
-                    help="also delete committed runs older than the newest N (never the latest)")
-    gc.add_argument("--keep-days", type=float, metavar="D",
-                    help="also delete committed runs older than D days (with --keep-runs: either rule keeps a run)")
+    gc.add_argument(
+        "--keep-runs",
+        type=int,
+        metavar="N",
+        help="also delete committed runs older than the newest N (never the latest)",
+    )
+    gc.add_argument(
+        "--keep-days",
+        type=float,
+        metavar="D",
+        help="also delete committed runs older than D days (with --keep-runs: either rule keeps a run)",
+    )
     gc.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     gc.add_argument("--json", action="store_true", help="print a JSON object")
 
@@ -43,16 +54,36 @@ def command(args) -> int:
     retention, held = None, []
     if args.keep_runs is not None or args.keep_days is not None:
         iceberg = spec.publish.iceberg if spec is not None and spec.publish else None
-        retention, held = retain_runs(storage, output_uri=output_uri, job=args.job, keep_runs=args.keep_runs,
-                                      keep_days=args.keep_days, iceberg=iceberg, dry_run=args.dry_run)
+        retention, held = retain_runs(
+            storage,
+            output_uri=output_uri,
+            job=args.job,
+            keep_runs=args.keep_runs,
+            keep_days=args.keep_days,
+            iceberg=iceberg,
+            dry_run=args.dry_run,
+        )
     report = collect_garbage(
-        storage, output_uri=output_uri, job=args.job, grace_seconds=args.grace_hours * 3600, dry_run=args.dry_run,
+        storage,
+        output_uri=output_uri,
+        job=args.job,
+        grace_seconds=args.grace_hours * 3600,
+        dry_run=args.dry_run,
     )
     if args.json:
-        print(json.dumps({"deleted": report.deleted, "kept_young": report.kept_young,
-                          "committed_runs": report.committed_runs, "kept_live_runs": report.kept_live_runs,
-                          "deleted_runs": [r for r in retention.deleted_runs if r not in held] if retention else [],
-                          "kept_for_iceberg": held, "dry_run": args.dry_run}))
+        print(
+            json.dumps(
+                {
+                    "deleted": report.deleted,
+                    "kept_young": report.kept_young,
+                    "committed_runs": report.committed_runs,
+                    "kept_live_runs": report.kept_live_runs,
+                    "deleted_runs": [r for r in retention.deleted_runs if r not in held] if retention else [],
+                    "kept_for_iceberg": held,
+                    "dry_run": args.dry_run,
+                }
+            )
+        )
         return 0
     verb = "would delete" if args.dry_run else "deleted"
     if retention:
@@ -60,11 +91,15 @@ def command(args) -> int:
             if run_id not in held:
                 print(f"{verb} committed run {run_id} (retention)")
     for run_id in held:
-        print(f"kept committed run {run_id}: an Iceberg snapshot still references it"
-              + ("" if spec is not None else " (pass --spec to expire its snapshot first)"))
+        print(
+            f"kept committed run {run_id}: an Iceberg snapshot still references it"
+            + ("" if spec is not None else " (pass --spec to expire its snapshot first)")
+        )
     for uri in report.deleted:
         print(f"{verb} {uri}")
-    print(f"{verb} {len(report.deleted)} file(s); kept {len(report.kept_young)} younger than the grace "
-          f"period and {len(report.kept_live_runs)} uncommitted run(s) still live or recent; "
-          f"{report.committed_runs} committed run(s) kept whole")
+    print(
+        f"{verb} {len(report.deleted)} file(s); kept {len(report.kept_young)} younger than the grace "
+        f"period and {len(report.kept_live_runs)} uncommitted run(s) still live or recent; "
+        f"{report.committed_runs} committed run(s) kept whole"
+    )
     return 0

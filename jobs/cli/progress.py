@@ -30,9 +30,7 @@ class TerminalProgress:
         filled = int(self._width * fraction)
         bar = "#" * filled + "." * (self._width - filled)
         eta_text = f"ETA {int(eta) // 60}:{int(eta) % 60:02d}" if eta is not None else "ETA --:--"
-        self._stream.write(
-            f"\r[{bar}] {progress.rows_done}/{progress.rows_total} rows  {rate_text}  {eta_text}"
-        )
+        self._stream.write(f"\r[{bar}] {progress.rows_done}/{progress.rows_total} rows  {rate_text}  {eta_text}")
         self._stream.flush()
         self._drawn = True
 

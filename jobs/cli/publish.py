@@ -8,14 +8,18 @@ import json
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
-    publish = sub.add_parser("publish", parents=[common], help="publish a committed run as the snapshot of the "
-                                                               "spec's Iceberg table (once; repairs a crash)")
+    publish = sub.add_parser(
+        "publish",
+        parents=[common],
+        help="publish a committed run as the snapshot of the spec's Iceberg table (once; repairs a crash)",
+    )
     publish.set_defaults(handler=command)
     publish.add_argument("target", help="JOB/RUN: the committed run")
     publish.add_argument("--spec", required=True, help="the job's spec (its publish.iceberg section)")
     publish.add_argument("--output-uri", help="override output.uri")
-    publish.add_argument("--force", action="store_true",
-                         help="publish even if the table's current run is newer (a deliberate roll back)")
+    publish.add_argument(
+        "--force", action="store_true", help="publish even if the table's current run is newer (a deliberate roll back)"
+    )
     publish.add_argument("--json", action="store_true", help="print a JSON object")
 
 
@@ -35,8 +39,17 @@ def command(args) -> int:
         raise SpecError(f"{args.spec}: no publish.iceberg section: nowhere to publish")
     published = publish_committed(spec, storage_for(spec.output.uri), run_id, force=args.force)
     if args.json:
-        print(json.dumps({"job": job, "run_id": run_id, "table": published.table,
-                          "snapshot_id": published.snapshot_id, "new": published.new}))
+        print(
+            json.dumps(
+                {
+                    "job": job,
+                    "run_id": run_id,
+                    "table": published.table,
+                    "snapshot_id": published.snapshot_id,
+                    "new": published.new,
+                }
+            )
+        )
     else:
         verb = "published" if published.new else "already published"
         print(f"{verb}: {job}/{run_id} is snapshot {published.snapshot_id} of {published.table}")

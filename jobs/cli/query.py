@@ -16,14 +16,21 @@ TABLE_ROWS = 40
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the commands' parsers to the subcommands."""
-    query = sub.add_parser("query", parents=[common], help="SQL over committed outputs (views: outputs, latest, "
-                                                           "errors, runs, changes(job, run_a, run_b))")
+    query = sub.add_parser(
+        "query",
+        parents=[common],
+        help="SQL over committed outputs (views: outputs, latest, errors, runs, changes(job, run_a, run_b))",
+    )
     query.set_defaults(handler=command)
     query.add_argument("sql", help="a DuckDB query over the views")
     add_root_arguments(query)
     query.add_argument("--job", help="only this job's runs (default: every job under the root)")
-    query.add_argument("--format", choices=FORMATS, default="table",
-                       help="table (for people), csv, json (one array of row objects), parquet (needs --out)")
+    query.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (for people), csv, json (one array of row objects), parquet (needs --out)",
+    )
     query.add_argument("--out", help="write the result to this file instead of stdout")
     diff = sub.add_parser("diff", parents=[common], help="rows added, removed and changed between two runs")
     diff.set_defaults(handler=diff_command)
@@ -51,7 +58,7 @@ def command(args) -> int:
         reader = relation.to_arrow_reader(BATCH_ROWS)
     except duckdb.Error as exc:
         raise SpecError(f"query failed: {str(exc).splitlines()[0]}") from None
-    with (open(args.out, "wb" if args.format == "parquet" else "w") if args.out else _stdout()) as out:
+    with open(args.out, "wb" if args.format == "parquet" else "w") if args.out else _stdout() as out:
         WRITERS[args.format](reader, out)
     return 0
 
@@ -141,13 +148,22 @@ def diff_command(args) -> int:
         raise SpecError(f"diff compares two runs of one job, not {job_a} and {job_b}")
     diff = diff_runs(output_root(args), job_a, run_a, run_b, limit=args.limit or None)
     if args.json:
-        print(json.dumps({"job": diff.job, "run_a": diff.run_a, "run_b": diff.run_b, "counts": diff.counts,
-                          "rows": diff.rows}, ensure_ascii=False, default=str))
+        print(
+            json.dumps(
+                {"job": diff.job, "run_a": diff.run_a, "run_b": diff.run_b, "counts": diff.counts, "rows": diff.rows},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
         return 0
     counts = diff.counts
-    print(f"{diff.job}: {diff.run_a} -> {diff.run_b}: {counts['added']} added, {counts['removed']} removed, "
-          f"{counts['changed']} changed")
+    print(
+        f"{diff.job}: {diff.run_a} -> {diff.run_b}: {counts['added']} added, {counts['removed']} removed, "
+        f"{counts['changed']} changed"
+    )
     for row in diff.rows:
-        print(f"{row['change']:8} {row['row_id']} #{row['sample_index']}: {_cell(row['text_a'], 40)} -> "
-              f"{_cell(row['text_b'], 40)}")
+        print(
+            f"{row['change']:8} {row['row_id']} #{row['sample_index']}: {_cell(row['text_a'], 40)} -> "
+            f"{_cell(row['text_b'], 40)}"
+        )
     return 0

@@ -9,9 +9,13 @@ from jobs.cli.console import diverted_console
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
-    retry = sub.add_parser("retry", parents=[common], help="a new run regenerating only rows whose error is "
-                                                           "retryable (engine_error, empty_output, "
-                                                           "invalid_structured_output); the rest is copied")
+    retry = sub.add_parser(
+        "retry",
+        parents=[common],
+        help="a new run regenerating only rows whose error is "
+        "retryable (engine_error, empty_output, "
+        "invalid_structured_output); the rest is copied",
+    )
     retry.set_defaults(handler=command)
     retry.add_argument("target", help="JOB/RUN: the committed run to retry")
     retry.add_argument("--spec", required=True, help="the job's spec (a changed spec regenerates what it changes)")
@@ -36,8 +40,12 @@ def command(args) -> int:
         raise SpecError(f"{args.spec} is job {spec.name!r}, not {job!r}")
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
-        result = run_job(spec, run_id=args.run_id, verbose=args.verbose, retry_of=original,
-                         on_start=lambda run_id: print(f"run {run_id} (job {job}, retrying {original})", file=human,
-                                                       flush=True))
+        result = run_job(
+            spec,
+            run_id=args.run_id,
+            verbose=args.verbose,
+            retry_of=original,
+            on_start=lambda run_id: print(f"run {run_id} (job {job}, retrying {original})", file=human, flush=True),
+        )
         report_run(result, {**_run_summary(result), "retry_of": original}, json_mode=args.json, console=console)
     return exit_code(result)

@@ -21,17 +21,32 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     run.add_argument("--run-id", help="run id to use or resume (default: a new one)")
     run.add_argument("--resume", action="store_true", help="resume the job's newest uncommitted run")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    run.add_argument("--dry-run", action="store_true",
-                     help="validate and size the run (rows, prompt tokens, rows to generate, estimates) without "
-                          "writing anything or loading an engine; exit 2 if the estimate exceeds the budget")
-    run.add_argument("--wait-lease", nargs="?", type=float, const=float("inf"), default=None, metavar="SECONDS",
-                     help="if another driver holds the run, wait for it (at most SECONDS) instead of exiting 3")
-    run.add_argument("--address", help="join this Ray cluster (GCS address, as Ray takes it); default: "
-                                       "$RAY_ADDRESS, else a private local Ray")
-    run.add_argument("--slot", metavar="ISO_TIME|latest",
-                     help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot claimed "
-                          "already has its run resumed, unless that run is committed, skipped on purpose or held by "
-                          "a live driver (then exit 0: nothing to do)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and size the run (rows, prompt tokens, rows to generate, estimates) without "
+        "writing anything or loading an engine; exit 2 if the estimate exceeds the budget",
+    )
+    run.add_argument(
+        "--wait-lease",
+        nargs="?",
+        type=float,
+        const=float("inf"),
+        default=None,
+        metavar="SECONDS",
+        help="if another driver holds the run, wait for it (at most SECONDS) instead of exiting 3",
+    )
+    run.add_argument(
+        "--address",
+        help="join this Ray cluster (GCS address, as Ray takes it); default: $RAY_ADDRESS, else a private local Ray",
+    )
+    run.add_argument(
+        "--slot",
+        metavar="ISO_TIME|latest",
+        help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot claimed "
+        "already has its run resumed, unless that run is committed, skipped on purpose or held by "
+        "a live driver (then exit 0: nothing to do)",
+    )
 
 
 def command(args) -> int:
@@ -52,8 +67,11 @@ def command(args) -> int:
         if turn.done:
             return nothing_to_run(spec, turn, turn.done, json_mode=args.json)
         if not turn.took:
-            print(f"slot {turn.claim.slot} of job {spec.name} was claimed by {turn.claim.claimed_by} and its run "
-                  f"{turn.run_id} is not committed: resuming it", file=sys.stderr)
+            print(
+                f"slot {turn.claim.slot} of job {spec.name} was claimed by {turn.claim.claimed_by} and its run "
+                f"{turn.run_id} is not committed: resuming it",
+                file=sys.stderr,
+            )
         args.run_id = turn.run_id
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
@@ -64,14 +82,21 @@ def command(args) -> int:
 
         progress = Progress(rows_total=0, on_update=bar.update if bar else None)
         try:
-            result = run_job(spec, run_id=args.run_id, resume=args.resume, verbose=args.verbose, progress=progress,
-                             on_start=announce, wait_lease=args.wait_lease, address=args.address)
+            result = run_job(
+                spec,
+                run_id=args.run_id,
+                resume=args.resume,
+                verbose=args.verbose,
+                progress=progress,
+                on_start=announce,
+                wait_lease=args.wait_lease,
+                address=args.address,
+            )
         except Exception as exc:  # every failure names the log it leaves behind
             if isinstance(exc, HeldElsewhere) and turn is not None:  # a --slot caller: the night runs elsewhere
                 if console.log_path:
                     os.unlink(console.log_path)
-                return nothing_to_run(spec, turn, f"in progress elsewhere: {exc}", json_mode=args.json,
-                                      out=console.out)
+                return nothing_to_run(spec, turn, f"in progress elsewhere: {exc}", json_mode=args.json, out=console.out)
             if console.log_path:
                 exc.args = (f"{exc} (engine and Ray logs: {console.log_path})",)
             raise
@@ -92,8 +117,19 @@ def nothing_to_run(spec, turn, why: str, *, json_mode: bool, out=None) -> int:
     so a doubled cron tick or a retried orchestrator task never fails and never runs twice."""
     print(f"slot {turn.claim.slot} of job {spec.name}: {why}; nothing to run here", file=sys.stderr)
     if json_mode:
-        print(json.dumps({"job": spec.name, "slot": turn.claim.slot, "run_id": turn.run_id, "claimed": turn.took,
-                          "nothing_to_run": why}), file=out or sys.stdout, flush=True)
+        print(
+            json.dumps(
+                {
+                    "job": spec.name,
+                    "slot": turn.claim.slot,
+                    "run_id": turn.run_id,
+                    "claimed": turn.took,
+                    "nothing_to_run": why,
+                }
+            ),
+            file=out or sys.stdout,
+            flush=True,
+        )
     return 0
 
 
@@ -108,8 +144,11 @@ def report_run(result, summary: dict, *, json_mode: bool, console) -> None:
 def exit_code(result) -> int:
     """0 for a committed run, 1 (with one line naming the missed gate) for a rejected one."""
     if result.manifest.state == "rejected":
-        print(f"error: run {result.manifest.run_id} rejected by quality.gate (committed, latest not moved): "
-              + "; ".join(result.manifest.rejected_because), file=sys.stderr)
+        print(
+            f"error: run {result.manifest.run_id} rejected by quality.gate (committed, latest not moved): "
+            + "; ".join(result.manifest.rejected_because),
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -125,14 +164,20 @@ def _dry_run(spec, args) -> int:
         tokens = estimate.estimated_output_tokens
         seconds = estimate.estimated_seconds
         print(f"dry run of job {spec.name}: nothing written")
-        print(f"rows: {estimate.rows} ({estimate.rows_reused} reused, {estimate.rows_to_generate} to generate, "
-              f"{estimate.engine_requests} engine requests)"
-              + (f"; reusing run {estimate.reused_from}" if estimate.reused_from else ""))
-        print(f"prompt tokens: {estimate.input_tokens}" + ("" if estimate.input_tokens_exact else
-                                                           " (text only: images not counted)"))
+        print(
+            f"rows: {estimate.rows} ({estimate.rows_reused} reused, {estimate.rows_to_generate} to generate, "
+            f"{estimate.engine_requests} engine requests)"
+            + (f"; reusing run {estimate.reused_from}" if estimate.reused_from else "")
+        )
+        print(
+            f"prompt tokens: {estimate.input_tokens}"
+            + ("" if estimate.input_tokens_exact else " (text only: images not counted)")
+        )
         print(f"estimated output tokens: {tokens if tokens is not None else unknown}")
-        print(f"estimated seconds: {seconds if seconds is not None else unknown}"
-              + (f" (from {estimate.history_runs} earlier run(s))" if estimate.history_runs else ""))
+        print(
+            f"estimated seconds: {seconds if seconds is not None else unknown}"
+            + (f" (from {estimate.history_runs} earlier run(s))" if estimate.history_runs else "")
+        )
     for line in estimate.over_budget:
         print(f"over budget: {line}", file=sys.stderr)
     return 2 if estimate.over_budget else 0
@@ -160,8 +205,9 @@ def _run_summary(result) -> dict:
         "rejected_because": manifest.rejected_because,
         "output_tokens_per_second": round(rate, 1) if rate else None,
         "timings": manifest.timings,
-        "published": [{"run_id": p.run_id, "table": p.table, "snapshot_id": p.snapshot_id, "new": p.new}
-                      for p in result.published],
+        "published": [
+            {"run_id": p.run_id, "table": p.table, "snapshot_id": p.snapshot_id, "new": p.new} for p in result.published
+        ],
     }
 
 
@@ -178,5 +224,9 @@ def _print_run(summary: dict, *, file) -> None:
     print(f"outputs:  {summary['data_uri']}", file=file)
     print(f"manifest: {summary['manifest_uri']}", file=file)
     for published in summary["published"]:
-        print(f"iceberg:  {published['table']} snapshot {published['snapshot_id']} (run {published['run_id']}"
-              + ("" if published["new"] else ", published earlier") + ")", file=file)
+        print(
+            f"iceberg:  {published['table']} snapshot {published['snapshot_id']} (run {published['run_id']}"
+            + ("" if published["new"] else ", published earlier")
+            + ")",
+            file=file,
+        )

@@ -25,10 +25,12 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     scheduler.add_argument("--now-file", help=argparse.SUPPRESS)  # tests: a file holding the current ISO time
     schedule = sub.add_parser("schedule", parents=[common], help="a job's schedule: list, pause, resume, trigger")
     actions = schedule.add_subparsers(dest="action", required=True)
-    for name, handler, text in (("list", _list, "the job's slot claims and next slot"),
-                                ("pause", _pause, "stop submitting the job's slots"),
-                                ("resume", _resume, "submit the job's slots again"),
-                                ("trigger", _trigger, "run the job now, claimed like a slot")):
+    for name, handler, text in (
+        ("list", _list, "the job's slot claims and next slot"),
+        ("pause", _pause, "stop submitting the job's slots"),
+        ("resume", _resume, "submit the job's slots again"),
+        ("trigger", _trigger, "run the job now, claimed like a slot"),
+    ):
         action = actions.add_parser(name, parents=[common], help=text)
         action.set_defaults(handler=handler)
         action.add_argument("job", help="job name")
@@ -66,8 +68,9 @@ def _scheduler(args) -> int:
 
         raise SpecError(f"--specs {specs}: not a directory")
     log = lambda line: print(line, flush=True)  # noqa: E731 - one line per decision, as it happens
-    scheduler = Scheduler(specs, submit=_submitter(args.address, dry_run=args.dry_run), clock=_clock(args.now_file),
-                          log=log)
+    scheduler = Scheduler(
+        specs, submit=_submitter(args.address, dry_run=args.dry_run), clock=_clock(args.now_file), log=log
+    )
     if args.once:
         scheduler.tick()
         return 0
@@ -91,8 +94,9 @@ def _list(args) -> int:
     from jobs import state
 
     storage, job = _job(args)
-    claims = [{**c.model_dump(), "run_state": _run_state(storage, job, c.run_id)}
-              for c in state.read_claims(storage, job)]
+    claims = [
+        {**c.model_dump(), "run_state": _run_state(storage, job, c.run_id)} for c in state.read_claims(storage, job)
+    ]
     found = {"job": args.job, "paused": state.is_paused(storage, job), "claims": claims}
     if args.spec:
         from jobs.schedule import slot_name, slots_between
@@ -107,11 +111,15 @@ def _list(args) -> int:
     if args.json:
         print(json.dumps(found))
         return 0
-    print(f"job {args.job}: {'paused' if found['paused'] else 'active'}"
-          + (f", next slot {found['next_slot']}" if found.get("next_slot") else ""))
+    print(
+        f"job {args.job}: {'paused' if found['paused'] else 'active'}"
+        + (f", next slot {found['next_slot']}" if found.get("next_slot") else "")
+    )
     for claim in claims:
-        print(f"  {claim['slot']}  {claim['decision']:<9}  {claim['run_id'] or '-'}  {claim['run_state']:<15}"
-              f"  by {claim['claimed_by']}" + (f"  ({claim['reason']})" if claim["reason"] else ""))
+        print(
+            f"  {claim['slot']}  {claim['decision']:<9}  {claim['run_id'] or '-'}  {claim['run_state']:<15}"
+            f"  by {claim['claimed_by']}" + (f"  ({claim['reason']})" if claim["reason"] else "")
+        )
     return 0
 
 
@@ -158,8 +166,17 @@ def _trigger(args) -> int:
     took, claim = claim_for_command(spec, now.isoformat(), decision="submitted", by="trigger", now=now)
     if took:
         _submitter(args.address, dry_run=args.dry_run)(Path(args.spec), spec, claim.run_id)
-    result = {"job": spec.name, "slot": claim.slot, "run_id": claim.run_id, "claimed": took,
-              "submitted": took and not args.dry_run}
-    print(json.dumps(result) if args.json else
-          f"{spec.name}: slot {claim.slot} " + ("submitted" if result["submitted"] else "claimed"), file=sys.stdout)
+    result = {
+        "job": spec.name,
+        "slot": claim.slot,
+        "run_id": claim.run_id,
+        "claimed": took,
+        "submitted": took and not args.dry_run,
+    }
+    print(
+        json.dumps(result)
+        if args.json
+        else f"{spec.name}: slot {claim.slot} " + ("submitted" if result["submitted"] else "claimed"),
+        file=sys.stdout,
+    )
     return 0

@@ -29,10 +29,14 @@ def command(args) -> int:
     else:
         totals = manifest.totals
         print(f"job {manifest.job}  run {manifest.run_id}  {manifest.status}  finished {manifest.finished_at}")
-        print(f"model {manifest.model.source} ({manifest.model.engine}, {manifest.model.engine_version}) "
-              f"sha256 {manifest.model.sha256[:12]}")
-        print(f"rows {totals.rows_in} in, {totals.rows_ok} ok, {totals.rows_failed} failed; "
-              f"tokens {totals.input_tokens} in, {totals.output_tokens} out")
+        print(
+            f"model {manifest.model.source} ({manifest.model.engine}, {manifest.model.engine_version}) "
+            f"sha256 {manifest.model.sha256[:12]}"
+        )
+        print(
+            f"rows {totals.rows_in} in, {totals.rows_ok} ok, {totals.rows_failed} failed; "
+            f"tokens {totals.input_tokens} in, {totals.output_tokens} out"
+        )
         if manifest.errors:
             print("errors: " + ", ".join(f"{k}={v}" for k, v in manifest.errors.items()))
         for entry in manifest.files:

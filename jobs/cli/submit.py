@@ -23,16 +23,28 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     submit.add_argument("--address", help="the job server's URL http://HOST:PORT (default: $RAY_ADDRESS)")
     submit.add_argument("--run-id", help="run id to use, or a cancelled or failed run's to resume")
     submit.add_argument("--output-uri", help="override output.uri")
-    submit.add_argument("--pass-env", action="append", default=[], metavar="NAME",
-                        help="pass this secret environment variable to the job (e.g. a credential): by reference, "
-                             "never in Ray's job API or logs; a remote cluster needs RAY_AUTH_MODE=token; repeatable")
-    submit.add_argument("--env", action="append", default=[], metavar="NAME",
-                        help="pass this non-secret environment variable to the job (shown in Ray's job API); "
-                             "repeatable")
-    submit.add_argument("--slot", metavar="ISO_TIME|latest",
-                        help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot claimed "
-                             "already has its run resumed, unless that run is committed, skipped on purpose or held by "
-                             "a live driver (then exit 0: nothing to do)")
+    submit.add_argument(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="pass this secret environment variable to the job (e.g. a credential): by reference, "
+        "never in Ray's job API or logs; a remote cluster needs RAY_AUTH_MODE=token; repeatable",
+    )
+    submit.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="pass this non-secret environment variable to the job (shown in Ray's job API); repeatable",
+    )
+    submit.add_argument(
+        "--slot",
+        metavar="ISO_TIME|latest",
+        help="claim this cron slot first (latest: the spec schedule's newest due slot); a slot claimed "
+        "already has its run resumed, unless that run is committed, skipped on purpose or held by "
+        "a live driver (then exit 0: nothing to do)",
+    )
     submit.add_argument("--wait", action="store_true", help="follow the run and return its exit code")
     submit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -57,14 +69,24 @@ def command(args) -> int:
 
             with contextlib.suppress(InputError):  # records a lost driver or a dead submission first
                 run_status(spec.output.uri, spec.name, turn.run_id)
-            print(f"slot {turn.claim.slot} of job {spec.name} was claimed by {turn.claim.claimed_by} and its run "
-                  f"{turn.run_id} is not committed: submitting it again", file=sys.stderr)
+            print(
+                f"slot {turn.claim.slot} of job {spec.name} was claimed by {turn.claim.claimed_by} and its run "
+                f"{turn.run_id} is not committed: submitting it again",
+                file=sys.stderr,
+            )
         args.run_id = turn.run_id
     run_id = args.run_id or new_run_id()
     check_run_id(run_id)
     try:
-        done = submit_run(spec, spec_path=Path(args.spec), run_id=run_id, cluster=cluster, pass_env=args.pass_env,
-                          output_uri=args.output_uri, env_names=args.env)
+        done = submit_run(
+            spec,
+            spec_path=Path(args.spec),
+            run_id=run_id,
+            cluster=cluster,
+            pass_env=args.pass_env,
+            output_uri=args.output_uri,
+            env_names=args.env,
+        )
     except HeldElsewhere as exc:
         if turn is None:
             raise
@@ -72,13 +94,26 @@ def command(args) -> int:
     human = sys.stderr if args.json else sys.stdout
     if done is None:
         print(f"run {run_id} is already committed; nothing submitted", file=human)
-        print(json.dumps({"job": spec.name, "run_id": run_id, "state": "succeeded", "already_committed": True})
-              if args.json else f"{spec.name}/{run_id}: already committed")
+        print(
+            json.dumps({"job": spec.name, "run_id": run_id, "state": "succeeded", "already_committed": True})
+            if args.json
+            else f"{spec.name}/{run_id}: already committed"
+        )
         return 0
-    print(f"submitted run {done.run_id} (job {done.job}, attempt {done.attempt}) as Ray job {done.submission_id} "
-          f"on {done.cluster}", file=human, flush=True)
-    summary = {"job": done.job, "run_id": done.run_id, "state": "queued", "attempt": done.attempt,
-               "submission_id": done.submission_id, "cluster": done.cluster}
+    print(
+        f"submitted run {done.run_id} (job {done.job}, attempt {done.attempt}) as Ray job {done.submission_id} "
+        f"on {done.cluster}",
+        file=human,
+        flush=True,
+    )
+    summary = {
+        "job": done.job,
+        "run_id": done.run_id,
+        "state": "queued",
+        "attempt": done.attempt,
+        "submission_id": done.submission_id,
+        "cluster": done.cluster,
+    }
     code = 0
     if args.wait:
         summary, code = follow(spec.output.uri, done.job, done.run_id, out=human)
@@ -89,8 +124,19 @@ def command(args) -> int:
 def _nothing_submitted(spec, turn, why: str, *, json_mode: bool) -> int:
     """A `--slot` submit with nothing to do: exit 0 (a doubled tick must not fail)."""
     print(f"slot {turn.claim.slot} of job {spec.name}: {why}; nothing submitted", file=sys.stderr)
-    print(json.dumps({"job": spec.name, "run_id": turn.run_id, "slot": turn.claim.slot, "claimed": turn.took,
-                      "nothing_to_run": why}) if json_mode else f"{spec.name}: slot {turn.claim.slot}: {why}")
+    print(
+        json.dumps(
+            {
+                "job": spec.name,
+                "run_id": turn.run_id,
+                "slot": turn.claim.slot,
+                "claimed": turn.took,
+                "nothing_to_run": why,
+            }
+        )
+        if json_mode
+        else f"{spec.name}: slot {turn.claim.slot}: {why}"
+    )
     return 0
 
 
@@ -103,11 +149,18 @@ def follow(output_uri: str, job: str, run_id: str, *, out, poll_s: float = 1.0) 
         status = run_status(output_uri, job, run_id)
         line = (status["state"], status["shards_done"])
         if line != seen:
-            print(f"{job}/{run_id}: {status['state']}, shards {status['shards_done']}/{status['shards_total']}"
-                  + (f", Ray job {status['ray_job_status']}" if status["ray_job_status"] else ""), file=out, flush=True)
+            print(
+                f"{job}/{run_id}: {status['state']}, shards {status['shards_done']}/{status['shards_total']}"
+                + (f", Ray job {status['ray_job_status']}" if status["ray_job_status"] else ""),
+                file=out,
+                flush=True,
+            )
             if status["version_mismatch"]:
-                print(f"warning: the cluster runs pressroom {status['code_version']}, this client "
-                      f"{status['client_version']}", file=out)
+                print(
+                    f"warning: the cluster runs pressroom {status['code_version']}, this client "
+                    f"{status['client_version']}",
+                    file=out,
+                )
             seen = line
         if status["state"] in EXIT_CODES:
             failed_input = status["state"] == "failed" and status["reason"] == "input"

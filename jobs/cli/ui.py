@@ -18,8 +18,11 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     add_root_arguments(ui)
     ui.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
     ui.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    ui.add_argument("--allow-remote", action="store_true",
-                    help="allow a --host other than loopback (every job's outputs become readable from the network)")
+    ui.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (every job's outputs become readable from the network)",
+    )
 
 
 def command(args) -> int:
@@ -31,10 +34,14 @@ def command(args) -> int:
     root = output_root(args)
     if not is_loopback_host(args.host):
         if not args.allow_remote:
-            raise SpecError(f"--host {args.host} would serve every job's outputs beyond this machine, without "
-                            "authentication: pass --allow-remote as well if that is intended")
-        print(f"warning: serving {root} on {args.host}:{args.port} to the network, read-only and without "
-              "authentication", file=sys.stderr)
+            raise SpecError(
+                f"--host {args.host} would serve every job's outputs beyond this machine, without "
+                "authentication: pass --allow-remote as well if that is intended"
+            )
+        print(
+            f"warning: serving {root} on {args.host}:{args.port} to the network, read-only and without authentication",
+            file=sys.stderr,
+        )
     import uvicorn
 
     from jobs.ui import create_app

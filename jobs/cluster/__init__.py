@@ -15,6 +15,16 @@ from jobs.cluster.client import (
 from jobs.cluster.submit import Submission, submit_run
 
 __all__ = [
-    "TERMINAL", "is_loopback", "is_loopback_host", "job_server", "ray_job_logs", "ray_job_status", "redact_url", "stop_ray_job", "submission_id",
-    "submit_ray_job", "Submission", "submit_run",
+    "TERMINAL",
+    "is_loopback",
+    "is_loopback_host",
+    "job_server",
+    "ray_job_logs",
+    "ray_job_status",
+    "redact_url",
+    "stop_ray_job",
+    "submission_id",
+    "submit_ray_job",
+    "Submission",
+    "submit_run",
 ]

@@ -21,11 +21,15 @@ def job_server(address: str | None) -> str:
     """The job server's URL from `--address` or `$RAY_ADDRESS`; SpecError unless it is http(s)://."""
     url = address or os.environ.get("RAY_ADDRESS")
     if not url:
-        raise SpecError("no cluster to submit to: pass --address http://HOST:PORT (Ray's job server, the "
-                        "dashboard port, 8265 by default) or set RAY_ADDRESS to it")
+        raise SpecError(
+            "no cluster to submit to: pass --address http://HOST:PORT (Ray's job server, the "
+            "dashboard port, 8265 by default) or set RAY_ADDRESS to it"
+        )
     if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
-        raise SpecError(f"cluster address {redact_url(url)!r}: submit and status talk to Ray's job server, so give its URL "
-                        "as http://HOST:PORT (`run --address` is the one that takes a GCS address)")
+        raise SpecError(
+            f"cluster address {redact_url(url)!r}: submit and status talk to Ray's job server, so give its URL "
+            "as http://HOST:PORT (`run --address` is the one that takes a GCS address)"
+        )
     return url.rstrip("/")
 
 
@@ -65,8 +69,9 @@ def with_credentials(url: str) -> str:
     """A stored (redacted) job server URL with its password back, from the caller's own
     `$RAY_ADDRESS` when that names the same server; else the URL as it is."""
     caller = os.environ.get("RAY_ADDRESS") or ""
-    return caller if REDACTED in url and caller.rstrip("/") and redact_url(caller).rstrip("/") == url.rstrip("/") \
-        else url
+    return (
+        caller if REDACTED in url and caller.rstrip("/") and redact_url(caller).rstrip("/") == url.rstrip("/") else url
+    )
 
 
 def _client(url: str):
@@ -87,8 +92,15 @@ def _first_line(exc: BaseException, url: str = "") -> str:
     return text.replace(f":{password}@", f":{REDACTED}@") if password else text
 
 
-def submit_ray_job(url: str, *, entrypoint: str, submission: str, env: dict[str, str],
-                   working_dir: str | None = None, metadata: dict[str, str] | None = None) -> None:
+def submit_ray_job(
+    url: str,
+    *,
+    entrypoint: str,
+    submission: str,
+    env: dict[str, str],
+    working_dir: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> None:
     """Hand the entrypoint to the cluster. LeaseHeld if Ray already has this attempt."""
     runtime_env: dict = {"env_vars": env}
     if working_dir:
@@ -98,13 +110,16 @@ def submit_ray_job(url: str, *, entrypoint: str, submission: str, env: dict[str,
     delay = 0.5
     while True:
         try:
-            client.submit_job(entrypoint=entrypoint, submission_id=submission, runtime_env=runtime_env,
-                              metadata=metadata or {})
+            client.submit_job(
+                entrypoint=entrypoint, submission_id=submission, runtime_env=runtime_env, metadata=metadata or {}
+            )
             return
         except Exception as exc:
             if "already exists" in str(exc):
-                raise HeldElsewhere(f"Ray job {submission} already exists on {redact_url(url)}: this attempt was submitted "
-                                "before (cancel it, or wait for it to end and submit again)") from None
+                raise HeldElsewhere(
+                    f"Ray job {submission} already exists on {redact_url(url)}: this attempt was submitted "
+                    "before (cancel it, or wait for it to end and submit again)"
+                ) from None
             # A head that just started answers 500 "No available agent" until its job agent is up.
             if "try again later" not in str(exc) or time.monotonic() + delay > deadline:
                 raise JobError(f"submitting to {redact_url(url)} failed: {_first_line(exc, url)}") from None

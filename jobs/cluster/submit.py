@@ -26,8 +26,16 @@ from workers.secrets import write_secrets
 
 # Non-secret settings a driver needs (visible in Ray's job API); secrets travel only when named with
 # --pass-env, and then by reference (workers.secrets).
-FORWARDED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "HF_HUB_OFFLINE",
-             "PRESSROOM_LEASE_SECONDS", "PRESSROOM_HOME", "VLLM_CPU_KVCACHE_SPACE")
+FORWARDED = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "HF_HUB_OFFLINE",
+    "PRESSROOM_LEASE_SECONDS",
+    "PRESSROOM_HOME",
+    "VLLM_CPU_KVCACHE_SPACE",
+)
 STOP_GRACE_S = "30"  # Ray's SIGTERM-to-SIGKILL wait: time for the driver to record `cancelled`
 
 
@@ -62,23 +70,35 @@ def _next_attempt(current, lease) -> tuple[int, bool]:
     return max(submitted, taken) + 1, False
 
 
-def submit_run(spec: JobSpec, *, spec_path: Path, run_id: str, cluster: str, pass_env: list[str],
-               output_uri: str | None, env_names: list[str] = ()) -> Submission | None:
+def submit_run(
+    spec: JobSpec,
+    *,
+    spec_path: Path,
+    run_id: str,
+    cluster: str,
+    pass_env: list[str],
+    output_uri: str | None,
+    env_names: list[str] = (),
+) -> Submission | None:
     """Record the run queued and submit it; None if it is already committed; HeldElsewhere if a
     live driver or a queued attempt has it. `pass_env` names secrets (sent by reference, never in
     Ray's job API); `env_names` plain settings (visible in Ray's job API)."""
     local = is_loopback(cluster)
     if not local and _local_paths(spec):
-        raise SpecError(f"{redact_url(cluster)} is a remote cluster and cannot read local paths: {', '.join(_local_paths(spec))}; "
-                        "use s3:// URIs (or submit to a head on this machine)")
+        raise SpecError(
+            f"{redact_url(cluster)} is a remote cluster and cannot read local paths: {', '.join(_local_paths(spec))}; "
+            "use s3:// URIs (or submit to a head on this machine)"
+        )
     missing = [name for name in (*pass_env, *env_names) if name not in os.environ]
     if missing:
         raise SpecError(f"--pass-env/--env name variables that are not set: {', '.join(missing)}")
     if pass_env and not local and os.environ.get("RAY_AUTH_MODE") != "token":
-        raise SpecError(f"--pass-env sends secrets to {redact_url(cluster)}, a remote cluster: that needs Ray's token "
-                        "authentication (start the cluster and this client with RAY_AUTH_MODE=token), or anyone who "
-                        "reaches its job server could submit a job that reads them; or give the nodes the "
-                        "credentials themselves (node roles, Kubernetes secrets)")
+        raise SpecError(
+            f"--pass-env sends secrets to {redact_url(cluster)}, a remote cluster: that needs Ray's token "
+            "authentication (start the cluster and this client with RAY_AUTH_MODE=token), or anyone who "
+            "reaches its job server could submit a job that reads them; or give the nodes the "
+            "credentials themselves (node roles, Kubernetes secrets)"
+        )
     storage = storage_for(spec.output.uri)
     layout = state.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
     current = state.read_state(storage, layout)
@@ -102,23 +122,43 @@ def submit_run(spec: JobSpec, *, spec_path: Path, run_id: str, cluster: str, pas
     program = str(Path(sys.executable).with_name("pressroom")) if local else "pressroom"
     command = [program, "run", target, "--run-id", run_id, "--json"]
     if output_uri:  # a working directory moves the driver's: a local root is named absolutely
-        command += ["--output-uri", str(Path(output_uri).resolve()) if local and not scheme_of(output_uri)
-                    else output_uri]
+        command += [
+            "--output-uri",
+            str(Path(output_uri).resolve()) if local and not scheme_of(output_uri) else output_uri,
+        ]
     if not queued_already:  # a second submit of the queued attempt: Ray refuses it below
-        state.record_state(storage, layout, RunStateName.QUEUED, submission_id=submission, cluster=redact_url(cluster),
-                           only_from={None, RunStateName.FAILED, RunStateName.CANCELLED})
+        state.record_state(
+            storage,
+            layout,
+            RunStateName.QUEUED,
+            submission_id=submission,
+            cluster=redact_url(cluster),
+            only_from={None, RunStateName.FAILED, RunStateName.CANCELLED},
+        )
     try:
-        submit_ray_job(cluster, entrypoint=shlex.join(command), submission=submission, env=env,
-                       working_dir=str(staging) if staging else None,
-                       metadata={"pressroom_job": spec.name, "pressroom_run": run_id})
+        submit_ray_job(
+            cluster,
+            entrypoint=shlex.join(command),
+            submission=submission,
+            env=env,
+            working_dir=str(staging) if staging else None,
+            metadata={"pressroom_job": spec.name, "pressroom_run": run_id},
+        )
     except LeaseHeld:
         raise
     except Exception as exc:
-        state.record_state(storage, layout, RunStateName.FAILED, reason=FailureReason.SUBMISSION,
-                           message=str(exc).splitlines()[0], only_from={RunStateName.QUEUED})
+        state.record_state(
+            storage,
+            layout,
+            RunStateName.FAILED,
+            reason=FailureReason.SUBMISSION,
+            message=str(exc).splitlines()[0],
+            only_from={RunStateName.QUEUED},
+        )
         raise
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    return Submission(job=spec.name, run_id=run_id, attempt=attempt, submission_id=submission,
-                      cluster=redact_url(cluster))
+    return Submission(
+        job=spec.name, run_id=run_id, attempt=attempt, submission_id=submission, cluster=redact_url(cluster)
+    )

@@ -46,9 +46,14 @@ def run_event(state: RunState, *, manifest: Manifest | None, manifest_uri: str |
     """What the webhook says about a run's end."""
     at = state.history[-1].at if state.history else None
     return {
-        "event": "run.ended", "id": _event_id(state.job, state.run_id, str(state.state), at),
-        "job": state.job, "run_id": state.run_id, "state": str(state.state),
-        "reason": str(state.reason) if state.reason else None, "message": state.message, "attempt": state.attempt,
+        "event": "run.ended",
+        "id": _event_id(state.job, state.run_id, str(state.state), at),
+        "job": state.job,
+        "run_id": state.run_id,
+        "state": str(state.state),
+        "reason": str(state.reason) if state.reason else None,
+        "message": state.message,
+        "attempt": state.attempt,
         "totals": manifest.totals.model_dump() if manifest else None,
         "manifest_uri": manifest_uri if manifest else None,
         "rejected_because": manifest.rejected_because if manifest else [],

@@ -108,10 +108,15 @@ def _check_reserved(spec: JobSpec, uri: str) -> None:
     """Columns copied into the output must not share a name with a column pressroom adds."""
     scores = score_fields(list(spec.quality.metrics)) if spec.quality else []
     prompts = [PROMPT_FIELD] if spec.output.store_prompts else []
-    reserved = {f.name for f in [*GENERATED_FIELDS, SAMPLE_INDEX_FIELD, *structured_fields(spec.task.output_schema),
-                                 *scores, *prompts]}
-    copied = {spec.input.id_column: "input.id_column", **{c: "input.columns" for c in spec.input.columns},
-              **{c: "task.reference_columns" for c in spec.task.reference_columns.values()}}
+    reserved = {
+        f.name
+        for f in [*GENERATED_FIELDS, SAMPLE_INDEX_FIELD, *structured_fields(spec.task.output_schema), *scores, *prompts]
+    }
+    copied = {
+        spec.input.id_column: "input.id_column",
+        **{c: "input.columns" for c in spec.input.columns},
+        **{c: "task.reference_columns" for c in spec.task.reference_columns.values()},
+    }
     for column, field in copied.items():
         if column in reserved:
             raise InputError(
@@ -126,8 +131,10 @@ def _check_id_type(spec: JobSpec, uri: str, schema: pa.Schema) -> None:
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
     if pa.types.is_nested(kind):
-        raise InputError(f"input file {uri}: id column {spec.input.id_column!r} (input.id_column) is {kind}; ids must "
-                         "be scalars: strings, integers, decimals, dates or bytes")
+        raise InputError(
+            f"input file {uri}: id column {spec.input.id_column!r} (input.id_column) is {kind}; ids must "
+            "be scalars: strings, integers, decimals, dates or bytes"
+        )
 
 
 def _check_image_type(spec: JobSpec, uri: str, schema: pa.Schema) -> None:
@@ -185,10 +192,15 @@ def inspect_input(spec: JobSpec) -> InputTable:
     _check_ids(storage, uris, spec.input.id_column)
     if spec.model.adapter_column:
         _check_adapter_names(storage, uris, spec.model.adapter_column, known=set(spec.model.adapters))
-    extra = [c for c in [spec.model.adapter_column, *spec.task.reference_columns.values(),
-                         spec.quality.reference_column if spec.quality else None,
-                         spec.input.image_column] if c]
+    extra = [
+        c
+        for c in [
+            spec.model.adapter_column,
+            *spec.task.reference_columns.values(),
+            spec.quality.reference_column if spec.quality else None,
+            spec.input.image_column,
+        ]
+        if c
+    ]
     read_columns = list(dict.fromkeys([spec.input.id_column, *spec.input.columns, *template_columns, *extra]))
     return InputTable(files=files, schema=schema, read_columns=read_columns, template_columns=template_columns)
-
-

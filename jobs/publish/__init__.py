@@ -8,5 +8,14 @@ from jobs.publish.iceberg import Published, publish_committed, publish_pending, 
 from jobs.publish.retain import retain_runs
 from jobs.publish.table import PublishError, check_publishable, load_table, run_snapshots
 
-__all__ = ["PublishError", "Published", "check_publishable", "load_table", "publish_committed", "publish_pending", "publish_run",
-           "retain_runs", "run_snapshots"]
+__all__ = [
+    "PublishError",
+    "Published",
+    "check_publishable",
+    "load_table",
+    "publish_committed",
+    "publish_pending",
+    "publish_run",
+    "retain_runs",
+    "run_snapshots",
+]

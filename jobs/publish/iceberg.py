@@ -61,35 +61,42 @@ def publish_run(spec: JobSpec, storage: Storage, manifest: Manifest, *, force: b
     iceberg = _iceberg(spec)
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=manifest.run_id)
     if manifest.state != "succeeded":
-        raise PublishError(f"run {spec.name}/{manifest.run_id} was {manifest.state} "
-                           f"({'; '.join(manifest.rejected_because) or 'gate'}): a rejected run is never published")
+        raise PublishError(
+            f"run {spec.name}/{manifest.run_id} was {manifest.state} "
+            f"({'; '.join(manifest.rejected_because) or 'gate'}): a rejected run is never published"
+        )
     files = [join(layout.run_dir, entry.path) for entry in manifest.files]
     schema = _schema(storage, files[0]) if files else None
     ours = (manifest.finished_at, manifest.run_id)
     for attempt in range(ATTEMPTS):
         table = load_table(iceberg, spec.output.uri, create_with=schema)
         if table is None:
-            raise PublishError(f"run {spec.name}/{manifest.run_id} has no data files: no schema to create "
-                               f"{iceberg.table} from")
+            raise PublishError(
+                f"run {spec.name}/{manifest.run_id} has no data files: no schema to create {iceberg.table} from"
+            )
         found = run_snapshots(table).get(manifest.run_id)
         if found is not None:
             return _recorded(storage, layout, spec, table.snapshot_by_id(found), new=False)
         current = table.current_snapshot()
         current_order = run_order(current) if current is not None else None
         if current_order is not None and current_order > ours and not force:
-            raise PublishError(f"run {spec.name}/{manifest.run_id} is older than {current_order[1]}, the table "
-                               f"{iceberg.table}'s current run: publishing it would roll the table back "
-                               "(pass --force to do that)")
+            raise PublishError(
+                f"run {spec.name}/{manifest.run_id} is older than {current_order[1]}, the table "
+                f"{iceberg.table}'s current run: publishing it would roll the table back "
+                "(pass --force to do that)"
+            )
         try:
             snapshot = _commit(table, manifest, files, schema, layout, spec=spec)
         except _Conflict:
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.5))
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
             continue  # another writer moved the head: reload, and look for our run again
         if snapshot is None:
             continue  # the table's commit retries were on (made elsewhere): now off, start again
         return _recorded(storage, layout, spec, snapshot, new=True)
-    raise PublishError(f"run {spec.name}/{manifest.run_id}: the table {iceberg.table} kept changing under "
-                       f"{ATTEMPTS} attempts to publish")
+    raise PublishError(
+        f"run {spec.name}/{manifest.run_id}: the table {iceberg.table} kept changing under "
+        f"{ATTEMPTS} attempts to publish"
+    )
 
 
 def publish_pending(spec: JobSpec, storage: Storage) -> list[Published]:
@@ -108,8 +115,11 @@ def publish_pending(spec: JobSpec, storage: Storage) -> list[Published]:
     current = table.current_snapshot() if table is not None else None
     floor = (run_order(current) if current is not None else None) or ("", "")
     ceiling = (manifests[latest].finished_at, latest)
-    todo = [m for m in manifests.values() if m.state == "succeeded" and m.run_id not in published
-            and floor < (m.finished_at, m.run_id) <= ceiling]
+    todo = [
+        m
+        for m in manifests.values()
+        if m.state == "succeeded" and m.run_id not in published and floor < (m.finished_at, m.run_id) <= ceiling
+    ]
     return [publish_run(spec, storage, m) for m in sorted(todo, key=lambda m: (m.finished_at, m.run_id))]
 
 
@@ -133,16 +143,21 @@ def _commit(table, manifest: Manifest, files: list[str], schema, layout: RunLayo
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
     from pyiceberg.table import TableProperties
 
-    properties = {RUN_KEY: manifest.run_id, JOB_KEY: spec.name, FINISHED_KEY: manifest.finished_at,
-                  MANIFEST_KEY: layout.manifest}
+    properties = {
+        RUN_KEY: manifest.run_id,
+        JOB_KEY: spec.name,
+        FINISHED_KEY: manifest.finished_at,
+        MANIFEST_KEY: layout.manifest,
+    }
     try:
         if table.metadata.properties.get(TableProperties.COMMIT_NUM_RETRIES) != "0":
             table.transaction().set_properties(**NO_COMMIT_RETRIES).commit_transaction()
             return None
         tx = table.transaction()
         if tx.table_metadata.name_mapping() is None:  # added files carry no field ids: map by name
-            tx.set_properties(**{TableProperties.DEFAULT_NAME_MAPPING:
-                                 tx.table_metadata.schema().name_mapping.model_dump_json()})
+            tx.set_properties(
+                **{TableProperties.DEFAULT_NAME_MAPPING: tx.table_metadata.schema().name_mapping.model_dump_json()}
+            )
         if schema is not None:
             with tx.update_schema() as update:
                 update.union_by_name(schema)
@@ -156,8 +171,9 @@ def _commit(table, manifest: Manifest, files: list[str], schema, layout: RunLayo
     except CommitFailedException as exc:
         raise _Conflict(str(exc)) from exc
     except Exception as exc:
-        raise PublishError(f"publishing run {spec.name}/{manifest.run_id} to {spec.publish.iceberg.table}: "
-                           f"{type(exc).__name__}: {exc}") from exc
+        raise PublishError(
+            f"publishing run {spec.name}/{manifest.run_id} to {spec.publish.iceberg.table}: {type(exc).__name__}: {exc}"
+        ) from exc
     return committed.snapshot_by_id(run_snapshots(committed)[manifest.run_id])
 
 
@@ -170,10 +186,18 @@ def _schema(storage: Storage, uri: str):
 def _recorded(storage: Storage, layout: RunLayout, spec: JobSpec, snapshot, *, new: bool) -> Published:
     iceberg = _iceberg(spec)
     at = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
-    record_published(storage, layout, PublishRecord(
-        job=spec.name, run_id=layout.run_id, table=iceberg.table, catalog_name=iceberg.catalog_name or iceberg.namespace,
-        snapshot_id=snapshot.snapshot_id, published_at=at,
-    ))
+    record_published(
+        storage,
+        layout,
+        PublishRecord(
+            job=spec.name,
+            run_id=layout.run_id,
+            table=iceberg.table,
+            catalog_name=iceberg.catalog_name or iceberg.namespace,
+            snapshot_id=snapshot.snapshot_id,
+            published_at=at,
+        ),
+    )
     return Published(run_id=layout.run_id, table=iceberg.table, snapshot_id=snapshot.snapshot_id, new=new)
 
 

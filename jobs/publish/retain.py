@@ -14,20 +14,33 @@ from schemas.spec import IcebergSpec
 from workers.io import Storage
 
 
-def retain_runs(storage: Storage, *, output_uri: str, job: str, keep_runs: int | None, keep_days: float | None,
-                iceberg: IcebergSpec | None, dry_run: bool = False) -> tuple[RetentionReport, list[str]]:
+def retain_runs(
+    storage: Storage,
+    *,
+    output_uri: str,
+    job: str,
+    keep_runs: int | None,
+    keep_days: float | None,
+    iceberg: IcebergSpec | None,
+    dry_run: bool = False,
+) -> tuple[RetentionReport, list[str]]:
     """Apply retention; returns the report and the runs kept only because a snapshot needs them."""
-    planned = apply_retention(storage, output_uri=output_uri, job=job, keep_runs=keep_runs, keep_days=keep_days,
-                              dry_run=True)
+    planned = apply_retention(
+        storage, output_uri=output_uri, job=job, keep_runs=keep_runs, keep_days=keep_days, dry_run=True
+    )
     if iceberg is None:
-        held = [r for r in planned.deleted_runs
-                if read_published(storage, RunLayout(output_uri=output_uri, job=job, run_id=r)) is not None]
+        held = [
+            r
+            for r in planned.deleted_runs
+            if read_published(storage, RunLayout(output_uri=output_uri, job=job, run_id=r)) is not None
+        ]
     else:
         held = _expire(iceberg, output_uri, planned.deleted_runs, dry_run=dry_run)
     if dry_run:
         return planned, held
-    report = apply_retention(storage, output_uri=output_uri, job=job, keep_runs=keep_runs, keep_days=keep_days,
-                             protected=frozenset(held))
+    report = apply_retention(
+        storage, output_uri=output_uri, job=job, keep_runs=keep_runs, keep_days=keep_days, protected=frozenset(held)
+    )
     return report, held
 
 
@@ -40,8 +53,11 @@ def _expire(iceberg: IcebergSpec, output_uri: str, runs: list[str], *, dry_run: 
         return []
     doomed = set(runs)
     current = table.current_snapshot()
-    expire = [s.snapshot_id for s in table.snapshots()
-              if run_of(s) in doomed and (current is None or s.snapshot_id != current.snapshot_id)]
+    expire = [
+        s.snapshot_id
+        for s in table.snapshots()
+        if run_of(s) in doomed and (current is None or s.snapshot_id != current.snapshot_id)
+    ]
     if dry_run:
         remaining = [s for s in table.snapshots() if s.snapshot_id not in expire]
     else:
@@ -49,7 +65,8 @@ def _expire(iceberg: IcebergSpec, output_uri: str, runs: list[str], *, dry_run: 
             try:
                 table.maintenance.expire_snapshots().by_ids(expire).commit()
             except Exception as exc:  # keep every run: nothing was deleted yet
-                raise PublishError(f"expiring snapshots {expire} of {iceberg.table}: {type(exc).__name__}: "
-                                   f"{exc}") from exc
+                raise PublishError(
+                    f"expiring snapshots {expire} of {iceberg.table}: {type(exc).__name__}: {exc}"
+                ) from exc
         remaining = load_table(iceberg, output_uri).snapshots()
     return sorted(doomed & {run_of(s) for s in remaining})

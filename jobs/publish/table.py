@@ -67,8 +67,9 @@ def check_publishable(schema: pa.Schema, columns: list[str], *, where: str) -> N
         try:  # pyiceberg's own Arrow -> Iceberg conversion, as create_table applies it
             Catalog._convert_schema_if_needed(pa.schema([field]))
         except Exception as exc:
-            raise InputError(f"{where}: column {name!r} ({field.type}) cannot go into an Iceberg table "
-                             f"(publish.iceberg): {exc}") from None
+            raise InputError(
+                f"{where}: column {name!r} ({field.type}) cannot go into an Iceberg table (publish.iceberg): {exc}"
+            ) from None
 
 
 def load_table(iceberg: IcebergSpec, output_uri: str, *, create_with: pa.Schema | None = None):
@@ -91,8 +92,9 @@ def load_table(iceberg: IcebergSpec, output_uri: str, *, create_with: pa.Schema 
                     return None
             try:
                 catalog.create_namespace_if_not_exists(iceberg.namespace)
-                return catalog.create_table_if_not_exists(iceberg.table, schema=create_with,
-                                                          properties=NO_COMMIT_RETRIES)
+                return catalog.create_table_if_not_exists(
+                    iceberg.table, schema=create_with, properties=NO_COMMIT_RETRIES
+                )
             except Exception as exc:  # e.g. another publisher created the namespace first
                 last = exc
                 time.sleep(0.1 * (attempt + 1))

@@ -21,13 +21,15 @@ from schemas.rows import ERROR_CODE, REFERENCE, SCORE_PREFIX, TEXT
 
 METRICS = ("rouge_l", "bleu", "chrf")
 # Han (with extensions and compatibility forms), kana, Hangul: scripts written without spaces.
-_CJK = (r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
-        r"\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f\uf900-\ufaff\uff66-\uff9f"
-        r"\U00020000-\U0003134f")
+_CJK = (
+    r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    r"\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f\uf900-\ufaff\uff66-\uff9f"
+    r"\U00020000-\U0003134f"
+)
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
 TOKENIZATION = {
     "rouge_l": "rouge-score RougeScorer(rougeL) over pressroom tokens: each Han/kana/Hangul character alone, "
-               "other letter-digit runs as lowercased words (NFKC)",
+    "other letter-digit runs as lowercased words (NFKC)",
     "bleu": "sacrebleu sentence BLEU (effective order, exp smoothing, tokenize=none) over the same tokens",
     "chrf": "sacrebleu sentence chrF (character 6-grams, beta 2), on the raw text",
 }
@@ -79,8 +81,10 @@ def score(metric: str, hypothesis: str, reference: str) -> float:
 
 def score_rows(metric: str, hypotheses: list[str | None], references: list[str | None]) -> list[float | None]:
     """A metric per row; None where the row has no text or no reference."""
-    return [score(metric, h, r) if h is not None and r is not None and r.strip() else None
-            for h, r in zip(hypotheses, references, strict=True)]
+    return [
+        score(metric, h, r) if h is not None and r is not None and r.strip() else None
+        for h, r in zip(hypotheses, references, strict=True)
+    ]
 
 
 def score_table(rows: pa.Table, *, metrics: list[str]) -> dict[str, pa.Array]:

@@ -16,5 +16,15 @@ from jobs.query.lineage import run_row
 from jobs.query.sources import Catalog, CommittedRun, load_catalog
 from jobs.query.views import register_views
 
-__all__ = ["Catalog", "CommittedRun", "Diff", "connect", "diff_runs", "load_catalog", "open_run", "register_views",
-           "run_batches", "run_row"]
+__all__ = [
+    "Catalog",
+    "CommittedRun",
+    "Diff",
+    "connect",
+    "diff_runs",
+    "load_catalog",
+    "open_run",
+    "register_views",
+    "run_batches",
+    "run_row",
+]

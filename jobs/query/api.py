@@ -48,8 +48,9 @@ def _committed(output_uri: str, job: str, run_id: str, *, verify: bool) -> Commi
     return run
 
 
-def run_batches(output_uri: str, job: str, run_id: str = "latest", *, columns: list[str] | None = None,
-                verify: bool = False) -> pa.RecordBatchReader:
+def run_batches(
+    output_uri: str, job: str, run_id: str = "latest", *, columns: list[str] | None = None, verify: bool = False
+) -> pa.RecordBatchReader:
     """A committed run's rows as a stream of record batches (its listed files only)."""
     run = _committed(output_uri, job, run_id, verify=verify)
     if not run.files:
@@ -57,8 +58,9 @@ def run_batches(output_uri: str, job: str, run_id: str = "latest", *, columns: l
     return _dataset(run).scanner(columns=columns).to_reader()
 
 
-def open_run(output_uri: str, job: str, run_id: str = "latest", *, columns: list[str] | None = None,
-             verify: bool = False) -> pa.Table:
+def open_run(
+    output_uri: str, job: str, run_id: str = "latest", *, columns: list[str] | None = None, verify: bool = False
+) -> pa.Table:
     """A committed run's rows as one Arrow table."""
     return run_batches(output_uri, job, run_id, columns=columns, verify=verify).read_all()
 
@@ -81,7 +83,9 @@ def diff_runs(output_uri: str, job: str, run_a: str, run_b: str, *, limit: int |
     con = duckdb.connect()
     register_views(con, catalog)
     found = dict(con.execute("SELECT change, count(*) FROM changes(?, ?, ?) GROUP BY change", [job, a, b]).fetchall())
-    sql = "SELECT * FROM changes(?, ?, ?) ORDER BY change, row_id, sample_index" + (f" LIMIT {int(limit)}" if limit else "")
+    sql = "SELECT * FROM changes(?, ?, ?) ORDER BY change, row_id, sample_index" + (
+        f" LIMIT {int(limit)}" if limit else ""
+    )
     cursor = con.execute(sql, [job, a, b])
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, values)) for values in cursor.fetchall()]

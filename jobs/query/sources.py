@@ -58,7 +58,7 @@ def job_names(storage: Storage, output_uri: str) -> list[str]:
     prefix = output_uri.rstrip("/") + "/"
     names = set()
     for uri in storage.list_files(output_uri):
-        name = uri[len(prefix):].split("/", 1)[0]
+        name = uri[len(prefix) :].split("/", 1)[0]
         if is_job_name(name) and state.JobLayout(output_uri=output_uri, job=name).run_dir_of(uri) is not None:
             names.add(name)
     return sorted(names)
@@ -75,8 +75,11 @@ def load_catalog(output_uri: str, *, job: str | None = None) -> Catalog:
     for name in jobs:
         layout = state.JobLayout(output_uri=output_uri, job=name)
         for manifest in state.committed_manifests(storage, layout, skipped=unreadable):
-            runs.append(CommittedRun(job=name, run_id=manifest.run_id, manifest=manifest,
-                                     run_dir=layout.run(manifest.run_id).run_dir))
+            runs.append(
+                CommittedRun(
+                    job=name, run_id=manifest.run_id, manifest=manifest, run_dir=layout.run(manifest.run_id).run_dir
+                )
+            )
         try:
             pointer = state.read_latest(storage, layout)
         except InputError as exc:

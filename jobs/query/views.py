@@ -27,10 +27,12 @@ from jobs.query.sources import Catalog, CommittedRun
 from workers.io import scheme_of, storage_for
 
 GLOB = re.compile(r"[*?\[\]{}]")
-EMPTY_OUTPUTS = ("SELECT NULL::VARCHAR AS job, NULL::VARCHAR AS run_id, NULL::VARCHAR AS row_id, "
-                 "NULL::INTEGER AS sample_index, NULL::VARCHAR AS text, "
-                 "NULL::VARCHAR AS error_code, NULL::VARCHAR AS error_message, NULL::VARCHAR AS generation_key "
-                 "WHERE false")
+EMPTY_OUTPUTS = (
+    "SELECT NULL::VARCHAR AS job, NULL::VARCHAR AS run_id, NULL::VARCHAR AS row_id, "
+    "NULL::INTEGER AS sample_index, NULL::VARCHAR AS text, "
+    "NULL::VARCHAR AS error_code, NULL::VARCHAR AS error_message, NULL::VARCHAR AS generation_key "
+    "WHERE false"
+)
 
 
 def _quoted(text: str) -> str:
@@ -56,19 +58,27 @@ def _source(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> t
 def _select(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> str:
     source, id_column = _source(con, run, number)
     identifier = '"' + id_column.replace('"', '""') + '"'
-    return (f"SELECT {_quoted(run.job)} AS job, {_quoted(run.run_id)} AS run_id, "
-            f"CAST({identifier} AS VARCHAR) AS row_id, * FROM {source}")
+    return (
+        f"SELECT {_quoted(run.job)} AS job, {_quoted(run.run_id)} AS run_id, "
+        f"CAST({identifier} AS VARCHAR) AS row_id, * FROM {source}"
+    )
 
 
 def register_views(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
     """Create outputs, latest, errors, runs and changes on the connection."""
     selects = [_select(con, run, i) for i, run in enumerate(catalog.runs) if run.manifest.files]
     con.execute("CREATE OR REPLACE VIEW outputs AS " + (" UNION ALL BY NAME ".join(selects) or EMPTY_OUTPUTS))
-    pointers = pa.table({"job": pa.array(list(catalog.latest), pa.string()),
-                         "run_id": pa.array(list(catalog.latest.values()), pa.string())})
+    pointers = pa.table(
+        {
+            "job": pa.array(list(catalog.latest), pa.string()),
+            "run_id": pa.array(list(catalog.latest.values()), pa.string()),
+        }
+    )
     con.register("_latest_pointers", pointers)
-    con.execute("CREATE OR REPLACE VIEW latest AS SELECT o.* FROM outputs o "
-                "SEMI JOIN _latest_pointers p ON o.job = p.job AND o.run_id = p.run_id")
+    con.execute(
+        "CREATE OR REPLACE VIEW latest AS SELECT o.* FROM outputs o "
+        "SEMI JOIN _latest_pointers p ON o.job = p.job AND o.run_id = p.run_id"
+    )
     con.execute("CREATE OR REPLACE VIEW errors AS SELECT * FROM outputs WHERE error_code IS NOT NULL")
     con.register("_runs", runs_table(catalog.runs))
     con.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs")

@@ -5,4 +5,13 @@ from jobs.reuse.assemble import ShardAssembler, check_rows
 from jobs.reuse.previous import PreviousRun, previous_run
 from jobs.reuse.select import Dedup, ShardChoice, choose_rows, select_rows
 
-__all__ = ["Dedup", "PreviousRun", "ShardAssembler", "ShardChoice", "check_rows", "choose_rows", "previous_run", "select_rows"]
+__all__ = [
+    "Dedup",
+    "PreviousRun",
+    "ShardAssembler",
+    "ShardChoice",
+    "check_rows",
+    "choose_rows",
+    "previous_run",
+    "select_rows",
+]

@@ -39,9 +39,17 @@ from schemas.rows import (
 class ShardAssembler:
     """Completes shards from their choices and their generated rows."""
 
-    def __init__(self, *, schema: pa.Schema, keep: list[str], samples: int, previous: PreviousRun | None,
-                 wanted: set[str], write: Callable[[Shard, pa.Table, ShardWork], None],
-                 score: Callable[[pa.Table], dict[str, pa.Array]] | None = None):
+    def __init__(
+        self,
+        *,
+        schema: pa.Schema,
+        keep: list[str],
+        samples: int,
+        previous: PreviousRun | None,
+        wanted: set[str],
+        write: Callable[[Shard, pa.Table, ShardWork], None],
+        score: Callable[[pa.Table], dict[str, pa.Array]] | None = None,
+    ):
         self._schema = schema
         # Scores are never copied: they are computed on every shard against tonight's reference.
         self._base = pa.schema([f for f in schema if not f.name.startswith(SCORE_PREFIX)])
@@ -123,15 +131,18 @@ class ShardAssembler:
             parts.append(self._copied(choice.reused))
         if followers is not None:
             parts.append(self._fanned_out(followers))
-        stage = pa.schema([*self._base, pa.field(ROW, pa.int64()), *([pa.field(REFERENCE, pa.string())]
-                                                                     if self._score else [])])
+        stage = pa.schema(
+            [*self._base, pa.field(ROW, pa.int64()), *([pa.field(REFERENCE, pa.string())] if self._score else [])]
+        )
         table = pa.concat_tables([p.select(stage.names).cast(stage) for p in parts])
         table = table.sort_by([(ROW, "ascending"), (SAMPLE_INDEX, "ascending")])
         shard = choice.shard
-        check_rows(table, np.arange(shard.row_start, shard.row_end, dtype=np.int64), samples=self._samples,
-                   shard=shard.index)
+        check_rows(
+            table, np.arange(shard.row_start, shard.row_end, dtype=np.int64), samples=self._samples, shard=shard.index
+        )
         work = ShardWork(
-            rows_reused=choice.rows_reused, rows_generated=choice.rows_generated,
+            rows_reused=choice.rows_reused,
+            rows_generated=choice.rows_generated,
             engine_requests=_requests(generated) if generated is not None else 0,
             output_tokens_generated=(pc.sum(generated.column(NUM_OUTPUT_TOKENS)).as_py() or 0) if generated else 0,
             placements=_placements(generated) if generated is not None else [],
@@ -150,8 +161,12 @@ class ShardAssembler:
         return rows.take(pa.array(np.repeat(np.arange(rows.num_rows), self._samples)))
 
     def _copied(self, reused: pa.Table) -> pa.Table:
-        made = self._previous.outputs(reused.column(FILE).to_numpy(), reused.column(POSITION).to_numpy(),
-                                      samples=self._samples, columns=self._made)
+        made = self._previous.outputs(
+            reused.column(FILE).to_numpy(),
+            reused.column(POSITION).to_numpy(),
+            samples=self._samples,
+            columns=self._made,
+        )
         return _joined(self._repeated(reused), made)
 
     def _fanned_out(self, followers: pa.Table) -> pa.Table:
@@ -171,8 +186,10 @@ def check_rows(table: pa.Table, rows: np.ndarray, *, samples: int, shard: int) -
     """Sorted, the keys must be exactly (rows[0], 0..n-1), (rows[1], 0..n-1), ..."""
     want_rows = np.repeat(rows, samples)
     want_samples = np.tile(np.arange(samples), len(rows))
-    if not (np.array_equal(table.column(ROW).to_numpy(), want_rows)
-            and np.array_equal(table.column(SAMPLE_INDEX).to_numpy(), want_samples)):
+    if not (
+        np.array_equal(table.column(ROW).to_numpy(), want_rows)
+        and np.array_equal(table.column(SAMPLE_INDEX).to_numpy(), want_samples)
+    ):
         raise JobError(f"shard {shard} lost or duplicated rows")
 
 
@@ -182,14 +199,15 @@ def _joined(left: pa.Table, right: pa.Table) -> pa.Table:
     return left
 
 
-
-
 def _placements(generated: pa.Table) -> list[Placement]:
     """Rows per (node, actor, incarnation) of the engine stage's rows (none from a local test)."""
     if NODE not in generated.column_names:
         return []
     counts = generated.group_by([NODE, ACTOR, INCARNATION]).aggregate(
-        [([], "count_all"), (GEN_START, "min"), (GEN_END, "max")])
+        [([], "count_all"), (GEN_START, "min"), (GEN_END, "max")]
+    )
     columns = (NODE, ACTOR, INCARNATION, "count_all", f"{GEN_START}_min", f"{GEN_END}_max")
-    return [Placement(node=n, actor=a, incarnation=i, rows=c, started=s, ended=e)
-            for n, a, i, c, s, e in zip(*(counts.column(c).to_pylist() for c in columns))]
+    return [
+        Placement(node=n, actor=a, incarnation=i, rows=c, started=s, ended=e)
+        for n, a, i, c, s, e in zip(*(counts.column(c).to_pylist() for c in columns))
+    ]

@@ -29,8 +29,15 @@ FILES_CACHED = 8  # decoded data files kept while copying (rows of one shard usu
 class PreviousRun:
     """A committed run's reusable rows, by id and generation key."""
 
-    def __init__(self, storage: Storage, layout: state.RunLayout, manifest: Manifest, *, id_column: str,
-                 retry_spec: str | None = None):
+    def __init__(
+        self,
+        storage: Storage,
+        layout: state.RunLayout,
+        manifest: Manifest,
+        *,
+        id_column: str,
+        retry_spec: str | None = None,
+    ):
         self.run_id = layout.run_id
         self._retry = retry_spec is not None
         self._unrendered_by_id = self._retry and retry_spec == manifest.spec_sha256
@@ -49,22 +56,41 @@ class PreviousRun:
             if any(name not in parquet.schema_arrow.names for name in wanted):
                 continue  # written before generation keys, or under another id column: nothing to reuse
             table = parquet.read(columns=wanted)
-            parts.append(table.append_column(FILE, pa.array(np.full(table.num_rows, number, dtype=np.int32)))
-                         .append_column(POSITION, pa.array(np.arange(table.num_rows, dtype=np.int64))))
+            parts.append(
+                table.append_column(FILE, pa.array(np.full(table.num_rows, number, dtype=np.int32))).append_column(
+                    POSITION, pa.array(np.arange(table.num_rows, dtype=np.int64))
+                )
+            )
         if not parts:
-            return pa.table({"id": pa.array([], pa.null()), GENERATION_KEY: pa.array([], pa.string()),
-                             FILE: pa.array([], pa.int32()), POSITION: pa.array([], pa.int64())})
+            return pa.table(
+                {
+                    "id": pa.array([], pa.null()),
+                    GENERATION_KEY: pa.array([], pa.string()),
+                    FILE: pa.array([], pa.int32()),
+                    POSITION: pa.array([], pa.int64()),
+                }
+            )
         rows = pa.concat_tables(parts, promote_options="permissive")
         bad = pc.is_valid(rows.column(ERROR_CODE))
         if self._retry:  # only retryable errors are generated again
             bad = pc.and_(bad, pc.is_in(rows.column(ERROR_CODE), value_set=pa.array(sorted(RETRYABLE_ERRORS))))
         failed = pc.unique(rows.filter(bad).column(self._id_column))
-        firsts = rows.filter(pc.and_(pc.equal(rows.column(SAMPLE_INDEX), 0),
-                                     pc.invert(pc.is_in(rows.column(self._id_column), value_set=failed))))
+        firsts = rows.filter(
+            pc.and_(
+                pc.equal(rows.column(SAMPLE_INDEX), 0),
+                pc.invert(pc.is_in(rows.column(self._id_column), value_set=failed)),
+            )
+        )
         if not self._unrendered_by_id:
             firsts = firsts.filter(pc.is_valid(firsts.column(GENERATION_KEY)))
-        return pa.table({"id": firsts.column(self._id_column), GENERATION_KEY: firsts.column(GENERATION_KEY),
-                         FILE: firsts.column(FILE), POSITION: firsts.column(POSITION)})
+        return pa.table(
+            {
+                "id": firsts.column(self._id_column),
+                GENERATION_KEY: firsts.column(GENERATION_KEY),
+                FILE: firsts.column(FILE),
+                POSITION: firsts.column(POSITION),
+            }
+        )
 
     @property
     def rows(self) -> int:
@@ -89,9 +115,12 @@ class PreviousRun:
         if self._unrendered_by_id:  # rows that failed to render both times (null keys) match by id
             unrendered = index.filter(pc.is_null(index.column(GENERATION_KEY))).drop_columns([GENERATION_KEY])
             nulls = tonight.filter(pc.is_null(tonight.column(GENERATION_KEY))).drop_columns([GENERATION_KEY])
-            joined = pa.concat_tables([joined.select(["_i", FILE, POSITION]),
-                                       nulls.join(unrendered, keys=["id"], join_type="inner")
-                                       .select(["_i", FILE, POSITION])])
+            joined = pa.concat_tables(
+                [
+                    joined.select(["_i", FILE, POSITION]),
+                    nulls.join(unrendered, keys=["id"], join_type="inner").select(["_i", FILE, POSITION]),
+                ]
+            )
         at = joined.column("_i").to_numpy()
         files[at] = joined.column(FILE).to_numpy()
         positions[at] = joined.column(POSITION).to_numpy()
@@ -119,8 +148,10 @@ class PreviousRun:
         uri, entry = self._files[number], self._entries[number]
         data = self._storage.read_bytes(uri)
         if len(data) != entry.bytes or state.sha256_hex(data) != entry.sha256:
-            raise JobError(f"{uri} no longer matches the manifest of run {self.run_id} (size or sha256): its rows "
-                           "are not reused; restore the file, or run with mode: full")
+            raise JobError(
+                f"{uri} no longer matches the manifest of run {self.run_id} (size or sha256): its rows "
+                "are not reused; restore the file, or run with mode: full"
+            )
         return pq.ParquetFile(pa.BufferReader(data))
 
     def _file(self, number: int) -> pa.Table:
@@ -134,8 +165,9 @@ class PreviousRun:
         return table
 
 
-def previous_run(storage: Storage, job: state.JobLayout, run_id: str | None, *, id_column: str,
-                 retry_spec: str | None = None) -> PreviousRun | None:
+def previous_run(
+    storage: Storage, job: state.JobLayout, run_id: str | None, *, id_column: str, retry_spec: str | None = None
+) -> PreviousRun | None:
     """The committed run `run_id` of the job as a PreviousRun; None when there is none to reuse.
     `retry_spec` (the retrying run's spec fingerprint) makes it a retry's source: rejected runs too."""
     if run_id is None:

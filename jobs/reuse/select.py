@@ -40,8 +40,9 @@ class ShardChoice:
     @classmethod
     def everything(cls, shard: Shard) -> ShardChoice:
         """A shard whose every row goes to the engine stage (nothing to copy, no repeats)."""
-        return cls(shard=shard, generate=np.arange(shard.row_start, shard.row_end, dtype=np.int64),
-                   engine_requests=None)
+        return cls(
+            shard=shard, generate=np.arange(shard.row_start, shard.row_end, dtype=np.int64), engine_requests=None
+        )
 
     @property
     def rows_reused(self) -> int:
@@ -66,7 +67,12 @@ class Dedup:
 
 
 def choose_rows(
-    shards: list[Shard], *, config: StageConfig, id_column: str, previous: PreviousRun | None, dedup: Dedup,
+    shards: list[Shard],
+    *,
+    config: StageConfig,
+    id_column: str,
+    previous: PreviousRun | None,
+    dedup: Dedup,
 ) -> Iterator[ShardChoice]:
     """Every shard's choice for a run, in order. Only shards that may copy or fan out rows are
     rendered here: all of them when reusing from a run, else those holding repeated raw values."""
@@ -85,8 +91,14 @@ def choose_rows(
 
 
 def select_rows(
-    shards: list[Shard], *, config: StageConfig, id_column: str, previous: PreviousRun | None, dedup: Dedup,
-    keep_tables: bool = True, on_rendered: Callable[[pa.Table], None] | None = None,
+    shards: list[Shard],
+    *,
+    config: StageConfig,
+    id_column: str,
+    previous: PreviousRun | None,
+    dedup: Dedup,
+    keep_tables: bool = True,
+    on_rendered: Callable[[pa.Table], None] | None = None,
 ) -> Iterator[ShardChoice]:
     """Every shard's choice, in the order given; `on_rendered` sees each unit's rendered rows."""
     renderer = make_renderer(config)
@@ -104,10 +116,16 @@ def select_rows(
         for shard, rows, _ in parts:
             span = slice(offset, offset + rows.num_rows)
             offset += rows.num_rows
-            yield _choice(shard, rendered.slice(span.start, rows.num_rows), reused[span], followers[span],
-                          files[span] if files is not None else None,
-                          positions[span] if positions is not None else None,
-                          keep=config.keep_columns if keep_tables else None, prompts=config.store_prompts)
+            yield _choice(
+                shard,
+                rendered.slice(span.start, rows.num_rows),
+                reused[span],
+                followers[span],
+                files[span] if files is not None else None,
+                positions[span] if positions is not None else None,
+                keep=config.keep_columns if keep_tables else None,
+                prompts=config.store_prompts,
+            )
 
 
 def _chunks(shards: list[Shard], *, columns: list[str]) -> Iterator[list[tuple[Shard, pa.Table, np.ndarray]]]:
@@ -148,8 +166,17 @@ def _followers(keys: list[str | None], reused: np.ndarray, parts, dedup: Dedup) 
     return follows
 
 
-def _choice(shard: Shard, rendered: pa.Table, reused: np.ndarray, follows: np.ndarray, files, positions, *,
-            keep: list[str] | None, prompts: bool = False) -> ShardChoice:
+def _choice(
+    shard: Shard,
+    rendered: pa.Table,
+    reused: np.ndarray,
+    follows: np.ndarray,
+    files,
+    positions,
+    *,
+    keep: list[str] | None,
+    prompts: bool = False,
+) -> ShardChoice:
     rows = rendered.column(ROW).to_numpy()
     generate = ~reused & ~follows
     keys_valid = rendered.column(GENERATION_KEY).is_valid().to_numpy()
@@ -159,7 +186,8 @@ def _choice(shard: Shard, rendered: pa.Table, reused: np.ndarray, follows: np.nd
     if reused.any():
         table = rendered.filter(pa.array(reused)).select([*(keep or []), *extra, ROW])
         choice.reused = table.append_column(FILE, pa.array(files[reused])).append_column(
-            POSITION, pa.array(positions[reused]))
+            POSITION, pa.array(positions[reused])
+        )
     if follows.any():
         choice.followers = rendered.filter(pa.array(follows)).select([*(keep or []), *extra, ROW, GENERATION_KEY])
     return choice

@@ -7,4 +7,19 @@ from jobs.run.estimate import Estimate, estimate_run
 from jobs.run.pipeline import init_ray, shutdown_ray
 from jobs.run.progress import Progress
 
-__all__ = ["RUN_ID_PATTERN", "BudgetExceeded", "CapacityPlan", "Estimate", "parse_duration", "plan_capacity", "Progress", "estimate_run", "check_run_id", "RunResult", "init_ray", "new_run_id", "run_job", "shutdown_ray"]
+__all__ = [
+    "RUN_ID_PATTERN",
+    "BudgetExceeded",
+    "CapacityPlan",
+    "Estimate",
+    "parse_duration",
+    "plan_capacity",
+    "Progress",
+    "estimate_run",
+    "check_run_id",
+    "RunResult",
+    "init_ray",
+    "new_run_id",
+    "run_job",
+    "shutdown_ray",
+]

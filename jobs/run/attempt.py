@@ -38,8 +38,9 @@ RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 def check_run_id(run_id: str) -> None:
     """Raise SpecError unless the whole run id is letters, digits, '.', '_', '-' (at most 128)."""
     if not re.fullmatch(RUN_ID_PATTERN, run_id):
-        raise SpecError(f"run id {run_id!r}: use letters, digits, '.', '_', '-' (at most 128, starting with a letter "
-                        "or digit)")
+        raise SpecError(
+            f"run id {run_id!r}: use letters, digits, '.', '_', '-' (at most 128, starting with a letter or digit)"
+        )
 
 
 def new_run_id() -> str:
@@ -58,9 +59,16 @@ class RunResult:
 
 
 def run_job(
-    spec: JobSpec, *, run_id: str | None = None, resume: bool = False, verbose: bool = False,
-    progress: Progress | None = None, on_start: Callable[[str], None] | None = None,
-    wait_lease: float | None = None, address: str | None = None, retry_of: str | None = None,
+    spec: JobSpec,
+    *,
+    run_id: str | None = None,
+    resume: bool = False,
+    verbose: bool = False,
+    progress: Progress | None = None,
+    on_start: Callable[[str], None] | None = None,
+    wait_lease: float | None = None,
+    address: str | None = None,
+    retry_of: str | None = None,
 ) -> RunResult:
     """Run (or resume) one job to a committed manifest. Raises InputError/SpecError before loading,
     LeaseHeld if another live driver holds the run (after waiting up to `wait_lease` seconds),
@@ -76,8 +84,9 @@ def run_job(
     with cancel_on_sigterm():
         existing = state.read_manifest(storage, layout)
         if existing is not None:
-            return _after_commit(spec, storage, RunResult(manifest=existing, manifest_uri=layout.manifest,
-                                                          written=False))
+            return _after_commit(
+                spec, storage, RunResult(manifest=existing, manifest_uri=layout.manifest, written=False)
+            )
         try:
             table = inspect_input(spec)
             if spec.publish is not None:
@@ -86,8 +95,15 @@ def run_job(
             reused_from = state.read_latest(storage, layout) if spec.mode == "incremental" else None
             if retry_of is not None and state.read_manifest(storage, layout.run(retry_of)) is None:
                 raise InputError(f"retry: run {spec.name}/{retry_of} is not committed under {spec.output.uri}")
-            fresh = fresh_plan(spec, run_id=run_id, table=table, model=model, adapters=adapters,
-                               reused_from=reused_from, retry_of=retry_of)
+            fresh = fresh_plan(
+                spec,
+                run_id=run_id,
+                table=table,
+                model=model,
+                adapters=adapters,
+                reused_from=reused_from,
+                retry_of=retry_of,
+            )
             pinned = state.read_plan(storage, layout)
             if pinned is not None:
                 check_resume(pinned, fresh)
@@ -100,9 +116,21 @@ def run_job(
             raise
         try:
             deliver_pending(spec, storage)  # ends of earlier runs of the job, left for the spec's holder to tell
-            result = _attempt(spec, storage=storage, layout=layout, lease=lease, table=table, model=model,
-                              adapters=adapters, fresh=fresh, progress=progress, verbose=verbose, address=address,
-                              timings={"validate": time.monotonic() - started}, started=started)
+            result = _attempt(
+                spec,
+                storage=storage,
+                layout=layout,
+                lease=lease,
+                table=table,
+                model=model,
+                adapters=adapters,
+                fresh=fresh,
+                progress=progress,
+                verbose=verbose,
+                address=address,
+                timings={"validate": time.monotonic() - started},
+                started=started,
+            )
         finally:
             lease.release()
         return _after_commit(spec, storage, result)
@@ -119,18 +147,34 @@ def _after_commit(spec: JobSpec, storage, result: RunResult) -> RunResult:
         try:
             published = publish_pending(spec, storage)
         except PublishError as exc:
-            raise PublishError(f"run {spec.name}/{result.manifest.run_id} is committed ({result.manifest_uri}) but "
-                               f"not published: {exc}. `pressroom publish {spec.name}/{result.manifest.run_id} "
-                               "--spec SPEC` or the job's next run publishes it") from exc
+            raise PublishError(
+                f"run {spec.name}/{result.manifest.run_id} is committed ({result.manifest_uri}) but "
+                f"not published: {exc}. `pressroom publish {spec.name}/{result.manifest.run_id} "
+                "--spec SPEC` or the job's next run publishes it"
+            ) from exc
     if spec.retention and result.written:
         _retain(spec, storage)
-    return RunResult(manifest=result.manifest, manifest_uri=result.manifest_uri, written=result.written,
-                     published=tuple(published))
+    return RunResult(
+        manifest=result.manifest, manifest_uri=result.manifest_uri, written=result.written, published=tuple(published)
+    )
 
 
-def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.RunLease, table, model, adapters,
-             fresh, progress: Progress | None, verbose: bool, address: str | None, timings: dict,
-             started: float) -> RunResult:
+def _attempt(
+    spec: JobSpec,
+    *,
+    storage,
+    layout: state.RunLayout,
+    lease: state.RunLease,
+    table,
+    model,
+    adapters,
+    fresh,
+    progress: Progress | None,
+    verbose: bool,
+    address: str | None,
+    timings: dict,
+    started: float,
+) -> RunResult:
     """Everything the lease holder does, its state recorded at each step and at its end."""
     existing = state.read_manifest(storage, layout)  # another attempt may have committed meanwhile
     if existing is not None:
@@ -148,25 +192,53 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
         progress.rows_done = sum(r.totals.rows_in for r in done.values())
         previous = None
         if todo and plan.reused_from:
-            previous = previous_run(storage, layout, plan.reused_from, id_column=spec.input.id_column,
-                                    retry_spec=plan.spec_sha256 if plan.retry else None)
+            previous = previous_run(
+                storage,
+                layout,
+                plan.reused_from,
+                id_column=spec.input.id_column,
+                retry_spec=plan.spec_sha256 if plan.retry else None,
+            )
         if todo:
-            generate(spec, table=table, model=model, adapters=adapters, todo=todo, layout=layout, storage=storage,
-                     lease=lease, progress=progress, timings=timings, verbose=verbose, address=address,
-                     previous=previous, budget=Budget(spec.budget, run_id=layout.run_id, done=list(done.values())))
+            generate(
+                spec,
+                table=table,
+                model=model,
+                adapters=adapters,
+                todo=todo,
+                layout=layout,
+                storage=storage,
+                lease=lease,
+                progress=progress,
+                timings=timings,
+                verbose=verbose,
+                address=address,
+                previous=previous,
+                budget=Budget(spec.budget, run_id=layout.run_id, done=list(done.values())),
+            )
         records = state.read_shard_records(storage, layout)
         missing = [s.index for s in shards if s.index not in records or not _matches(records[s.index], shards)]
         if missing:
             raise JobError(f"run {layout.run_id}: shards {missing[:10]} have no completion record")
         timings["run"] = time.monotonic() - started  # this attempt: start -> every shard written
-        manifest = build_manifest(spec, run_id=layout.run_id, created_at=plan.created_at, table=table, model=model,
-                                  adapters=adapters, records=[records[s.index] for s in shards], timings=timings,
-                                  split=_split(records, done, todo), reused_from=plan.reused_from,
-                                  retry_of=plan.reused_from if plan.retry else None)
+        manifest = build_manifest(
+            spec,
+            run_id=layout.run_id,
+            created_at=plan.created_at,
+            table=table,
+            model=model,
+            adapters=adapters,
+            records=[records[s.index] for s in shards],
+            timings=timings,
+            split=_split(records, done, todo),
+            reused_from=plan.reused_from,
+            retry_of=plan.reused_from if plan.retry else None,
+        )
         lease.check()
         state.record_state(storage, layout, RunStateName.COMMITTING, attempt=lease.attempt)
-        result = state.commit_manifest(storage, layout, manifest,
-                                       latest_only_from=plan.reused_from if plan.retry else None)
+        result = state.commit_manifest(
+            storage, layout, manifest, latest_only_from=plan.reused_from if plan.retry else None
+        )
     except LeaseHeld:
         raise  # the run is another attempt's now: its state is theirs to record
     except Exception as exc:
@@ -181,8 +253,14 @@ def _attempt(spec: JobSpec, *, storage, layout: state.RunLayout, lease: state.Ru
 def _retain(spec: JobSpec, storage) -> None:
     """The spec's retention after a commit; a failure here leaves the committed run as it is."""
     try:
-        retain_runs(storage, output_uri=spec.output.uri, job=spec.name, keep_runs=spec.retention.keep_runs,
-                    keep_days=spec.retention.keep_days, iceberg=spec.publish.iceberg if spec.publish else None)
+        retain_runs(
+            storage,
+            output_uri=spec.output.uri,
+            job=spec.name,
+            keep_runs=spec.retention.keep_runs,
+            keep_days=spec.retention.keep_days,
+            iceberg=spec.publish.iceberg if spec.publish else None,
+        )
     except (OSError, PressroomError) as exc:
         print(f"warning: retention for job {spec.name} failed, the run is committed: {exc}", file=sys.stderr)
 
@@ -198,8 +276,15 @@ def _split(records: dict[int, ShardRecord], done: dict[int, ShardRecord], todo: 
     }
 
 
-def _end(spec: JobSpec, storage, layout: state.RunLayout, exc: BaseException, *, attempt: int | None,
-         only_from: set | None = None) -> None:
+def _end(
+    spec: JobSpec,
+    storage,
+    layout: state.RunLayout,
+    exc: BaseException,
+    *,
+    attempt: int | None,
+    only_from: set | None = None,
+) -> None:
     """Record how the run ended (cancelled, or failed with a reason) and notify."""
     if isinstance(exc, RunCancelled):
         name, reason = RunStateName.CANCELLED, None
@@ -209,8 +294,9 @@ def _end(spec: JobSpec, storage, layout: state.RunLayout, exc: BaseException, *,
         name = RunStateName.FAILED
         reason = FailureReason.INPUT if isinstance(exc, (InputError, SpecError)) else FailureReason.ENGINE
     message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    ended = state.record_state(storage, layout, name, attempt=attempt, reason=reason, message=message,
-                               only_from=only_from)
+    ended = state.record_state(
+        storage, layout, name, attempt=attempt, reason=reason, message=message, only_from=only_from
+    )
     if ended is not None and spec.notify:
         post_event(spec.notify, run_event(ended, manifest=None, manifest_uri=None))
 

@@ -35,8 +35,9 @@ class Budget:
             return False
         limit = self._spec.max_rows if self._spec else None
         if limit is not None and self.rows + rows_generated > limit:
-            self.stopped = self._message("max_rows", limit, f"{self.rows} rows admitted", shard,
-                                         f"{self.rows + rows_generated} rows")
+            self.stopped = self._message(
+                "max_rows", limit, f"{self.rows} rows admitted", shard, f"{self.rows + rows_generated} rows"
+            )
             return False
         self.rows += rows_generated
         return True
@@ -45,8 +46,13 @@ class Budget:
         """Count a generated shard's tokens before it is written; raise if they go past the budget."""
         limit = self._spec.max_output_tokens if self._spec else None
         if limit is not None and self.tokens + work.output_tokens_generated > limit:
-            self.stopped = self._message("max_output_tokens", limit, f"{self.tokens} tokens generated", shard,
-                                         f"{self.tokens + work.output_tokens_generated} tokens")
+            self.stopped = self._message(
+                "max_output_tokens",
+                limit,
+                f"{self.tokens} tokens generated",
+                shard,
+                f"{self.tokens + work.output_tokens_generated} tokens",
+            )
             raise BudgetExceeded(self.stopped)
         self.tokens += work.output_tokens_generated
 
@@ -56,5 +62,7 @@ class Budget:
             raise BudgetExceeded(self.stopped)
 
     def _message(self, name: str, limit: int, spent: str, shard: Shard, would: str) -> str:
-        return (f"budget.{name} {limit} reached: {spent}, and shard {shard.index} would bring the run to {would}; "
-                f"finished shards are kept: raise budget.{name} and resume with --run-id {self._run_id}")
+        return (
+            f"budget.{name} {limit} reached: {spent}, and shard {shard.index} would bring the run to {would}; "
+            f"finished shards are kept: raise budget.{name} and resume with --run-id {self._run_id}"
+        )

@@ -67,11 +67,15 @@ class Startup:
             if slope < 0:  # noise: more replicas never start faster
                 slope, intercept = 0.0, statistics.fmean(medians.values())
             counts = ", ".join(str(c) for c in medians)
-            return (max(0.0, intercept + slope * replicas),
-                    f"a line through runs with {counts} replica(s): {slope:+.2f} s per replica")
-        (count, seconds), = medians.items()
-        return seconds, (f"measured with {count} replica(s) only, assumed the same with {replicas} (replicas whose "
-                         "hosts share CPUs start slower: plan from a run at the count you will use)")
+            return (
+                max(0.0, intercept + slope * replicas),
+                f"a line through runs with {counts} replica(s): {slope:+.2f} s per replica",
+            )
+        ((count, seconds),) = medians.items()
+        return seconds, (
+            f"measured with {count} replica(s) only, assumed the same with {replicas} (replicas whose "
+            "hosts share CPUs start slower: plan from a run at the count you will use)"
+        )
 
 
 @dataclass(frozen=True)
@@ -106,20 +110,32 @@ class CapacityPlan:
         return asdict(self)
 
 
-def measured_throughput(manifests: list[Manifest], *, model_sha256: str, engine: str,
-                        accelerator: str | None) -> Throughput | None:
+def measured_throughput(
+    manifests: list[Manifest], *, model_sha256: str, engine: str, accelerator: str | None
+) -> Throughput | None:
     """Per-replica throughput over earlier runs of this model, engine and accelerator."""
-    matched = [m for m in manifests if m.model.sha256 == model_sha256 and m.model.engine == engine
-               and m.accelerator_type == accelerator and m.workers.actors and m.timings.get("generate")
-               and m.totals.output_tokens_generated]
+    matched = [
+        m
+        for m in manifests
+        if m.model.sha256 == model_sha256
+        and m.model.engine == engine
+        and m.accelerator_type == accelerator
+        and m.workers.actors
+        and m.timings.get("generate")
+        and m.totals.output_tokens_generated
+    ]
     if not matched:
         return None
     tokens = sum(m.totals.output_tokens_generated for m in matched)
     replica_seconds = sum(m.timings["generate"] * m.workers.actors for m in matched)
     startup = Startup(tuple((m.workers.actors, startup_seconds(m.timings)) for m in matched))
     per_row = sum(m.totals.output_tokens for m in matched) / max(1, sum(m.totals.rows_in for m in matched))
-    return Throughput(tokens / replica_seconds, startup, per_row,
-                      f"{len(matched)} earlier run(s) of this model on {accelerator or 'unpinned nodes'}")
+    return Throughput(
+        tokens / replica_seconds,
+        startup,
+        per_row,
+        f"{len(matched)} earlier run(s) of this model on {accelerator or 'unpinned nodes'}",
+    )
 
 
 def calibrate(spec: JobSpec, *, rows: int, address: str | None = None) -> Throughput:
@@ -130,19 +146,34 @@ def calibrate(spec: JobSpec, *, rows: int, address: str | None = None) -> Throug
     with tempfile.TemporaryDirectory(prefix="pressroom-calibrate-") as scratch:
         sample_path = Path(scratch) / "sample.parquet"
         pq.write_table(sample, sample_path)
-        trial = spec.model_copy(update={
-            "input": spec.input.model_copy(update={"uri": str(sample_path)}),
-            "output": spec.output.model_copy(update={"uri": str(Path(scratch) / "out")}),
-            "mode": "full", "budget": None, "retention": None, "notify": None, "schedule": None, "publish": None,
-            "quality": spec.quality.model_copy(update={"gate": None}) if spec.quality else None,
-        })
+        trial = spec.model_copy(
+            update={
+                "input": spec.input.model_copy(update={"uri": str(sample_path)}),
+                "output": spec.output.model_copy(update={"uri": str(Path(scratch) / "out")}),
+                "mode": "full",
+                "budget": None,
+                "retention": None,
+                "notify": None,
+                "schedule": None,
+                "publish": None,
+                "quality": spec.quality.model_copy(update={"gate": None}) if spec.quality else None,
+            }
+        )
         manifest = run_job(trial, run_id="calibration", address=address).manifest
-    found = measured_throughput([manifest], model_sha256=manifest.model.sha256, engine=manifest.model.engine,
-                                accelerator=manifest.accelerator_type)
+    found = measured_throughput(
+        [manifest],
+        model_sha256=manifest.model.sha256,
+        engine=manifest.model.engine,
+        accelerator=manifest.accelerator_type,
+    )
     if found is None:
         raise SpecError(f"--calibrate {rows}: the sample generated no tokens to measure")
-    return Throughput(found.tokens_per_second, found.startup, found.output_tokens_per_row,
-                      f"a calibration run of {sample.num_rows} rows with {manifest.workers.actors} replica(s)")
+    return Throughput(
+        found.tokens_per_second,
+        found.startup,
+        found.output_tokens_per_row,
+        f"a calibration run of {sample.num_rows} rows with {manifest.workers.actors} replica(s)",
+    )
 
 
 def _fewest_replicas(tokens: int, rate: float, startup: Startup, deadline_seconds: float) -> int:
@@ -164,9 +195,15 @@ def _fewest_replicas(tokens: int, rate: float, startup: Startup, deadline_second
     return best
 
 
-def plan_capacity(spec: JobSpec, *, deadline_seconds: float, accelerator: str | None = None,
-                  calibrate_rows: int | None = None, replicas: int | None = None,
-                  address: str | None = None) -> CapacityPlan:
+def plan_capacity(
+    spec: JobSpec,
+    *,
+    deadline_seconds: float,
+    accelerator: str | None = None,
+    calibrate_rows: int | None = None,
+    replicas: int | None = None,
+    address: str | None = None,
+) -> CapacityPlan:
     """Replicas and GPUs that finish the spec's next run within the deadline (or, with `replicas`,
     how long that many take)."""
     from jobs.query import load_catalog
@@ -174,12 +211,13 @@ def plan_capacity(spec: JobSpec, *, deadline_seconds: float, accelerator: str | 
     accelerator = accelerator if accelerator is not None else spec.resources.accelerator_type
     estimate = estimate_run(spec)
     model, _ = resolve_models(spec)
-    assumptions = [f"rows: {estimate.rows} in the input, {estimate.rows_to_generate} to generate "
-                   f"({estimate.rows_reused} reused from the latest run)",
-                   f"input tokens: {estimate.input_tokens}, counted with the model's tokenizer"]
+    assumptions = [
+        f"rows: {estimate.rows} in the input, {estimate.rows_to_generate} to generate "
+        f"({estimate.rows_reused} reused from the latest run)",
+        f"input tokens: {estimate.input_tokens}, counted with the model's tokenizer",
+    ]
     history = [run.manifest for run in load_catalog(spec.output.uri).runs]
-    earlier = measured_throughput(history, model_sha256=model.sha256, engine=spec.model.engine,
-                                  accelerator=accelerator)
+    earlier = measured_throughput(history, model_sha256=model.sha256, engine=spec.model.engine, accelerator=accelerator)
     if calibrate_rows:
         throughput = calibrate(spec, rows=calibrate_rows, address=address)
         if earlier is not None:  # start-up at other replica counts from earlier runs, beside the calibration's
@@ -187,35 +225,50 @@ def plan_capacity(spec: JobSpec, *, deadline_seconds: float, accelerator: str | 
     elif earlier is not None:
         throughput = earlier
     else:
-        raise SpecError(f"no committed run of model {spec.model.source} ({spec.model.engine}, accelerator "
-                        f"{accelerator or 'unpinned'}) under {spec.output.uri} to measure throughput from: pass "
-                        "--calibrate ROWS to measure it on a sample")
+        raise SpecError(
+            f"no committed run of model {spec.model.source} ({spec.model.engine}, accelerator "
+            f"{accelerator or 'unpinned'}) under {spec.output.uri} to measure throughput from: pass "
+            "--calibrate ROWS to measure it on a sample"
+        )
     samples = spec.sampling.n
     if estimate.estimated_output_tokens is not None:
         tokens = estimate.estimated_output_tokens
         assumptions.append(f"output tokens: {tokens}, at the job's earlier runs' tokens per row")
     elif throughput.output_tokens_per_row is not None:
         tokens = round(throughput.output_tokens_per_row * estimate.rows_to_generate)
-        assumptions.append(f"output tokens: {tokens}, at {throughput.output_tokens_per_row:.1f} per row "
-                           f"({throughput.source})")
+        assumptions.append(
+            f"output tokens: {tokens}, at {throughput.output_tokens_per_row:.1f} per row ({throughput.source})"
+        )
     else:
         tokens = spec.sampling.max_tokens * samples * estimate.rows_to_generate
         assumptions.append(f"output tokens: {tokens}, the upper bound max_tokens x n x rows")
     rate = throughput.tokens_per_second
-    assumptions.append(f"throughput: {rate:.1f} generated tokens/s per replica, from {throughput.source}; "
-                       "replicas scale linearly (check with benchmarks/simulated_scaling.py)")
+    assumptions.append(
+        f"throughput: {rate:.1f} generated tokens/s per replica, from {throughput.source}; "
+        "replicas scale linearly (check with benchmarks/simulated_scaling.py)"
+    )
     if replicas is None:
         replicas = _fewest_replicas(tokens, rate, throughput.startup, deadline_seconds)
     startup, basis = throughput.startup.seconds(replicas)
-    assumptions.append(f"start-up: {startup:.1f} s (Ray, the engines loading, the first rows read) before the "
-                       f"first row generates, {basis}")
+    assumptions.append(
+        f"start-up: {startup:.1f} s (Ray, the engines loading, the first rows read) before the "
+        f"first row generates, {basis}"
+    )
     predicted = startup + (tokens / (replicas * rate) if tokens else 0.0)
     gpus = replicas * spec.resources.gpus_per_replica
     assumptions.append(f"GPUs: {replicas} replica(s) x {spec.resources.gpus_per_replica:g} per replica")
     return CapacityPlan(
-        job=spec.name, deadline_seconds=deadline_seconds, rows=estimate.rows,
-        rows_to_generate=estimate.rows_to_generate, input_tokens=estimate.input_tokens, output_tokens=tokens,
-        replica_tokens_per_second=round(rate, 2), startup_seconds=round(startup, 1),
-        replicas=replicas, gpus=gpus, predicted_seconds=round(predicted, 1), fits=predicted <= deadline_seconds,
+        job=spec.name,
+        deadline_seconds=deadline_seconds,
+        rows=estimate.rows,
+        rows_to_generate=estimate.rows_to_generate,
+        input_tokens=estimate.input_tokens,
+        output_tokens=tokens,
+        replica_tokens_per_second=round(rate, 2),
+        startup_seconds=round(startup, 1),
+        replicas=replicas,
+        gpus=gpus,
+        predicted_seconds=round(predicted, 1),
+        fits=predicted <= deadline_seconds,
         assumptions=assumptions,
     )

@@ -23,8 +23,14 @@ class ShardCollector:
     table handed on keeps `_row` so reused and fanned-out rows can join it.
     """
 
-    def __init__(self, shards: list[Shard], *, samples: int, done: Callable[[Shard, pa.Table], None],
-                 rows: dict[int, np.ndarray] | None = None):
+    def __init__(
+        self,
+        shards: list[Shard],
+        *,
+        samples: int,
+        done: Callable[[Shard, pa.Table], None],
+        rows: dict[int, np.ndarray] | None = None,
+    ):
         self._shards = {s.index: s for s in shards}
         self._samples = samples
         self._rows = {s.index: _rows_of(s, rows) for s in shards}
@@ -46,7 +52,9 @@ class ShardCollector:
                 self._flush(self._shards[index])
 
     def _flush(self, shard: Shard) -> None:
-        table = pa.concat_tables(self._parts.pop(shard.index)).sort_by([(ROW, "ascending"), (SAMPLE_INDEX, "ascending")])
+        table = pa.concat_tables(self._parts.pop(shard.index)).sort_by(
+            [(ROW, "ascending"), (SAMPLE_INDEX, "ascending")]
+        )
         check_rows(table, self._rows.pop(shard.index), samples=self._samples, shard=shard.index)
         self._done(shard, table)
 

@@ -80,23 +80,40 @@ def estimate_run(spec: JobSpec, *, run_id: str | None = None) -> Estimate:
     history = state.committed_manifests(storage, layout)[-HISTORY_RUNS:]
     committed = state.read_manifest(storage, layout) if run_id else None
     pinned = state.read_plan(storage, layout) if run_id else None
-    reused_from = pinned.reused_from if pinned else (
-        state.read_latest(storage, layout) if spec.mode == "incremental" else None)
+    reused_from = (
+        pinned.reused_from if pinned else (state.read_latest(storage, layout) if spec.mode == "incremental" else None)
+    )
     plan = fresh_plan(spec, run_id=layout.run_id, table=table, model=model, adapters=adapters, reused_from=reused_from)
     if pinned is not None:
         check_resume(pinned, plan)
-    done = {} if pinned is None else {
-        i: r for i, r in state.read_shard_records(storage, layout).items()
-        if i < len(plan.shards) and r.covers(plan.shards[i])}
+    done = (
+        {}
+        if pinned is None
+        else {
+            i: r
+            for i, r in state.read_shard_records(storage, layout).items()
+            if i < len(plan.shards) and r.covers(plan.shards[i])
+        }
+    )
     todo = [] if committed is not None else [s for s in plan.shards if s.index not in done]
     config = stage_config(spec, table=table, model=model, adapters=adapters)
     counter = _TokenCounter(model.path, config.system)
     retry_spec = pinned.spec_sha256 if pinned is not None and pinned.retry else None
-    previous = previous_run(storage, layout, reused_from, id_column=spec.input.id_column,
-                            retry_spec=retry_spec) if todo else None
+    previous = (
+        previous_run(storage, layout, reused_from, id_column=spec.input.id_column, retry_spec=retry_spec)
+        if todo
+        else None
+    )
     reused = generated = requests = 0
-    for choice in select_rows(todo, config=config, id_column=spec.input.id_column, previous=previous,
-                              dedup=Dedup(enabled=deterministic(spec)), keep_tables=False, on_rendered=counter.add):
+    for choice in select_rows(
+        todo,
+        config=config,
+        id_column=spec.input.id_column,
+        previous=previous,
+        dedup=Dedup(enabled=deterministic(spec)),
+        keep_tables=False,
+        on_rendered=counter.add,
+    ):
         reused += choice.rows_reused
         generated += choice.rows_generated
         requests += choice.engine_requests
@@ -107,10 +124,18 @@ def estimate_run(spec: JobSpec, *, run_id: str | None = None) -> Estimate:
         input_tokens = counter.total + sum(r.totals.input_tokens for r in done.values())
     tokens, seconds = _from_history(history, rows=generated, requests=requests)
     estimate = Estimate(
-        job=spec.name, run_id=run_id, rows=table.rows, input_tokens=input_tokens, input_tokens_exact=counter.exact,
-        rows_to_generate=generated, rows_reused=reused, engine_requests=requests,
-        reused_from=previous.run_id if previous else None, estimated_output_tokens=tokens,
-        estimated_seconds=seconds, history_runs=len(history),
+        job=spec.name,
+        run_id=run_id,
+        rows=table.rows,
+        input_tokens=input_tokens,
+        input_tokens_exact=counter.exact,
+        rows_to_generate=generated,
+        rows_reused=reused,
+        engine_requests=requests,
+        reused_from=previous.run_id if previous else None,
+        estimated_output_tokens=tokens,
+        estimated_seconds=seconds,
+        history_runs=len(history),
     )
     return Estimate(**{**estimate.as_dict(), "over_budget": _over_budget(spec, estimate)})
 
@@ -140,6 +165,7 @@ def _over_budget(spec: JobSpec, estimate: Estimate) -> list[str]:
         found.append(f"budget.max_rows {budget.max_rows}: the run would generate {estimate.rows_to_generate} rows")
     tokens = estimate.estimated_output_tokens
     if budget.max_output_tokens is not None and tokens is not None and tokens > budget.max_output_tokens:
-        found.append(f"budget.max_output_tokens {budget.max_output_tokens}: the run would generate about "
-                     f"{tokens} tokens")
+        found.append(
+            f"budget.max_output_tokens {budget.max_output_tokens}: the run would generate about {tokens} tokens"
+        )
     return found

@@ -42,9 +42,11 @@ def output_schema_of(spec: JobSpec, table: InputTable) -> pa.Schema:
     """The Arrow schema of the job's data files."""
     carried = [table.schema.field(c) for c in _carried(spec)[1:]]
     return output_schema(
-        id_field=table.schema.field(spec.input.id_column), carried=carried,
+        id_field=table.schema.field(spec.input.id_column),
+        carried=carried,
         structured=structured_fields(spec.task.output_schema),
-        scores=score_fields(spec.quality.metrics) if spec.quality else None, prompts=spec.output.store_prompts,
+        scores=score_fields(spec.quality.metrics) if spec.quality else None,
+        prompts=spec.output.store_prompts,
     )
 
 
@@ -65,12 +67,18 @@ def stage_config(spec: JobSpec, *, table: InputTable, model: ResolvedModel, adap
         gpus=spec.resources.gpus_per_replica,
     )
     return StageConfig(
-        read_columns=table.read_columns, keep_columns=keep, template=spec.task.prompt or "",
+        read_columns=table.read_columns,
+        keep_columns=keep,
+        template=spec.task.prompt or "",
         adapter_column=spec.model.adapter_column,
         default_adapter=SINGLE_ADAPTER if spec.model.adapter else None,
-        template_columns=table.template_columns, system=spec.task.system, engine_name=spec.model.engine,
-        engine_config=engine_config, batch_size=spec.resources.batch_size,
-        replicas=spec.resources.replica_range, gpus_per_replica=spec.resources.gpus_per_replica,
+        template_columns=table.template_columns,
+        system=spec.task.system,
+        engine_name=spec.model.engine,
+        engine_config=engine_config,
+        batch_size=spec.resources.batch_size,
+        replicas=spec.resources.replica_range,
+        gpus_per_replica=spec.resources.gpus_per_replica,
         threads_per_replica=spec.resources.threads_per_replica,
         image_column=spec.input.image_column,
         image_roots=tuple(image_roots(spec.input.uri, list(spec.input.image_roots))),
@@ -103,9 +111,20 @@ def deterministic(spec: JobSpec) -> bool:
 
 
 def generate(
-    spec: JobSpec, *, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel],
-    todo: list[Shard], layout: state.RunLayout, storage: Storage, lease: state.RunLease, progress: Progress,
-    timings: dict[str, float], verbose: bool, address: str | None = None, previous: PreviousRun | None = None,
+    spec: JobSpec,
+    *,
+    table: InputTable,
+    model: ResolvedModel,
+    adapters: dict[str, ResolvedModel],
+    todo: list[Shard],
+    layout: state.RunLayout,
+    storage: Storage,
+    lease: state.RunLease,
+    progress: Progress,
+    timings: dict[str, float],
+    verbose: bool,
+    address: str | None = None,
+    previous: PreviousRun | None = None,
     budget: Budget,
 ) -> None:
     """Choose each shard's rows (copied, fanned out, generated), write the shards that need no
@@ -118,18 +137,33 @@ def generate(
         began = time.monotonic()
         budget.spend(shard, work)
         lease.check()
-        state.write_shard(storage, layout, shard=shard.index, attempt=lease.attempt, input_file=shard.input_file,
-                          row_range=(shard.row_start, shard.row_end), table=rows,
-                          id_column=spec.input.id_column, references=dict(spec.task.reference_columns), work=work)
+        state.write_shard(
+            storage,
+            layout,
+            shard=shard.index,
+            attempt=lease.attempt,
+            input_file=shard.input_file,
+            row_range=(shard.row_start, shard.row_end),
+            table=rows,
+            id_column=spec.input.id_column,
+            references=dict(spec.task.reference_columns),
+            work=work,
+        )
         clock.write_seconds += time.monotonic() - began
         clock.last_written = time.time()
         progress.add(rows, samples=spec.sampling.n)
 
     clock = GenerationClock()
     metrics = list(spec.quality.metrics) if spec.quality else []
-    assembler = ShardAssembler(schema=output_schema_of(spec, table), keep=config.keep_columns,
-                               samples=spec.sampling.n, previous=previous, wanted=dedup.wanted, write=write,
-                               score=(lambda rows: score_table(rows, metrics=metrics)) if metrics else None)
+    assembler = ShardAssembler(
+        schema=output_schema_of(spec, table),
+        keep=config.keep_columns,
+        samples=spec.sampling.n,
+        previous=previous,
+        wanted=dedup.wanted,
+        write=write,
+        score=(lambda rows: score_table(rows, metrics=metrics)) if metrics else None,
+    )
     engine_shards: list[Shard] = []
     selected: dict[int, list[int]] = {}
     for choice in choose_rows(todo, config=config, id_column=spec.input.id_column, previous=previous, dedup=dedup):
@@ -142,16 +176,36 @@ def generate(
         assembler.add(choice)
     timings["select"] = time.monotonic() - phase
     if engine_shards:
-        _generate(engine_shards, selected, config=config, assembler=assembler, samples=spec.sampling.n,
-                  clock=clock, timings=timings, verbose=verbose, address=address, progress=progress)
+        _generate(
+            engine_shards,
+            selected,
+            config=config,
+            assembler=assembler,
+            samples=spec.sampling.n,
+            clock=clock,
+            timings=timings,
+            verbose=verbose,
+            address=address,
+            progress=progress,
+        )
     budget.check_finished()
     if assembler.pending():
         raise JobError(f"shards {assembler.pending()[:10]} did not complete")
 
 
-def _generate(shards: list[Shard], selected: dict[int, list[int]], *, config: StageConfig,
-              assembler: ShardAssembler, samples: int, clock: GenerationClock, timings: dict[str, float],
-              verbose: bool, address: str | None, progress: Progress) -> None:
+def _generate(
+    shards: list[Shard],
+    selected: dict[int, list[int]],
+    *,
+    config: StageConfig,
+    assembler: ShardAssembler,
+    samples: int,
+    clock: GenerationClock,
+    timings: dict[str, float],
+    verbose: bool,
+    address: str | None,
+    progress: Progress,
+) -> None:
     """Stream the Ray Data graph over the shards that need an engine."""
     phase = time.monotonic()
     started_ray = init_ray(verbose=verbose, address=address)

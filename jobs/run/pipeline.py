@@ -60,8 +60,10 @@ def init_ray(*, verbose: bool, address: str | None = None) -> bool:
     env.update({k: os.environ[k] for k in AWS_FORWARDED if k in os.environ})
     private = {}
     if address == "local" and os.environ.get(METRICS_PORT_ENV):  # a private Ray serves Prometheus here
-        private = {"_metrics_export_port": int(os.environ[METRICS_PORT_ENV]),
-                   "_system_config": {"metrics_report_interval_ms": METRICS_REPORT_MS}}
+        private = {
+            "_metrics_export_port": int(os.environ[METRICS_PORT_ENV]),
+            "_system_config": {"metrics_report_interval_ms": METRICS_REPORT_MS},
+        }
     ray.init(
         address=address,
         runtime_env={"env_vars": env},
@@ -122,8 +124,12 @@ def actor_resources(config: StageConfig) -> dict:
     tensor-parallel replica: a placement group per replica, STRICT_PACK so its GPUs share a node,
     which the actor and the engine's rank workers schedule into (the actor itself holds no GPU)."""
     if config.tensor_parallel_size > 1:
-        return {"num_cpus": config.cpus_per_replica, "ray_remote_args_fn": partial(
-            replica_placement, config.tensor_parallel_size, config.cpus_per_replica, config.accelerator_type)}
+        return {
+            "num_cpus": config.cpus_per_replica,
+            "ray_remote_args_fn": partial(
+                replica_placement, config.tensor_parallel_size, config.cpus_per_replica, config.accelerator_type
+            ),
+        }
     resources: dict = {"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica or None}
     if config.accelerator_type:
         resources["accelerator_type"] = config.accelerator_type
@@ -159,7 +165,8 @@ def check_cpu_room(config: StageConfig) -> None:
         raise InputError(
             f"resources: {low} replica(s) x {config.cpus_per_replica:g} CPU hold {held:g} of the cluster's {cpus:g} "
             f"CPUs, leaving less than the {READ_TASK_CPUS:g} a read/render/write task needs (Ray Data would "
-            "backpressure the reads forever): lower replicas or cpus_per_replica, or add CPUs")
+            "backpressure the reads forever): lower replicas or cpus_per_replica, or add CPUs"
+        )
 
 
 def request_pool(config: StageConfig) -> bool:
@@ -182,8 +189,9 @@ def release_pool() -> None:
     request_resources(bundles=[])
 
 
-def stream_outputs(shards: list[Shard], *, config: StageConfig,
-                   selected: dict[int, list[int]] | None = None) -> Iterator[pa.Table]:
+def stream_outputs(
+    shards: list[Shard], *, config: StageConfig, selected: dict[int, list[int]] | None = None
+) -> Iterator[pa.Table]:
     """Run the graph over the given shards (only the `selected` rows of a shard named there);
     yield generated batches as they finish."""
     import ray.data
@@ -212,7 +220,8 @@ def stream_outputs(shards: list[Shard], *, config: StageConfig,
             f"the pool's {config.replicas[0]} replica(s) did not all start within {start_timeout():g} s "
             f"(${START_TIMEOUT_ENV}): the cluster lacks the {config.gpus_per_replica:g} GPU(s) and "
             f"{config.cpus_per_replica:g} CPU(s) each asks and no autoscaler added them, or their engines are "
-            "still loading") from exc
+            "still loading"
+        ) from exc
     finally:
         if requested:
             release_pool()

@@ -17,15 +17,27 @@ from workers.models import ResolvedModel
 
 
 def fresh_plan(
-    spec: JobSpec, *, run_id: str, table: InputTable, model: ResolvedModel, adapters: dict[str, ResolvedModel],
-    reused_from: str | None = None, retry_of: str | None = None,
+    spec: JobSpec,
+    *,
+    run_id: str,
+    table: InputTable,
+    model: ResolvedModel,
+    adapters: dict[str, ResolvedModel],
+    reused_from: str | None = None,
+    retry_of: str | None = None,
 ) -> RunPlan:
     """The plan this driver would start the run with (an incremental one reusing `reused_from`)."""
     return RunPlan(
-        job=spec.name, run_id=run_id, spec_sha256=spec_fingerprint(spec), created_at=utc_now(), inputs=table.files,
+        job=spec.name,
+        run_id=run_id,
+        spec_sha256=spec_fingerprint(spec),
+        created_at=utc_now(),
+        inputs=table.files,
         model=PinnedModel(
-            sha256=model.sha256, adapters={name: a.sha256 for name, a in adapters.items()},
-            engine=spec.model.engine, engine_version=engine_version(spec.model.engine),
+            sha256=model.sha256,
+            adapters={name: a.sha256 for name, a in adapters.items()},
+            engine=spec.model.engine,
+            engine_version=engine_version(spec.model.engine),
         ),
         shards=plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard),
         mode=spec.mode,
@@ -53,14 +65,20 @@ def check_resume(pinned: RunPlan, fresh: RunPlan) -> None:
         )
     before, now = pinned.model, fresh.model
     if before.sha256 != now.sha256:
-        raise SpecError(f"{run}: the model's files changed since the run started (content hash "
-                        f"{before.sha256[:12]}, now {now.sha256[:12]}): {hint}")
+        raise SpecError(
+            f"{run}: the model's files changed since the run started (content hash "
+            f"{before.sha256[:12]}, now {now.sha256[:12]}): {hint}"
+        )
     for name in sorted(set(before.adapters) | set(now.adapters)):
         if before.adapters.get(name) != now.adapters.get(name):
-            raise SpecError(f"{run}: adapter {name!r} changed since the run started (content hash "
-                            f"{(before.adapters.get(name) or 'none')[:12]}, now {(now.adapters.get(name) or 'none')[:12]}): {hint}")
+            raise SpecError(
+                f"{run}: adapter {name!r} changed since the run started (content hash "
+                f"{(before.adapters.get(name) or 'none')[:12]}, now {(now.adapters.get(name) or 'none')[:12]}): {hint}"
+            )
     if (before.engine, before.engine_version) != (now.engine, now.engine_version):
-        raise SpecError(f"{run}: the engine changed since the run started ({before.engine} {before.engine_version}, "
-                        f"now {now.engine} {now.engine_version}): {hint}")
+        raise SpecError(
+            f"{run}: the engine changed since the run started ({before.engine} {before.engine_version}, "
+            f"now {now.engine} {now.engine_version}): {hint}"
+        )
     if pinned.shards != fresh.shards:
         raise SpecError(f"{run}: the input's shards differ from the run's plan: {hint}")

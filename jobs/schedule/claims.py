@@ -45,15 +45,19 @@ class SlotTurn:
         return self.claim.run_id
 
 
-def slot_turn(spec: JobSpec, slot: str, *, decision: str, by: str, run_id: str | None = None,
-              now: datetime | None = None) -> SlotTurn:
+def slot_turn(
+    spec: JobSpec, slot: str, *, decision: str, by: str, run_id: str | None = None, now: datetime | None = None
+) -> SlotTurn:
     """Claim the slot, or find the claim that stands and say whether its run still needs running."""
     took, claim = claim_for_command(spec, slot, decision=decision, by=by, run_id=run_id, now=now)
     if took:
         return SlotTurn(claim=claim, took=True)
     if claim.decision == "skipped" or claim.run_id is None:
-        return SlotTurn(claim=claim, took=False, done=f"skipped by {claim.claimed_by}"
-                        + (f" ({claim.reason})" if claim.reason else ""))
+        return SlotTurn(
+            claim=claim,
+            took=False,
+            done=f"skipped by {claim.claimed_by}" + (f" ({claim.reason})" if claim.reason else ""),
+        )
     from workers.io import storage_for
 
     layout = state.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=claim.run_id)
@@ -63,14 +67,17 @@ def slot_turn(spec: JobSpec, slot: str, *, decision: str, by: str, run_id: str |
     return SlotTurn(claim=claim, took=False)
 
 
-def claim_for_command(spec: JobSpec, slot: str, *, decision: str, by: str, run_id: str | None = None,
-                      now: datetime | None = None) -> tuple[bool, SlotClaim]:
+def claim_for_command(
+    spec: JobSpec, slot: str, *, decision: str, by: str, run_id: str | None = None, now: datetime | None = None
+) -> tuple[bool, SlotClaim]:
     """Claim a slot (a name, 'latest' or an ISO time) for this command; (took it, the claim that stands)."""
     now = now or datetime.now(timezone.utc)
     name = resolve_slot(spec, slot, now=now)
     from workers.io import storage_for
 
-    claim = SlotClaim(job=spec.name, slot=name, decision=decision, run_id=run_id or name, claimed_by=by,
-                      claimed_at=now.isoformat())
-    return state.claim_slot(storage_for(spec.output.uri), state.JobLayout(output_uri=spec.output.uri, job=spec.name),
-                            claim)
+    claim = SlotClaim(
+        job=spec.name, slot=name, decision=decision, run_id=run_id or name, claimed_by=by, claimed_at=now.isoformat()
+    )
+    return state.claim_slot(
+        storage_for(spec.output.uri), state.JobLayout(output_uri=spec.output.uri, job=spec.name), claim
+    )

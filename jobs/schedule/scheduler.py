@@ -48,8 +48,14 @@ def active_run(spec: JobSpec) -> str | None:
 class Scheduler:
     """Ticks over a specs directory; `submit(spec, slot, run_id)` hands a claimed slot to a cluster."""
 
-    def __init__(self, specs_dir: Path, *, submit: Callable[[Path, JobSpec, str], None],
-                 clock: Callable[[], datetime] = utc_now, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        specs_dir: Path,
+        *,
+        submit: Callable[[Path, JobSpec, str], None],
+        clock: Callable[[], datetime] = utc_now,
+        log: Callable[[str], None] = print,
+    ):
         self._specs_dir = specs_dir
         self._submit = submit
         self._clock = clock
@@ -108,17 +114,25 @@ class Scheduler:
         the two): the claim says what the night is, and the run's lease keeps it to one driver."""
         try:
             self._submit(path, spec, claim.run_id)
-            self._log(f"{now.isoformat()} {spec.name} slot {claim.slot}: claimed by {claim.claimed_by} but never "
-                      f"submitted; submitted run {claim.run_id}")
+            self._log(
+                f"{now.isoformat()} {spec.name} slot {claim.slot}: claimed by {claim.claimed_by} but never "
+                f"submitted; submitted run {claim.run_id}"
+            )
         except PressroomError as exc:
             self._log(f"{now.isoformat()} {spec.name} slot {claim.slot}: submitting run {claim.run_id} failed: {exc}")
 
     def _decide(self, path: Path, spec: JobSpec, *, name: str, now: datetime) -> SlotClaim | None:
         job = state.JobLayout(output_uri=spec.output.uri, job=spec.name)
         busy = active_run(spec) if spec.schedule.overlap == "skip" else None
-        claim = SlotClaim(job=spec.name, slot=name, decision="skipped" if busy else "submitted",
-                          reason=f"run {busy} is still active (overlap: skip)" if busy else None,
-                          run_id=None if busy else name, claimed_by=who(), claimed_at=now.isoformat())
+        claim = SlotClaim(
+            job=spec.name,
+            slot=name,
+            decision="skipped" if busy else "submitted",
+            reason=f"run {busy} is still active (overlap: skip)" if busy else None,
+            run_id=None if busy else name,
+            claimed_by=who(),
+            claimed_at=now.isoformat(),
+        )
         took, standing = state.claim_slot(_storage(spec), job, claim)
         if not took:
             self._log(f"{now.isoformat()} {spec.name} slot {name}: claimed by {standing.claimed_by}")

@@ -52,4 +52,3 @@ def parse_slot(text: str) -> datetime:
         if parsed.tzinfo is None:
             raise ValueError(f"slot {text!r} has no UTC offset: name the instant (e.g. 2026-12-01T01:00:00Z)")
         return parsed.astimezone(timezone.utc)
-

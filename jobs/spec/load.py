@@ -81,13 +81,14 @@ def _resolved(spec: JobSpec, *, path: Path) -> JobSpec:
     )
     return spec.model_copy(
         update={
-            "input": spec.input.model_copy(update={
-                "uri": _resolve_path(spec.input.uri, base),
-                "image_roots": [_resolve_path(root, base) for root in spec.input.image_roots],
-            }),
+            "input": spec.input.model_copy(
+                update={
+                    "uri": _resolve_path(spec.input.uri, base),
+                    "image_roots": [_resolve_path(root, base) for root in spec.input.image_roots],
+                }
+            ),
             "output": spec.output.model_copy(update={"uri": _resolve_path(spec.output.uri, base)}),
             "task": spec.task.model_copy(update={"system": task.system, "prompt": task.prompt}),
             "model": model,
         }
     )
-

@@ -22,8 +22,7 @@ PRESETS: dict[TaskKind, Preset] = {
     ),
     TaskKind.REPORT: Preset(
         system="You are an analyst who writes clear, structured reports from notes.",
-        prompt="Write a short report (a title line, then three bullet points) from these notes.\n\n"
-        "{{ text }}",
+        prompt="Write a short report (a title line, then three bullet points) from these notes.\n\n{{ text }}",
     ),
     TaskKind.CAPTION: Preset(
         system="You describe images in one plain sentence.",

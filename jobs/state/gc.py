@@ -102,5 +102,10 @@ def collect_garbage(
             if not dry_run:
                 storage.delete(info.uri)
             deleted.append(info.uri)
-    return GcReport(deleted=deleted, kept_young=kept_young, committed_runs=committed, kept_live_runs=kept_live,
-                    unreadable=unreadable)
+    return GcReport(
+        deleted=deleted,
+        kept_young=kept_young,
+        committed_runs=committed,
+        kept_live_runs=kept_live,
+        unreadable=unreadable,
+    )

@@ -149,7 +149,8 @@ class RunLease:
                 renewed = self._lease.model_copy(update={"expires_at": time.time() + self._ttl})
                 try:
                     self._version = self._storage.write_bytes(
-                        self._layout.lease, renewed.model_dump_json(indent=2).encode(), if_match=self._version)
+                        self._layout.lease, renewed.model_dump_json(indent=2).encode(), if_match=self._version
+                    )
                     self._lease = renewed
                 except ConditionFailed:
                     self._lost = f"lost the lease on run {self._layout.run_id} to another driver"
@@ -166,8 +167,9 @@ class RunLease:
                 return
             done = self._lease.model_copy(update={"released": True, "expires_at": time.time()})
             try:
-                self._storage.write_bytes(self._layout.lease, done.model_dump_json(indent=2).encode(),
-                                          if_match=self._version)
+                self._storage.write_bytes(
+                    self._layout.lease, done.model_dump_json(indent=2).encode(), if_match=self._version
+                )
             except (ConditionFailed, OSError):
                 pass  # taken over, or the store failed: the expiry releases it all the same
 
@@ -189,8 +191,13 @@ def take_lease(storage: Storage, layout: RunLayout, *, ttl: float, wait_seconds:
             continue
         attempt = current[0].attempt + 1 if current else 1
         lease = Lease(
-            job=layout.job, run_id=layout.run_id, attempt=attempt, token=uuid.uuid4().hex, holder=this_process(),
-            acquired_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), expires_at=time.time() + ttl,
+            job=layout.job,
+            run_id=layout.run_id,
+            attempt=attempt,
+            token=uuid.uuid4().hex,
+            holder=this_process(),
+            acquired_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            expires_at=time.time() + ttl,
         )
         data = lease.model_dump_json(indent=2).encode()
         try:
@@ -201,4 +208,3 @@ def take_lease(storage: Storage, layout: RunLayout, *, ttl: float, wait_seconds:
         except ConditionFailed:  # includes AlreadyExists: another driver moved first; look again
             continue
         return RunLease(storage, layout, lease, version, ttl=ttl)
-

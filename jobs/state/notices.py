@@ -34,7 +34,7 @@ def leave_notice(storage: Storage, job: JobLayout, run_id: str) -> None:
 def pending_notices(storage: Storage, job: JobLayout) -> list[str]:
     """Run ids with a notice, oldest name first (names that are not run ids are ignored)."""
     prefix = join(job.job_dir, NOTICES_DIR) + "/"
-    names = [uri[len(prefix):] for uri in storage.list_files(join(job.job_dir, NOTICES_DIR))]
+    names = [uri[len(prefix) :] for uri in storage.list_files(join(job.job_dir, NOTICES_DIR))]
     return sorted(n[: -len(".json")] for n in names if n.endswith(".json") and is_run_id(n[: -len(".json")]))
 
 

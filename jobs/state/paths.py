@@ -47,8 +47,9 @@ class JobLayout:
 
     def __post_init__(self) -> None:
         if not is_job_name(self.job):
-            raise InputError(f"{self.job!r} is not a job name (letters, digits, '-', '_', starting with a letter or "
-                             "digit)")
+            raise InputError(
+                f"{self.job!r} is not a job name (letters, digits, '-', '_', starting with a letter or digit)"
+            )
 
     @property
     def job_dir(self) -> str:
@@ -81,9 +82,9 @@ class JobLayout:
         """The run folder's name for a file listed under `runs_dir`, or None (not checked: a listing
         may hold anything)."""
         prefix = self.runs_dir + "/"
-        if not uri.startswith(prefix) or "/" not in uri[len(prefix):]:
+        if not uri.startswith(prefix) or "/" not in uri[len(prefix) :]:
             return None
-        return uri[len(prefix):].split("/", 1)[0]
+        return uri[len(prefix) :].split("/", 1)[0]
 
     def run_dir_of(self, uri: str) -> str | None:
         """The run directory holding a file listed under `runs_dir`, or None."""
@@ -100,8 +101,10 @@ class RunLayout(JobLayout):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not is_run_id(self.run_id):
-            raise InputError(f"{self.run_id!r} is not a run id (letters, digits, '.', '_', '-', at most 128, starting "
-                             "with a letter or digit)")
+            raise InputError(
+                f"{self.run_id!r} is not a run id (letters, digits, '.', '_', '-', at most 128, starting "
+                "with a letter or digit)"
+            )
 
     @property
     def run_dir(self) -> str:

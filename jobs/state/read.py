@@ -70,8 +70,10 @@ def check_identity(record: BaseModel, *, uri: str, job: str, run_id: str | None 
     if named != (job, run_id):
         where = f"{job}/{run_id}" if run_id is not None else job
         says = f"{named[0]}/{named[1]}" if run_id is not None else named[0]
-        raise InputError(f"{uri} names {says} but lies in {where}'s folder: a job or run folder copied or moved "
-                         "under another name is not read (pressroom names every file by its job and run)")
+        raise InputError(
+            f"{uri} names {says} but lies in {where}'s folder: a job or run folder copied or moved "
+            "under another name is not read (pressroom names every file by its job and run)"
+        )
 
 
 def read_run_record(storage: Storage, uri: str, model: type[Record], layout: RunLayout) -> Record | None:
@@ -121,8 +123,15 @@ def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRe
     return records
 
 
-def _listed(storage: Storage, job: JobLayout, name: str, model: type[Record], skipped: list[Unreadable] | None, *,
-            where: Callable[[str, set[str]], bool] | None = None) -> list[Record]:
+def _listed(
+    storage: Storage,
+    job: JobLayout,
+    name: str,
+    model: type[Record],
+    skipped: list[Unreadable] | None,
+    *,
+    where: Callable[[str, set[str]], bool] | None = None,
+) -> list[Record]:
     """Every run's `name` record under the job (of the runs `where` accepts, given the run id and
     the listing), validated; what cannot be read is skipped and named."""
     names = set(storage.list_files(job.runs_dir))
@@ -150,13 +159,18 @@ def _listed(storage: Storage, job: JobLayout, name: str, model: type[Record], sk
 
 def uncommitted_runs(storage: Storage, job: JobLayout, *, skipped: list[Unreadable] | None = None) -> list[RunPlan]:
     """Plans of the job's runs that have no manifest, oldest first (unreadable plans skipped)."""
-    plans = _listed(storage, job, PLAN_NAME, RunPlan, skipped,
-                    where=lambda run_id, names: join(job.runs_dir, run_id, MANIFEST_NAME) not in names)
+    plans = _listed(
+        storage,
+        job,
+        PLAN_NAME,
+        RunPlan,
+        skipped,
+        where=lambda run_id, names: join(job.runs_dir, run_id, MANIFEST_NAME) not in names,
+    )
     return sorted(plans, key=lambda p: (p.created_at, p.run_id))
 
 
-def committed_manifests(storage: Storage, job: JobLayout, *,
-                        skipped: list[Unreadable] | None = None) -> list[Manifest]:
+def committed_manifests(storage: Storage, job: JobLayout, *, skipped: list[Unreadable] | None = None) -> list[Manifest]:
     """Manifests of the job's committed runs, oldest commit first. A manifest that cannot be read
     (invalid, a newer format, copied from another run) is skipped and named: given `skipped`, it
     is added there; otherwise named once on stderr."""
@@ -171,8 +185,10 @@ def load_committed(target: str) -> tuple[Manifest, str]:
     run_dir = run_dir_of(target)
     parts = run_path_parts(run_dir)
     if parts is None:
-        raise InputError(f"{run_dir} is not a run directory (OUTPUT/JOB/runs/RUN): a run is read only where its "
-                         "job and run ids say it lies")
+        raise InputError(
+            f"{run_dir} is not a run directory (OUTPUT/JOB/runs/RUN): a run is read only where its "
+            "job and run ids say it lies"
+        )
     output_uri, job, run_id = parts
     layout = RunLayout(output_uri=output_uri, job=job, run_id=run_id)
     manifest = read_manifest(storage_for(run_dir), layout)

@@ -37,8 +37,15 @@ class RetentionReport:
 
 
 def apply_retention(
-    storage: Storage, *, output_uri: str, job: str, keep_runs: int | None = None, keep_days: float | None = None,
-    protected: frozenset[str] = frozenset(), dry_run: bool = False, now: float | None = None,
+    storage: Storage,
+    *,
+    output_uri: str,
+    job: str,
+    keep_runs: int | None = None,
+    keep_days: float | None = None,
+    protected: frozenset[str] = frozenset(),
+    dry_run: bool = False,
+    now: float | None = None,
 ) -> RetentionReport:
     """Delete the committed runs neither rule keeps (or only report them with dry_run)."""
     if keep_runs is None and keep_days is None:
@@ -55,8 +62,9 @@ def apply_retention(
     unreadable = [item.reason for item in skipped]
     if any(item.uri == layout.latest or item.uri.endswith("/" + PLAN_NAME) for item in skipped):
         # An unreadable latest or plan could name any run: keep them all.
-        return RetentionReport(deleted_runs=[], kept_runs=[m.run_id for m in manifests], deleted_files=0,
-                               unreadable=unreadable)
+        return RetentionReport(
+            deleted_runs=[], kept_runs=[m.run_id for m in manifests], deleted_files=0, unreadable=unreadable
+        )
     now = time.time() if now is None else now
     newest = {m.run_id for m in manifests[-keep_runs:]} if keep_runs else set()
     deleted, kept, files = [], [], 0

@@ -43,8 +43,14 @@ def _read(storage: Storage, layout: RunLayout) -> tuple[RunState, str] | None:
 
 
 def record_state(
-    storage: Storage, layout: RunLayout, state: RunStateName, *, attempt: int | None = None,
-    reason: FailureReason | None = None, message: str | None = None, only_from: set[RunStateName] | None = None,
+    storage: Storage,
+    layout: RunLayout,
+    state: RunStateName,
+    *,
+    attempt: int | None = None,
+    reason: FailureReason | None = None,
+    message: str | None = None,
+    only_from: set[RunStateName] | None = None,
     **fields,
 ) -> RunState | None:
     """Record a transition; returns the new state, or None when it does not apply (the run is
@@ -59,10 +65,16 @@ def record_state(
             return None
         step = Transition(state=state, at=_now(), attempt=attempt, reason=reason, message=message)
         base = current or RunState(job=layout.job, run_id=layout.run_id, state=state)
-        updated = base.model_copy(update={
-            "state": state, "reason": reason, "message": message, "history": [*base.history, step],
-            **({"attempt": attempt} if attempt is not None else {}), **fields,
-        })
+        updated = base.model_copy(
+            update={
+                "state": state,
+                "reason": reason,
+                "message": message,
+                "history": [*base.history, step],
+                **({"attempt": attempt} if attempt is not None else {}),
+                **fields,
+            }
+        )
         data = updated.model_dump_json(indent=2).encode()
         try:
             if version is None:
@@ -89,9 +101,14 @@ def observe(storage: Storage, layout: RunLayout) -> tuple[RunState | None, bool]
         return current, False
     attempt = lease[0].attempt if lease else current.attempt
     lost = record_state(
-        storage, layout, RunStateName.FAILED, reason=FailureReason.LOST, attempt=attempt,
+        storage,
+        layout,
+        RunStateName.FAILED,
+        reason=FailureReason.LOST,
+        attempt=attempt,
         message=f"attempt {attempt} stopped renewing its lease without recording an end (driver killed or lost)",
-        only_from={RunStateName.RUNNING, RunStateName.COMMITTING}, notify_pending=True,
+        only_from={RunStateName.RUNNING, RunStateName.COMMITTING},
+        notify_pending=True,
     )
     if lost is not None:  # told by the next holder of the job's spec, never from this file's contents
         leave_notice(storage, layout, layout.run_id)
@@ -109,8 +126,9 @@ def take_pending(storage: Storage, layout: RunLayout) -> RunState | None:
         current, version = found
         cleared = current.model_copy(update={"notify_pending": False})
         try:
-            with_retries(lambda: storage.write_bytes(layout.state, cleared.model_dump_json(indent=2).encode(),
-                                                     if_match=version))
+            with_retries(
+                lambda: storage.write_bytes(layout.state, cleared.model_dump_json(indent=2).encode(), if_match=version)
+            )
             return current
         except ConditionFailed:
             time.sleep(next(delays))

@@ -46,8 +46,9 @@ def shard_scores(table: pa.Table) -> dict[str, ScoreSum]:
     for name in table.column_names:
         if name.startswith(SCORE_PREFIX):
             column = table.column(name)
-            sums[name[len(SCORE_PREFIX):]] = ScoreSum(total=pc.sum(column).as_py() or 0.0,
-                                                      scored=pc.count(column).as_py())
+            sums[name[len(SCORE_PREFIX) :]] = ScoreSum(
+                total=pc.sum(column).as_py() or 0.0, scored=pc.count(column).as_py()
+            )
     return sums
 
 
@@ -59,8 +60,10 @@ def mean_scores(records: list[ShardRecord]) -> dict[str, ScoreMean]:
         for metric, part in record.scores.items():
             totals[metric] += part.total
             scored[metric] += part.scored
-    return {m: ScoreMean(mean=round(totals[m] / scored[m], 4) if scored[m] else None, scored=scored[m])
-            for m in sorted(scored)}
+    return {
+        m: ScoreMean(mean=round(totals[m] / scored[m], 4) if scored[m] else None, scored=scored[m])
+        for m in sorted(scored)
+    }
 
 
 def sum_records(records: list[ShardRecord], *, references: dict[str, str]):
@@ -77,7 +80,9 @@ def sum_records(records: list[ShardRecord], *, references: dict[str, str]):
             total[field] += count.total
     quality = {
         field: Accuracy(
-            reference_column=column, correct=correct[field], total=total[field],
+            reference_column=column,
+            correct=correct[field],
+            total=total[field],
             accuracy=round(correct[field] / total[field], 4) if total[field] else None,
         )
         for field, column in references.items()
@@ -93,5 +98,8 @@ def workers_of(records: list[ShardRecord]) -> Workers:
         for placement in record.work.placements:
             incarnations.setdefault(placement.actor, set()).add(placement.incarnation)
             nodes[placement.node] = nodes.get(placement.node, 0) + placement.rows
-    return Workers(actors=len(incarnations), nodes=dict(sorted(nodes.items())),
-                   actor_restarts=sum(len(seen) - 1 for seen in incarnations.values()))
+    return Workers(
+        actors=len(incarnations),
+        nodes=dict(sorted(nodes.items())),
+        actor_restarts=sum(len(seen) - 1 for seen in incarnations.values()),
+    )

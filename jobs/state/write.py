@@ -25,8 +25,17 @@ from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
 def write_shard(
-    storage: Storage, layout: RunLayout, *, shard: int, attempt: int, input_file: str, row_range: tuple[int, int],
-    table: pa.Table, id_column: str, references: dict[str, str] | None = None, work: ShardWork | None = None,
+    storage: Storage,
+    layout: RunLayout,
+    *,
+    shard: int,
+    attempt: int,
+    input_file: str,
+    row_range: tuple[int, int],
+    table: pa.Table,
+    id_column: str,
+    references: dict[str, str] | None = None,
+    work: ShardWork | None = None,
 ) -> ShardRecord:
     """Write one shard's data file under this attempt's name, check it, then its completion record.
 
@@ -100,8 +109,9 @@ class CommitResult:
     written: bool
 
 
-def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *,
-                    latest_only_from: str | None = None) -> CommitResult:
+def commit_manifest(
+    storage: Storage, layout: RunLayout, manifest: Manifest, *, latest_only_from: str | None = None
+) -> CommitResult:
     """Put the manifest if absent (If-None-Match), then point `latest` at the run (unless rejected).
 
     A put whose answer was lost may still have landed: a retry that finds a manifest with our
@@ -110,8 +120,9 @@ def commit_manifest(storage: Storage, layout: RunLayout, manifest: Manifest, *,
     """
     data = manifest.model_dump_json(indent=2).encode()
     # FileNotFoundError: a 409 (a concurrent conditional put won) whose winner then failed.
-    existing = with_retries(lambda: _put_or_read(storage, layout.manifest, data),
-                            also=lambda exc: isinstance(exc, FileNotFoundError))
+    existing = with_retries(
+        lambda: _put_or_read(storage, layout.manifest, data), also=lambda exc: isinstance(exc, FileNotFoundError)
+    )
     if existing is not None and existing != data:
         standing = parse_record(Manifest, existing, uri=layout.manifest)
         check_identity(standing, uri=layout.manifest, job=layout.job, run_id=layout.run_id)
@@ -130,8 +141,9 @@ def _put_or_read(storage: Storage, uri: str, data: bytes) -> bytes | None:
     return None
 
 
-def move_latest(storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 10,
-                only_from: str | None = None) -> bool:
+def move_latest(
+    storage: Storage, layout: RunLayout, manifest: Manifest, *, attempts: int = 10, only_from: str | None = None
+) -> bool:
     """Compare-and-swap the job's `latest` to this run, unless it names a newer committed run (or,
     with `only_from`, unless it names a run other than that one or this one).
 

@@ -22,8 +22,9 @@ from jobs.ui.images import image_for
 from jobs.ui.rows import PAGE_SIZE, RowQuery, age, connection, diff_pieces, prompts, rows_page
 
 HERE = Path(__file__).resolve().parent
-POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'; "
-          "frame-ancestors 'none'")
+POLICY = (
+    "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -61,8 +62,9 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         rows = []
         for job, runs in sorted(by_job.items()):
             last = max(runs, key=lambda r: (r["finished_at"], r["run_id"]))
-            rows.append({**last, "age": age(last["finished_at"]), "nights": len(runs),
-                         "latest": catalog.latest.get(job)})
+            rows.append(
+                {**last, "age": age(last["finished_at"]), "nights": len(runs), "latest": catalog.latest.get(job)}
+            )
         return templates.TemplateResponse(request, "jobs.html", {"jobs": rows, "unreadable": catalog.unreadable})
 
     @app.get("/jobs/{job}", response_class=HTMLResponse)
@@ -71,23 +73,55 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         runs = sorted((run_row(r) for r in catalog.runs), key=lambda r: (r["finished_at"], r["run_id"]))
         if not runs:
             raise InputError(f"job {job} has no committed run under {output_uri}")
-        return templates.TemplateResponse(request, "job.html", {
-            "job": job, "runs": runs[::-1], "latest": catalog.latest.get(job), "chart": night_chart(runs),
-            "unreadable": catalog.unreadable,
-        })
+        return templates.TemplateResponse(
+            request,
+            "job.html",
+            {
+                "job": job,
+                "runs": runs[::-1],
+                "latest": catalog.latest.get(job),
+                "chart": night_chart(runs),
+                "unreadable": catalog.unreadable,
+            },
+        )
 
     @app.get("/jobs/{job}/runs/{run_id}", response_class=HTMLResponse)
-    def run_page(request: Request, job: str, run_id: str, error_code: str | None = None, metric: str | None = None,
-                 min_score: str | None = None, max_score: str | None = None, q: str | None = None, page: int = 1):
+    def run_page(
+        request: Request,
+        job: str,
+        run_id: str,
+        error_code: str | None = None,
+        metric: str | None = None,
+        min_score: str | None = None,
+        max_score: str | None = None,
+        q: str | None = None,
+        page: int = 1,
+    ):
         con, catalog = connection(output_uri, job)
         run = catalog.run(job, run_id)
-        query = RowQuery(error_code=error_code or None, metric=metric or None, min_score=_number(min_score),
-                         max_score=_number(max_score), search=q or None, page=max(page, 1), size=page_size)
+        query = RowQuery(
+            error_code=error_code or None,
+            metric=metric or None,
+            min_score=_number(min_score),
+            max_score=_number(max_score),
+            search=q or None,
+            page=max(page, 1),
+            size=page_size,
+        )
         rows = rows_page(con, run, query)
-        return templates.TemplateResponse(request, "run.html", {
-            "job": job, "run": run, "manifest": run.manifest, "page": rows, "prompts": prompts(run, rows.rows),
-            "latest": catalog.latest.get(job), "params": _params(request),
-        })
+        return templates.TemplateResponse(
+            request,
+            "run.html",
+            {
+                "job": job,
+                "run": run,
+                "manifest": run.manifest,
+                "page": rows,
+                "prompts": prompts(run, rows.rows),
+                "latest": catalog.latest.get(job),
+                "params": _params(request),
+            },
+        )
 
     @app.get("/jobs/{job}/runs/{run_id}/image")
     def image(job: str, run_id: str, id: str):  # noqa: A002 - the query parameter's name in links
@@ -99,11 +133,14 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/jobs/{job}/compare", response_class=HTMLResponse)
-    def compare(request: Request, job: str, a: str | None = None, b: str | None = None, change: str | None = None,
-                page: int = 1):
+    def compare(
+        request: Request, job: str, a: str | None = None, b: str | None = None, change: str | None = None, page: int = 1
+    ):
         con, catalog = connection(output_uri, job)
-        runs = sorted((r for r in catalog.runs if r.manifest.state == "succeeded"),
-                      key=lambda r: (r.manifest.finished_at, r.run_id))
+        runs = sorted(
+            (r for r in catalog.runs if r.manifest.state == "succeeded"),
+            key=lambda r: (r.manifest.finished_at, r.run_id),
+        )
         newer = catalog.run(job, b or "latest")
         if a is None:
             before = (newer.manifest.finished_at, newer.run_id)
@@ -113,12 +150,18 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
             older = earlier[-1]
         else:
             older = catalog.run(job, a)
-        counts = dict(con.execute("SELECT change, count(*) FROM changes(?, ?, ?) GROUP BY 1",
-                                  [job, older.run_id, newer.run_id]).fetchall())
+        counts = dict(
+            con.execute(
+                "SELECT change, count(*) FROM changes(?, ?, ?) GROUP BY 1", [job, older.run_id, newer.run_id]
+            ).fetchall()
+        )
         size = page_size
         kind = change if change in ("added", "removed", "changed") else None
-        sql = ("SELECT * FROM changes(?, ?, ?)" + (" WHERE change = ?" if kind else "")
-               + " ORDER BY change, row_id, sample_index LIMIT ? OFFSET ?")
+        sql = (
+            "SELECT * FROM changes(?, ?, ?)"
+            + (" WHERE change = ?" if kind else "")
+            + " ORDER BY change, row_id, sample_index LIMIT ? OFFSET ?"
+        )
         params = [job, older.run_id, newer.run_id, *([kind] if kind else []), size, (max(page, 1) - 1) * size]
         cursor = con.execute(sql, params)
         names = [d[0] for d in cursor.description]
@@ -126,10 +169,22 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         for row in rows:
             row["pieces"] = diff_pieces(row["text_a"], row["text_b"]) if row["change"] == "changed" else []
         total = sum(counts.get(k, 0) for k in ([kind] if kind else ("added", "removed", "changed")))
-        return templates.TemplateResponse(request, "compare.html", {
-            "job": job, "a": older, "b": newer, "runs": runs[::-1], "counts": counts, "rows": rows, "change": kind,
-            "page": max(page, 1), "pages": max(1, -(-total // size)), "params": _params(request),
-        })
+        return templates.TemplateResponse(
+            request,
+            "compare.html",
+            {
+                "job": job,
+                "a": older,
+                "b": newer,
+                "runs": runs[::-1],
+                "counts": counts,
+                "rows": rows,
+                "change": kind,
+                "page": max(page, 1),
+                "pages": max(1, -(-total // size)),
+                "params": _params(request),
+            },
+        )
 
     return app
 

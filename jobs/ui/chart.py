@@ -24,8 +24,16 @@ def night_chart(runs: list[dict]) -> dict:
     for i, (run, rate, error) in enumerate(zip(runs, rates, errors)):
         height = usable * rate / top
         x = PAD + i * step
-        bars.append({"x": round(x + step * 0.15, 1), "y": round(HEIGHT - PAD - height, 1),
-                     "width": round(step * 0.7, 1), "height": round(height, 1), "run_id": run["run_id"],
-                     "rate": rate, "error_rate": error})
+        bars.append(
+            {
+                "x": round(x + step * 0.15, 1),
+                "y": round(HEIGHT - PAD - height, 1),
+                "width": round(step * 0.7, 1),
+                "height": round(height, 1),
+                "run_id": run["run_id"],
+                "rate": rate,
+                "error_rate": error,
+            }
+        )
         points.append(f"{round(x + step / 2, 1)},{round(HEIGHT - PAD - usable * error, 1)}")
     return {"width": WIDTH, "height": HEIGHT, "bars": bars, "points": " ".join(points), "max_rate": round(top, 1)}

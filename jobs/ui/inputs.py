@@ -25,8 +25,11 @@ def unchanged_inputs(run: CommittedRun) -> Iterator[tuple[InputFile, Storage]]:
             info = storage.stat(entry.uri)
         except FileNotFoundError:
             continue
-        if info.size != entry.bytes or (entry.etag and info.etag != entry.etag) or \
-                (entry.mtime_ns and info.mtime_ns and info.mtime_ns != entry.mtime_ns):
+        if (
+            info.size != entry.bytes
+            or (entry.etag and info.etag != entry.etag)
+            or (entry.mtime_ns and info.mtime_ns and info.mtime_ns != entry.mtime_ns)
+        ):
             continue
         yield entry, storage
 
@@ -41,7 +44,6 @@ def input_rows(run: CommittedRun, ids: list[str], columns: list[str]) -> Iterato
         filesystem, path = storage.arrow_filesystem(entry.uri)
         dataset = pads.dataset(path, filesystem=filesystem, format="parquet")
         wanted = [c for c in dict.fromkeys(columns) if c in dataset.schema.names and c != id_column]
-        found = dataset.to_table(columns=[id_column, *wanted],
-                                 filter=pads.field(id_column).cast(pa.string()).isin(ids))
+        found = dataset.to_table(columns=[id_column, *wanted], filter=pads.field(id_column).cast(pa.string()).isin(ids))
         if found.num_rows:
             yield entry, found.set_column(0, "row_id", found.column(0).cast(pa.string()))

@@ -92,23 +92,42 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
             where.append(f"{column} <= ?")
             params.append(query.max_score)
     if query.search:
-        searched = [TEXT, "row_id", *[c for c in carried if pa.types.is_string(schema.field(c).type)
-                                       or pa.types.is_large_string(schema.field(c).type)]]
-        where.append("(" + " OR ".join(f"contains(lower(coalesce(CAST({_identifier(c)} AS VARCHAR), '')), ?)"
-                                       for c in searched) + ")")
+        searched = [
+            TEXT,
+            "row_id",
+            *[
+                c
+                for c in carried
+                if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)
+            ],
+        ]
+        where.append(
+            "("
+            + " OR ".join(f"contains(lower(coalesce(CAST({_identifier(c)} AS VARCHAR), '')), ?)" for c in searched)
+            + ")"
+        )
         params += [query.search.lower()] * len(searched)
     if not names:
         return Page(columns=[], carried=[], scores=[], rows=[], total=0, query=query)
     clause = " AND ".join(where)
     total = con.execute(f"SELECT count(*) FROM outputs WHERE {clause}", params).fetchone()[0]
     shown = ["row_id", *[_identifier(c) for c in names if c not in (id_column,)]]
-    cursor = con.execute(f"SELECT {', '.join(shown)} FROM outputs WHERE {clause} ORDER BY row_id, {SAMPLE_INDEX} "
-                         "LIMIT ? OFFSET ?", [*params, query.size, (max(query.page, 1) - 1) * query.size])
+    cursor = con.execute(
+        f"SELECT {', '.join(shown)} FROM outputs WHERE {clause} ORDER BY row_id, {SAMPLE_INDEX} LIMIT ? OFFSET ?",
+        [*params, query.size, (max(query.page, 1) - 1) * query.size],
+    )
     columns = [d[0] for d in cursor.description]
     rows = [dict(zip(columns, values)) for values in cursor.fetchall()]
     # The filter's choices: failed output rows by code, as the manifest already counts them.
-    return Page(columns=columns, carried=carried, scores=scores, rows=rows, total=total, query=query,
-                error_codes=dict(sorted(run.manifest.errors.items())))
+    return Page(
+        columns=columns,
+        carried=carried,
+        scores=scores,
+        rows=rows,
+        total=total,
+        query=query,
+        error_codes=dict(sorted(run.manifest.errors.items())),
+    )
 
 
 def _identifier(name: str) -> str:
@@ -167,10 +186,15 @@ def prompts(run: CommittedRun, rows: list[dict]) -> list[Prompt]:
 
     system, template = run.manifest.task.get("system"), run.manifest.task.get("prompt")
     if rows and PROMPT in rows[0]:
-        return [Prompt(row[PROMPT], row[PROMPT] is not None and
-                       prompt_sha256(system=system, prompt=row[PROMPT]) == row.get("prompt_sha256"),
-                       note=None if row[PROMPT] is not None else "this row failed before its prompt was rendered")
-                for row in rows]
+        return [
+            Prompt(
+                row[PROMPT],
+                row[PROMPT] is not None
+                and prompt_sha256(system=system, prompt=row[PROMPT]) == row.get("prompt_sha256"),
+                note=None if row[PROMPT] is not None else "this row failed before its prompt was rendered",
+            )
+            for row in rows
+        ]
     if not template or not rows:
         return [Prompt(None, False, note="no template in the manifest")] * len(rows)
     try:
@@ -187,7 +211,15 @@ def prompts(run: CommittedRun, rows: list[dict]) -> list[Prompt]:
         source = {**values.get(str(row["row_id"]), {}), **{v: row[v] for v in variables if v in row}}
         shown = {v: "" if source[v] is None else str(source[v]) for v in variables if v in source}
         gone = [v for v in variables if v not in source]
-        out.append(Prompt(None, False, template=template, inputs=shown,
-                          note=(f"{', '.join(gone)}: not in the outputs, and the input file changed since the run"
-                                if gone else None)))
+        out.append(
+            Prompt(
+                None,
+                False,
+                template=template,
+                inputs=shown,
+                note=(
+                    f"{', '.join(gone)}: not in the outputs, and the input file changed since the run" if gone else None
+                ),
+            )
+        )
     return out

@@ -126,10 +126,23 @@ def make_manifest(
             max_model_len=256,
             dtype="auto",
         ),
-        sampling={"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_tokens": 8, "seed": None,
-                  "stop": [], "ignore_eos": True},
-        inputs=[InputFile(uri="/data/articles.parquet", rows=sum(r.file.rows for r in records),
-                          bytes=4096, mtime_ns=1717207200000000000)],
+        sampling={
+            "temperature": 0.0,
+            "top_p": 1.0,
+            "top_k": 0,
+            "max_tokens": 8,
+            "seed": None,
+            "stop": [],
+            "ignore_eos": True,
+        },
+        inputs=[
+            InputFile(
+                uri="/data/articles.parquet",
+                rows=sum(r.file.rows for r in records),
+                bytes=4096,
+                mtime_ns=1717207200000000000,
+            )
+        ],
         files=[r.file for r in records],
         totals=Totals(**totals),
         errors=errors,
@@ -138,18 +151,35 @@ def make_manifest(
     )
 
 
-def committed_run(output_uri: Path | str, *, run_id: str = RUN_ID, finished_at: str = "2024-06-01T02:03:04+00:00",
-                  storage=None) -> tuple[RunLayout, Manifest]:
+def committed_run(
+    output_uri: Path | str, *, run_id: str = RUN_ID, finished_at: str = "2024-06-01T02:03:04+00:00", storage=None
+) -> tuple[RunLayout, Manifest]:
     """Two shards (4 + 3 rows, one failed row) written and committed under output_uri (a local
     directory, or any store's URI with its `storage`)."""
     storage = storage or LocalStorage()
     layout = RunLayout(output_uri=str(output_uri), job=JOB, run_id=run_id)
     ids = [f"r{i:04d}" for i in range(7)]
     records = [
-        write_shard(storage, layout, attempt=1, shard=0, input_file="/data/articles.parquet", row_range=(0, 4),
-                    table=output_table(ids[:4], errors={"r0002": "template_error"}), id_column="id"),
-        write_shard(storage, layout, attempt=1, shard=1, input_file="/data/articles.parquet", row_range=(4, 7),
-                    table=output_table(ids[4:]), id_column="id"),
+        write_shard(
+            storage,
+            layout,
+            attempt=1,
+            shard=0,
+            input_file="/data/articles.parquet",
+            row_range=(0, 4),
+            table=output_table(ids[:4], errors={"r0002": "template_error"}),
+            id_column="id",
+        ),
+        write_shard(
+            storage,
+            layout,
+            attempt=1,
+            shard=1,
+            input_file="/data/articles.parquet",
+            row_range=(4, 7),
+            table=output_table(ids[4:]),
+            id_column="id",
+        ),
     ]
     manifest = make_manifest(layout, records, finished_at=finished_at)
     result = commit_manifest(storage, layout, manifest)

@@ -19,12 +19,28 @@ def test_committed_schema_is_current(name):
 
 
 def test_exports_cover_the_spec_and_every_state_record():
-    assert set(EXPORTS) == {"job_spec.schema.json", "manifest.schema.json", "shard_record.schema.json",
-                            "run_plan.schema.json", "lease.schema.json", "run_state.schema.json",
-                            "publish_record.schema.json", "slot_claim.schema.json", "latest_pointer.schema.json"}
-    assert {model.__name__ for model in EXPORTS.values()} == {"JobSpec", "Manifest", "ShardRecord", "RunPlan",
-                                                              "Lease", "RunState", "PublishRecord", "SlotClaim",
-                                                              "LatestPointer"}
+    assert set(EXPORTS) == {
+        "job_spec.schema.json",
+        "manifest.schema.json",
+        "shard_record.schema.json",
+        "run_plan.schema.json",
+        "lease.schema.json",
+        "run_state.schema.json",
+        "publish_record.schema.json",
+        "slot_claim.schema.json",
+        "latest_pointer.schema.json",
+    }
+    assert {model.__name__ for model in EXPORTS.values()} == {
+        "JobSpec",
+        "Manifest",
+        "ShardRecord",
+        "RunPlan",
+        "Lease",
+        "RunState",
+        "PublishRecord",
+        "SlotClaim",
+        "LatestPointer",
+    }
 
 
 def test_exported_schemas_forbid_unknown_keys():

@@ -22,6 +22,18 @@ from workers.engines.base import (
 from workers.engines.structured import structured_columns
 
 __all__ = [
-    "ENGINES", "Engine", "EngineConfig", "Request", "Result", "RowCountError", "build_engine", "finalize_text",
-    "generate_checked", "image_prompt_text", "load_tokenizer", "prompt_token_counts", "samples_per_request", "structured_columns",
+    "ENGINES",
+    "Engine",
+    "EngineConfig",
+    "Request",
+    "Result",
+    "RowCountError",
+    "build_engine",
+    "finalize_text",
+    "generate_checked",
+    "image_prompt_text",
+    "load_tokenizer",
+    "prompt_token_counts",
+    "samples_per_request",
+    "structured_columns",
 ]

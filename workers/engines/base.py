@@ -74,6 +74,7 @@ def image_prompt_text(template_owner: Any, request: Request) -> str:
     """The prompt text for a request with an image: the chat template (of a processor or
     tokenizer) over one image part then the text, with the generation prompt. The system prompt
     is a system message if the template accepts one, else it leads the text."""
+
     def user(text: str) -> dict[str, Any]:
         return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
 
@@ -147,8 +148,9 @@ def prompt_token_counts(tokenizer, requests: list[Request]) -> list[int]:
     if not requests:
         return []
     if getattr(tokenizer, "chat_template", None):
-        texts = [tokenizer.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False)
-                 for r in requests]
+        texts = [
+            tokenizer.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False) for r in requests
+        ]
         encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     else:
         encoded = tokenizer([r.plain_text() for r in requests])["input_ids"]
@@ -210,8 +212,7 @@ def generate_checked(engine: Engine, requests: list[Request]) -> list[Result]:
     expected = len(requests) * samples_per_request(engine.config)
     if len(results) != expected:
         raise RowCountError(
-            f"engine {engine.name!r} returned {len(results)} results for {len(requests)} requests "
-            f"(expected {expected})"
+            f"engine {engine.name!r} returned {len(results)} results for {len(requests)} requests (expected {expected})"
         )
     return results
 

@@ -105,9 +105,7 @@ class HfEngine:
         model.to(self._device).eval()
         self._model = model
         self._tokenizer = tokenizer
-        self._max_len = config.max_model_len or getattr(
-            model.config.get_text_config(), "max_position_embeddings", None
-        )
+        self._max_len = config.max_model_len or getattr(model.config.get_text_config(), "max_position_embeddings", None)
 
     def generate(self, requests: list[Request]) -> list[Result]:
         """n results per request, request-major, same order; too-long prompts become error rows."""
@@ -125,8 +123,11 @@ class HfEngine:
                 results[i] = [Result.too_long(len(ids), context=self._max_len)] * n
                 continue
             if request.adapter is not None and request.adapter not in self.config.adapters:
-                results[i] = [Result.failed(ErrorCode.ENGINE_ERROR, f"unknown adapter {request.adapter!r}",
-                                            num_input_tokens=len(ids))] * n
+                results[i] = [
+                    Result.failed(
+                        ErrorCode.ENGINE_ERROR, f"unknown adapter {request.adapter!r}", num_input_tokens=len(ids)
+                    )
+                ] * n
                 continue
             room = max_tokens if self._max_len is None else self._max_len - len(ids)
             pending.append(_Pending(i, ids, min(max_tokens, room), request.adapter, text, image))
@@ -150,15 +151,21 @@ class HfEngine:
         import torch
 
         if chunk[0].image is not None:
-            inputs = self._processor(text=[row.text for row in chunk], images=[[row.image] for row in chunk],
-                                     padding=True, return_tensors="pt").to(self._device)
+            inputs = self._processor(
+                text=[row.text for row in chunk],
+                images=[[row.image] for row in chunk],
+                padding=True,
+                return_tensors="pt",
+            ).to(self._device)
             return dict(inputs), inputs["input_ids"].shape[1]
         pad_id = self._tokenizer.pad_token_id
         width = max(len(row.ids) for row in chunk)
         input_ids = [[pad_id] * (width - len(row.ids)) + row.ids for row in chunk]
         mask = [[0] * (width - len(row.ids)) + [1] * len(row.ids) for row in chunk]
-        inputs = {"input_ids": torch.tensor(input_ids, device=self._device),
-                  "attention_mask": torch.tensor(mask, device=self._device)}
+        inputs = {
+            "input_ids": torch.tensor(input_ids, device=self._device),
+            "attention_mask": torch.tensor(mask, device=self._device),
+        }
         return inputs, width
 
     def _adapter_scope(self, name: str | None):
@@ -226,9 +233,7 @@ class HfEngine:
             per_row.append(samples if copies == n else samples * n)
         return per_row
 
-    def _result(
-        self, new: list[int], num_input: int, *, eos_ids: set[int], stops: list[str]
-    ) -> Result:
+    def _result(self, new: list[int], num_input: int, *, eos_ids: set[int], stops: list[str]) -> Result:
         # A row that hit neither EOS nor a stop string ran its whole budget: no padding to drop.
         end = next((j + 1 for j, token in enumerate(new) if token in eos_ids), None)
         tokens = new if end is None else new[:end]
@@ -284,4 +289,3 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
     """Index where the earliest stop string starts in `text`, or None."""
     found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
     return min(found) if found else None
-

@@ -23,8 +23,24 @@ from workers.engines.base import EngineConfig, Request, Result, chat_token_ids, 
 
 DEFAULTS = {"tokens_per_second": 200.0, "batch_latency_s": 0.05}
 KNOWN = {"tokens_per_second", "tokens_per_row", "batch_latency_s", "tensor_parallel_size"}
-WORDS = ("night", "report", "market", "storm", "council", "comet", "rail", "museum", "port", "harbour", "river",
-         "summit", "budget", "season", "archive", "signal")
+WORDS = (
+    "night",
+    "report",
+    "market",
+    "storm",
+    "council",
+    "comet",
+    "rail",
+    "museum",
+    "port",
+    "harbour",
+    "river",
+    "summit",
+    "budget",
+    "season",
+    "archive",
+    "signal",
+)
 
 
 def check_one_node_group(ranks: int) -> None:
@@ -40,8 +56,10 @@ def check_one_node_group(ranks: int) -> None:
     gpus = sum(bundle.get("GPU", 0) for bundle in table["bundles"].values())
     nodes = set(table["bundles_to_node_id"].values())
     if gpus != ranks or len(nodes) != 1 or table["strategy"] != "STRICT_PACK":
-        raise RuntimeError(f"tensor_parallel_size {ranks}: placement group has {gpus:g} GPUs on {len(nodes)} "
-                           f"node(s), strategy {table['strategy']}")
+        raise RuntimeError(
+            f"tensor_parallel_size {ranks}: placement group has {gpus:g} GPUs on {len(nodes)} "
+            f"node(s), strategy {table['strategy']}"
+        )
 
 
 class SimulatedEngine:

@@ -43,7 +43,7 @@ def structured_columns(results: list[Result], *, output_schema: dict) -> tuple[l
     parsed = [parse_result(r, validator=validator) for r in results]
     columns: dict[str, pa.Array] = {}
     for field in structured_fields(output_schema):
-        name = field.name[len(STRUCTURED_PREFIX):]
+        name = field.name[len(STRUCTURED_PREFIX) :]
         values = [None if v is None else v.get(name) for _, v in parsed]
         if pa.types.is_string(field.type):
             values = [x if x is None or isinstance(x, str) else json.dumps(x) for x in values]

@@ -172,7 +172,8 @@ class VllmEngine:
             for k, output in zip(group, outputs, strict=True):
                 # prompt_token_ids is what the model saw, image tokens included
                 results[pending[k]] = (
-                    self._error_results(output, prompts[k], n) if isinstance(output, Exception)
+                    self._error_results(output, prompts[k], n)
+                    if isinstance(output, Exception)
                     else self._results(output, n)
                 )
         return [result for per_request in results for result in per_request]

@@ -113,7 +113,9 @@ class EngineLoop:
 
     def _enqueue(self, submission: _Submission) -> None:
         try:
-            ids = self._llm.enqueue(submission.prompts, submission.params, lora_request=submission.loras, use_tqdm=False)
+            ids = self._llm.enqueue(
+                submission.prompts, submission.params, lora_request=submission.loras, use_tqdm=False
+            )
             positions = list(enumerate(ids))
         except Exception:  # vLLM rejected a prompt and withdrew the batch: add them one by one
             positions = []

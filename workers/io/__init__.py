@@ -19,7 +19,22 @@ from workers.io.storage import (
 )
 
 __all__ = [
-    "S3_RETRIES", "SCHEMES", "UNIT_SHARDS", "AlreadyExists", "ConditionFailed", "LocalStorage", "ObjectInfo",
-    "S3Storage", "Storage", "is_transient", "join", "open_parquet", "read_shard", "read_shards", "read_units",
-    "s3_settings", "scheme_of", "storage_for",
+    "S3_RETRIES",
+    "SCHEMES",
+    "UNIT_SHARDS",
+    "AlreadyExists",
+    "ConditionFailed",
+    "LocalStorage",
+    "ObjectInfo",
+    "S3Storage",
+    "Storage",
+    "is_transient",
+    "join",
+    "open_parquet",
+    "read_shard",
+    "read_shards",
+    "read_units",
+    "s3_settings",
+    "scheme_of",
+    "storage_for",
 ]

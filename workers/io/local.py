@@ -44,9 +44,7 @@ class LocalStorage:
         data = self._path(uri).read_bytes()
         return data, _content_version(data)
 
-    def write_bytes(
-        self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
-    ) -> str:
+    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None) -> str:
         path = self._path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         if if_match is not None:

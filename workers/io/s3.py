@@ -165,9 +165,7 @@ class S3Storage:
             answer = client.get_object(Bucket=bucket, Key=key)
         return answer["Body"].read(), answer["ETag"].strip('"')
 
-    def write_bytes(
-        self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
-    ) -> str:
+    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None) -> str:
         bucket, key = _split_s3(uri)
         client = self._client()
         condition = {"IfNoneMatch": "*"} if if_none_match else {}
@@ -207,10 +205,14 @@ class S3Storage:
         )
 
     def _items(self, bucket: str, prefix: str, *, limit: int | None = None):
-        pages = self._client().get_paginator("list_objects_v2").paginate(
-            Bucket=bucket,
-            Prefix=prefix,
-            PaginationConfig={"PageSize": min(self.page_size, limit or self.page_size), "MaxItems": limit},
+        pages = (
+            self._client()
+            .get_paginator("list_objects_v2")
+            .paginate(
+                Bucket=bucket,
+                Prefix=prefix,
+                PaginationConfig={"PageSize": min(self.page_size, limit or self.page_size), "MaxItems": limit},
+            )
         )
         for page in pages:
             yield from page.get("Contents", [])
@@ -220,8 +222,10 @@ class S3Storage:
         prefix = key.rstrip("/") + "/" if key.strip("/") else ""
         found = [
             ObjectInfo(
-                uri=f"s3://{bucket}/{item['Key']}", size=int(item["Size"]),
-                mtime_ns=int(item["LastModified"].timestamp() * 1e9), etag=item["ETag"].strip('"'),
+                uri=f"s3://{bucket}/{item['Key']}",
+                size=int(item["Size"]),
+                mtime_ns=int(item["LastModified"].timestamp() * 1e9),
+                etag=item["ETag"].strip('"'),
             )
             for item in self._items(bucket, prefix)
             if not item["Key"].endswith("/")  # zero-byte "folder" markers some tools create, not files

@@ -48,9 +48,7 @@ class Storage(Protocol):
         """The object's bytes and the version token `write_bytes(if_match=...)` compares, read
         together. Raises FileNotFoundError if absent."""
 
-    def write_bytes(
-        self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
-    ) -> str:
+    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None) -> str:
         """Write atomically and return the new version token. if_none_match: raise AlreadyExists
         if the object exists. if_match: raise ConditionFailed unless the object's current
         version (from `read_versioned` or an earlier write) equals it."""

@@ -18,7 +18,17 @@ from workers.models.resolve import (
 )
 
 __all__ = [
-    "DEFAULT_VLM", "ModelCacheError", "ModelSourceError", "ResolvedModel", "check_model_source",
-    "default_model_dir", "directory_sha256", "fetch_directory", "local_copy", "prepare_default_model",
-    "prepare_default_vlm", "resolve_adapter", "resolve_model",
+    "DEFAULT_VLM",
+    "ModelCacheError",
+    "ModelSourceError",
+    "ResolvedModel",
+    "check_model_source",
+    "default_model_dir",
+    "directory_sha256",
+    "fetch_directory",
+    "local_copy",
+    "prepare_default_model",
+    "prepare_default_vlm",
+    "resolve_adapter",
+    "resolve_model",
 ]

@@ -28,7 +28,7 @@ def remote_listing(uri: str) -> list[tuple[str, int, str]]:
     """(relative path, size, identity) of every file under a remote directory: one listing, no
     request per object."""
     prefix = uri.rstrip("/") + "/"
-    return [(o.uri[len(prefix):], o.size, o.identity) for o in storage_for(uri).list_objects(uri)]
+    return [(o.uri[len(prefix) :], o.size, o.identity) for o in storage_for(uri).list_objects(uri)]
 
 
 def _listing_key(uri: str) -> tuple[str, list[tuple[str, int, str]]]:

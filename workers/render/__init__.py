@@ -13,7 +13,22 @@ from workers.render.stage import StageConfig, make_renderer, read_and_render, re
 from workers.render.template import PromptRenderer, check_template, prompt_sha256, template_variables
 
 __all__ = [
-    "PromptRenderer", "StageConfig", "check_image", "check_template", "generation_keys", "image_prompt_sha256",
-    "image_roots", "is_image_column_type", "load_image", "load_image_column", "make_renderer", "prompt_sha256", "read_and_render",
-    "read_items", "render_rows", "run_key", "template_variables", "unit_items",
+    "PromptRenderer",
+    "StageConfig",
+    "check_image",
+    "check_template",
+    "generation_keys",
+    "image_prompt_sha256",
+    "image_roots",
+    "is_image_column_type",
+    "load_image",
+    "load_image_column",
+    "make_renderer",
+    "prompt_sha256",
+    "read_and_render",
+    "read_items",
+    "render_rows",
+    "run_key",
+    "template_variables",
+    "unit_items",
 ]

@@ -104,14 +104,20 @@ def _read(value: str, *, input_file: str, roots: list[str]) -> LoadedImage:
         return LoadedImage(None, ErrorCode.IMAGE_MISSING.value, "the image path is empty")
     uri = resolve_image_uri(value, input_file=input_file)
     if not _allowed(uri, roots):  # decided before any read: the message says nothing of existence
-        return LoadedImage(None, ErrorCode.IMAGE_NOT_ALLOWED.value,
-                           "the image path is outside the allowed image roots (see input.image_roots)")
+        return LoadedImage(
+            None,
+            ErrorCode.IMAGE_NOT_ALLOWED.value,
+            "the image path is outside the allowed image roots (see input.image_roots)",
+        )
     try:
         storage = storage_for(uri)
         size = storage.stat(uri).size
         if size > MAX_IMAGE_BYTES:  # refused before reading a byte of it
-            return LoadedImage(None, ErrorCode.IMAGE_UNREADABLE.value,
-                               f"not a readable image ({size} bytes, more than {MAX_IMAGE_BYTES // 2**20} MiB)")
+            return LoadedImage(
+                None,
+                ErrorCode.IMAGE_UNREADABLE.value,
+                f"not a readable image ({size} bytes, more than {MAX_IMAGE_BYTES // 2**20} MiB)",
+            )
         return LoadedImage(storage.read_bytes(uri))
     except _MISSING:
         return LoadedImage(None, ErrorCode.IMAGE_MISSING.value, f"no image at {uri}")
@@ -145,8 +151,10 @@ def is_image_column_type(kind: pa.DataType) -> bool:
     """Whether a column of this type can hold images: binary bytes or string paths/URIs."""
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    return any(check(kind) for check in (pa.types.is_binary, pa.types.is_large_binary,
-                                         pa.types.is_string, pa.types.is_large_string))
+    return any(
+        check(kind)
+        for check in (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_string, pa.types.is_large_string)
+    )
 
 
 def image_prompt_sha256(prompt_hash: str, data: bytes) -> str:

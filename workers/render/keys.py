@@ -19,20 +19,36 @@ KEY_FORMAT = 1  # bump when what the key covers changes: every earlier row then 
 
 
 def run_key(
-    *, model_sha256: str, engine: str, engine_version: str, dtype: str, engine_args: dict[str, Any],
-    max_model_len: int | None, sampling: dict[str, Any], output_schema: dict[str, Any] | None,
+    *,
+    model_sha256: str,
+    engine: str,
+    engine_version: str,
+    dtype: str,
+    engine_args: dict[str, Any],
+    max_model_len: int | None,
+    sampling: dict[str, Any],
+    output_schema: dict[str, Any] | None,
 ) -> str:
     """The part of every row's key the run shares."""
     data = {
-        "format": KEY_FORMAT, "model_sha256": model_sha256, "engine": engine, "engine_version": engine_version,
-        "dtype": dtype, "engine_args": engine_args, "max_model_len": max_model_len, "sampling": sampling,
+        "format": KEY_FORMAT,
+        "model_sha256": model_sha256,
+        "engine": engine,
+        "engine_version": engine_version,
+        "dtype": dtype,
+        "engine_args": engine_args,
+        "max_model_len": max_model_len,
+        "sampling": sampling,
         "output_schema": output_schema,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def generation_keys(
-    prompt_hashes: list[str | None], adapters: list[str | None] | None, *, run_key: str,
+    prompt_hashes: list[str | None],
+    adapters: list[str | None] | None,
+    *,
+    run_key: str,
     adapter_sha256s: dict[str, str],
 ) -> pa.Array:
     """Each row's key; null where the row has no prompt (it failed to render)."""

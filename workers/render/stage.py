@@ -81,8 +81,9 @@ def read_items(batch: pa.Table, *, columns: list[str]) -> Iterator[tuple[Shard, 
                 yield shard, rows.take(pa.array(numbers - shard.row_start)), numbers
 
 
-def render_rows(parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: PromptRenderer,
-                config: StageConfig) -> pa.Table:
+def render_rows(
+    parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: PromptRenderer, config: StageConfig
+) -> pa.Table:
     """Render rows of one input file (several shards' at once when given): kept columns, prompt,
     hashes, generation key, errors, images, adapters, `_shard` and `_row`."""
     rows = pa.concat_tables([part[1] for part in parts]) if len(parts) > 1 else parts[0][1]
@@ -90,14 +91,20 @@ def render_rows(parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: Pr
     for name, column in zip(*_columns_of(renderer.render_table(rows))):
         rendered = rendered.append_column(name, column)
     if config.image_column:
-        rendered = _with_images(rendered, rows.column(config.image_column), input_file=parts[0][0].input_file,
-                                roots=list(config.image_roots))
+        rendered = _with_images(
+            rendered,
+            rows.column(config.image_column),
+            input_file=parts[0][0].input_file,
+            roots=list(config.image_roots),
+        )
     adapters = _adapter_names(rows, config)
     if adapters is not None:
         rendered = rendered.append_column(ADAPTER, adapters)
     keys = generation_keys(
-        rendered.column(PROMPT_SHA256).to_pylist(), adapters.to_pylist() if adapters is not None else None,
-        run_key=config.run_key, adapter_sha256s=config.engine_config.adapter_sha256s,
+        rendered.column(PROMPT_SHA256).to_pylist(),
+        adapters.to_pylist() if adapters is not None else None,
+        run_key=config.run_key,
+        adapter_sha256s=config.engine_config.adapter_sha256s,
     )
     rendered = rendered.add_column(rendered.schema.get_field_index(PROMPT_SHA256) + 1, GENERATION_KEY, keys)
     if config.reference_column:
@@ -125,8 +132,11 @@ def _with_images(rendered: pa.Table, values: pa.ChunkedArray, *, input_file: str
             codes[i], messages[i], hashes[i] = image.error_code, image.error_message, None
         else:
             data[i], hashes[i] = image.data, image_prompt_sha256(hashes[i], image.data)
-    for name, column in ((PROMPT_SHA256, pa.array(hashes, pa.string())), (ERROR_CODE, pa.array(codes, pa.string())),
-                         (ERROR_MESSAGE, pa.array(messages, pa.string()))):
+    for name, column in (
+        (PROMPT_SHA256, pa.array(hashes, pa.string())),
+        (ERROR_CODE, pa.array(codes, pa.string())),
+        (ERROR_MESSAGE, pa.array(messages, pa.string())),
+    ):
         rendered = rendered.set_column(rendered.schema.get_field_index(name), name, column)
     return rendered.append_column(IMAGE, pa.array(data, pa.binary()))
 

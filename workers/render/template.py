@@ -17,9 +17,7 @@ from schemas.rows import ERROR_CODE, ERROR_MESSAGE, PROMPT, PROMPT_SHA256, Error
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 def template_variables(source: str) -> set[str]:
@@ -105,15 +103,16 @@ class PromptRenderer:
         columns = {name: _decoded_column(table.column(name)) for name in self._variables}
         rows = [self._render_row({n: columns[n][i] for n in columns}) for i in range(table.num_rows)]
         hashes = [
-            prompt_sha256(system=self._system, prompt=row.prompt) if row.prompt is not None else None
-            for row in rows
+            prompt_sha256(system=self._system, prompt=row.prompt) if row.prompt is not None else None for row in rows
         ]
-        return pa.table({
-            PROMPT: pa.array([r.prompt for r in rows], pa.string()),
-            PROMPT_SHA256: pa.array(hashes, pa.string()),
-            ERROR_CODE: pa.array([r.error_code for r in rows], pa.string()),
-            ERROR_MESSAGE: pa.array([r.error_message for r in rows], pa.string()),
-        })
+        return pa.table(
+            {
+                PROMPT: pa.array([r.prompt for r in rows], pa.string()),
+                PROMPT_SHA256: pa.array(hashes, pa.string()),
+                ERROR_CODE: pa.array([r.error_code for r in rows], pa.string()),
+                ERROR_MESSAGE: pa.array([r.error_message for r in rows], pa.string()),
+            }
+        )
 
     def _render_row(self, values: dict[str, object]) -> RenderedRow:
         for name, value in values.items():

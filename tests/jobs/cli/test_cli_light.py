@@ -35,8 +35,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _probe(tmp_path: Path, *args: str) -> tuple[int, list[str], str]:
     """(exit code from main, heavy modules loaded, stdout before the probe line)."""
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                          cwd=tmp_path, env=_env(tmp_path), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     stdout, _, probe = done.stdout.rpartition("PROBE ")
     result = json.loads(probe)
@@ -44,8 +50,14 @@ def _probe(tmp_path: Path, *args: str) -> tuple[int, list[str], str]:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True,
-                          cwd=tmp_path, env=_env(tmp_path), timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=60,
+    )
 
 
 def test_help_imports_nothing_heavy(tmp_path):
@@ -85,7 +97,8 @@ def test_catalog_commands_import_nothing_heavy_and_show_the_committed_run(tmp_pa
     found = json.loads(stdout)
     if command == "jobs":
         assert [(j["job"], j["runs"], j["last_run"]["run_id"]) for j in found["jobs"]] == [
-            (manifest.job, 1, manifest.run_id)]
+            (manifest.job, 1, manifest.run_id)
+        ]
     elif command == "runs":
         assert [(r["run_id"], r["state"], r["rows"]) for r in found["runs"]] == [(manifest.run_id, "succeeded", 7)]
     else:
@@ -151,7 +164,10 @@ def test_show_json_and_verify_tampered_file_exits_1(tmp_path):
 
     done = _cli(tmp_path, "show", "--verify", "--json", layout.run_dir)
     assert done.returncode == 1
-    assert json.loads(done.stdout)["verify"] == {"ok": False, "problems": ["data/shard-00000-a1.parquet: sha256 mismatch"]}
+    assert json.loads(done.stdout)["verify"] == {
+        "ok": False,
+        "problems": ["data/shard-00000-a1.parquet: sha256 mismatch"],
+    }
 
 
 def test_show_verify_of_a_manifest_pointing_outside_the_run_exits_2(tmp_path):
@@ -176,8 +192,10 @@ def test_version_flag(tmp_path):
 def test_show_uncommitted_dir_exits_2(tmp_path):
     done = _cli(tmp_path, "show", str(tmp_path))
     assert done.returncode == 2
-    assert done.stderr == (f"error: {tmp_path} is not a run directory (OUTPUT/JOB/runs/RUN): a run is read only where "
-                           "its job and run ids say it lies\n")
+    assert done.stderr == (
+        f"error: {tmp_path} is not a run directory (OUTPUT/JOB/runs/RUN): a run is read only where "
+        "its job and run ids say it lies\n"
+    )
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["validate"]])

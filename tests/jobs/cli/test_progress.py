@@ -20,6 +20,5 @@ def test_progress_line_shows_rows_rate_and_eta(monkeypatch):
     bar.update(progress)  # t=110: 500 tokens in 10 s; half done after 20 s -> 20 s left
     bar.close()
     assert stream.getvalue() == (
-        "\r[##........] 10/40 rows  -- tok/s  ETA 0:30"
-        "\r[#####.....] 20/40 rows  50 tok/s  ETA 0:20\n"
+        "\r[##........] 10/40 rows  -- tok/s  ETA 0:30\r[#####.....] 20/40 rows  50 tok/s  ETA 0:20\n"
     )

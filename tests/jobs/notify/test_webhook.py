@@ -74,6 +74,7 @@ def test_a_trickling_receiver_is_cut_at_the_overall_deadline(capsys):
 
 def test_redirects_are_not_followed(capsys):
     with webhook_receiver() as (elsewhere, received):
+
         class Redirect(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
                 pass

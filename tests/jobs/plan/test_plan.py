@@ -151,7 +151,9 @@ def test_ids_whose_hashes_collide_are_not_duplicates(tmp_path):
     table = article_table(3).set_column(0, "id", pa.array([-1, -2, 7]))
     assert inspect_input(_spec(write_parquet(tmp_path / "a.parquet", table))).rows == 3
     table = article_table(4).set_column(0, "id", pa.array([-1, -2, 7, -2]))
-    assert "id column 'id' has 1 duplicated value(s), e.g. -2" in _input_error(_spec(write_parquet(tmp_path / "b.parquet", table)))
+    assert "id column 'id' has 1 duplicated value(s), e.g. -2" in _input_error(
+        _spec(write_parquet(tmp_path / "b.parquet", table))
+    )
 
 
 def test_null_ids(tmp_path):
@@ -161,25 +163,25 @@ def test_null_ids(tmp_path):
 
 
 def test_nan_ids_are_refused_like_nulls(tmp_path):
-    path = write_parquet(tmp_path / "a.parquet", article_table(3).set_column(0, "id", pa.array([1.5, float("nan"),
-                                                                                               float("nan")])))
+    path = write_parquet(
+        tmp_path / "a.parquet", article_table(3).set_column(0, "id", pa.array([1.5, float("nan"), float("nan")]))
+    )
     assert _input_error(_spec(path)) == f"input file {path}: id column 'id' has 2 NaN(s)"  # NaN == NaN is false
 
 
 @pytest.mark.parametrize("ids", [pa.array([[1], [2], [3]]), pa.array([{"a": 1}, {"a": 2}, {"a": 3}])])
 def test_list_and_struct_ids_are_bad_input_not_a_crash(tmp_path, ids):
     path = write_parquet(tmp_path / "a.parquet", article_table(3).set_column(0, "id", ids))
-    assert _input_error(_spec(path)).startswith(f"input file {path}: id column 'id' (input.id_column) is {str(ids.type)[:4]}")
-    assert _input_error(_spec(path)).endswith("; ids "
-                                         "must be scalars: strings, integers, decimals, dates or bytes")
+    assert _input_error(_spec(path)).startswith(
+        f"input file {path}: id column 'id' (input.id_column) is {str(ids.type)[:4]}"
+    )
+    assert _input_error(_spec(path)).endswith("; ids must be scalars: strings, integers, decimals, dates or bytes")
 
 
 def test_column_type_mismatch_between_files(tmp_path):
     first = write_parquet(tmp_path / "in" / "a.parquet", article_table(3))
     table = article_table(3, start=3)
-    second = write_parquet(
-        tmp_path / "in" / "b.parquet", table.set_column(3, "score", pa.array(["x", "y", "z"]))
-    )
+    second = write_parquet(tmp_path / "in" / "b.parquet", table.set_column(3, "score", pa.array(["x", "y", "z"])))
     message = _input_error(_spec(tmp_path / "in"))
     assert message == f"input file {second}: column 'score' is string, but {first} has int64"
 
@@ -254,8 +256,10 @@ def test_read_units_group_shards_that_share_row_groups(tmp_path):
     spans = [[(Path(s.input_file).name, s.row_start) for s in unit] for unit in read_units(shards)]
     # a: shards 0-5, 5-10, 10-15, 15-20 chain through shared groups; 20-23 shares group 2 with 15-20.
     # b: groups of 3 rows; shard 0-5 ends in group 1, shard 5-6 starts in group 1.
-    assert spans == [[("a.parquet", 0), ("a.parquet", 5), ("a.parquet", 10), ("a.parquet", 15), ("a.parquet", 20)],
-                     [("b.parquet", 0), ("b.parquet", 5)]]
+    assert spans == [
+        [("a.parquet", 0), ("a.parquet", 5), ("a.parquet", 10), ("a.parquet", 15), ("a.parquet", 20)],
+        [("b.parquet", 0), ("b.parquet", 5)],
+    ]
     capped = read_units(shards, max_shards=2)
     assert [len(unit) for unit in capped] == [2, 2, 1, 2]
     aligned = plan_shards(inspect_input(_spec(tmp_path / "in" / "a.parquet")).files, rows_per_shard=7)
@@ -299,7 +303,6 @@ def test_a_template_column_named_prompt_is_fine(tmp_path):
 
 def test_a_missing_quality_reference_column_is_named_before_any_model_loads(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", article_table(3))
-    spec = JobSpec.model_validate({**_spec(path).model_dump(mode="json"),
-                                   "quality": {"reference_column": "summary"}})
+    spec = JobSpec.model_validate({**_spec(path).model_dump(mode="json"), "quality": {"reference_column": "summary"}})
     message = _input_error(spec)
     assert str(path) in message and "no column 'summary' (needed by quality.reference_column)" in message

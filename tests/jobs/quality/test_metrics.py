@@ -14,8 +14,16 @@ def test_known_english_pair_matches_the_libraries_published_values():
     assert score("chrf", hypothesis, reference) == pytest.approx(61.93, abs=0.01)
 
 
-@pytest.mark.parametrize("text", ["猫坐在垫子上。", "猫がマットの上に座った", "고양이가 매트 위에 앉았다",
-                                  "Кошка сидит на коврике", "Le café est très chaud"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "猫坐在垫子上。",
+        "猫がマットの上に座った",
+        "고양이가 매트 위에 앉았다",
+        "Кошка сидит на коврике",
+        "Le café est très chaud",
+    ],
+)
 def test_an_identical_pair_scores_full_marks_in_every_script(text):
     assert score("rouge_l", text, text) == pytest.approx(1.0)
     assert score("bleu", text, text) == pytest.approx(100.0)
@@ -36,12 +44,15 @@ def test_rows_without_text_or_reference_score_null():
         score("meteor", "a", "a")
 
 
-@pytest.mark.parametrize("hypothesis, reference, expected", [
-    # LCS 6 of 6 and 8 characters: F = 2 * 1 * 0.75 / 1.75
-    ("猫坐在垫子上", "猫坐在一个垫子上", (0.8571, 36.4093, 29.2188)),
-    ("AI 模型在 Beijing 发布了", "AI 模型今天在 Beijing 发布", (0.8235, 44.1248, 66.9671)),
-    ("今日は雨が降りました", "今日は雪が降りました", (0.9, 65.8037, 54.4114)),
-])
+@pytest.mark.parametrize(
+    "hypothesis, reference, expected",
+    [
+        # LCS 6 of 6 and 8 characters: F = 2 * 1 * 0.75 / 1.75
+        ("猫坐在垫子上", "猫坐在一个垫子上", (0.8571, 36.4093, 29.2188)),
+        ("AI 模型在 Beijing 发布了", "AI 模型今天在 Beijing 发布", (0.8235, 44.1248, 66.9671)),
+        ("今日は雨が降りました", "今日は雪が降りました", (0.9, 65.8037, 54.4114)),
+    ],
+)
 def test_known_chinese_japanese_and_mixed_pairs(hypothesis, reference, expected):
     got = tuple(round(score(m, hypothesis, reference), 4) for m in ("rouge_l", "bleu", "chrf"))
     assert got == expected

@@ -21,18 +21,24 @@ SHARDS = [
 
 def batch(keys: list[tuple[int, int, int]]) -> pa.Table:
     """Rows (shard, row, sample) as the generation stage returns them."""
-    return pa.table({
-        "id": [f"r{row}" for _, row, _ in keys],
-        SHARD_COLUMN: pa.array([s for s, _, _ in keys], pa.int64()),
-        ROW_COLUMN: pa.array([r for _, r, _ in keys], pa.int64()),
-        SAMPLE_INDEX: pa.array([j for _, _, j in keys], pa.int32()),
-    })
+    return pa.table(
+        {
+            "id": [f"r{row}" for _, row, _ in keys],
+            SHARD_COLUMN: pa.array([s for s, _, _ in keys], pa.int64()),
+            ROW_COLUMN: pa.array([r for _, r, _ in keys], pa.int64()),
+            SAMPLE_INDEX: pa.array([j for _, _, j in keys], pa.int32()),
+        }
+    )
 
 
 def collector(samples: int, rows=None) -> tuple[ShardCollector, list[tuple[int, list]]]:
     written: list[tuple[int, list]] = []
-    collect = ShardCollector(SHARDS, samples=samples, rows=rows,
-                             done=lambda shard, table: written.append((shard.index, table.select(["id", SAMPLE_INDEX]).to_pylist())))
+    collect = ShardCollector(
+        SHARDS,
+        samples=samples,
+        rows=rows,
+        done=lambda shard, table: written.append((shard.index, table.select(["id", SAMPLE_INDEX]).to_pylist())),
+    )
     return collect, written
 
 

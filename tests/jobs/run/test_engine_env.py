@@ -16,15 +16,27 @@ pytestmark = pytest.mark.timeout(120)
 
 def _config(**resources) -> StageConfig:
     return StageConfig(
-        read_columns=["id"], keep_columns=["id"], adapter_column=None, default_adapter=None, template="x",
-        template_columns=[], system=None, engine_name="vllm", engine_config=EngineConfig(model_path="/m", model_name="m"),
-        batch_size=8, replicas=resources.pop("replicas", (1, 1)), gpus_per_replica=resources.pop("gpus", 0), **resources,
+        read_columns=["id"],
+        keep_columns=["id"],
+        adapter_column=None,
+        default_adapter=None,
+        template="x",
+        template_columns=[],
+        system=None,
+        engine_name="vllm",
+        engine_config=EngineConfig(model_path="/m", model_name="m"),
+        batch_size=8,
+        replicas=resources.pop("replicas", (1, 1)),
+        gpus_per_replica=resources.pop("gpus", 0),
+        **resources,
     )
 
 
 def test_engine_threads_follow_the_spec_then_the_cores_per_replica():
     assert engine_env(engine_threads(_config(threads_per_replica=3)))["OMP_NUM_THREADS"] == "3"
-    assert engine_env(engine_threads(_config(replicas=(1, 2))))["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert engine_env(engine_threads(_config(replicas=(1, 2))))["OMP_NUM_THREADS"] == str(
+        max(1, (os.cpu_count() or 1) // 2)
+    )
     assert engine_env(engine_threads(_config(gpus=1)))["OMP_NUM_THREADS"] == "1"
 
 

@@ -16,13 +16,20 @@ from tests.processes import TAG_VARIABLE, command_line, new_tag, reap
 pytestmark = pytest.mark.slow
 
 PORT = 26379  # outside Ray's worker-port range
-PROBE = ("from jobs.run import init_ray, shutdown_ray; init_ray(verbose=False); import ray; "
-         "print(ray.get_runtime_context().gcs_address); shutdown_ray()")
+PROBE = (
+    "from jobs.run import init_ray, shutdown_ray; init_ray(verbose=False); import ray; "
+    "print(ray.get_runtime_context().gcs_address); shutdown_ray()"
+)
 
 
 def _probe(env: dict) -> str:
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in {**os.environ, **env}.items() if v is not None},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -32,9 +39,22 @@ def test_a_foreign_head_is_joined_only_through_ray_address(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", TAG_VARIABLE: tag}
     env.pop("RAY_ADDRESS", None)
     ray = Path(sys.executable).with_name("ray")
-    head = subprocess.Popen([str(ray), "start", "--head", "--block", f"--port={PORT}", "--num-cpus=1",
-                             "--include-dashboard=false", "--disable-usage-stats"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    head = subprocess.Popen(
+        [
+            str(ray),
+            "start",
+            "--head",
+            "--block",
+            f"--port={PORT}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         joined = None
         deadline = time.monotonic() + 90

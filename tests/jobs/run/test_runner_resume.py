@@ -42,14 +42,27 @@ def _write_records(spec, *, rows_per_shard: int) -> None:
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=RUN_ID)
     for shard in plan_shards(table.files, rows_per_shard=rows_per_shard):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(layout=layout, storage=runner.storage_for(spec.output.uri), attempt=1, shard=shard.index,
-                    input_file=shard.input_file, row_range=(shard.row_start, shard.row_end),
-                    table=output_table(ids), id_column="id")
+        write_shard(
+            layout=layout,
+            storage=runner.storage_for(spec.output.uri),
+            attempt=1,
+            shard=shard.index,
+            input_file=shard.input_file,
+            row_range=(shard.row_start, shard.row_end),
+            table=output_table(ids),
+            id_column="id",
+        )
 
 
 def test_resume_with_every_shard_recorded_commits(tmp_path):
-    spec = load_spec(write_job(tmp_path / "job", rows=10, input={"rows_per_shard": 4},
-                               model={"engine_args": {"enforce_eager": True, "max_num_seqs": 8}}))
+    spec = load_spec(
+        write_job(
+            tmp_path / "job",
+            rows=10,
+            input={"rows_per_shard": 4},
+            model={"engine_args": {"enforce_eager": True, "max_num_seqs": 8}},
+        )
+    )
     _write_records(spec, rows_per_shard=4)
     result = runner.run_job(spec, run_id=RUN_ID)
     assert result.written is True
@@ -146,8 +159,13 @@ def _respec(tmp_path, **sections):
     """The started run's spec rewritten with changed sections (the input table untouched)."""
     from tests.jobs.builders import spec_dict, write_spec
 
-    spec = spec_dict(input_uri="data/articles.parquet", output_uri="out", model_source="./model",
-                     input={"rows_per_shard": 4}, **sections)
+    spec = spec_dict(
+        input_uri="data/articles.parquet",
+        output_uri="out",
+        model_source="./model",
+        input={"rows_per_shard": 4},
+        **sections,
+    )
     return load_spec(write_spec(tmp_path / "job" / "job.yaml", spec))
 
 

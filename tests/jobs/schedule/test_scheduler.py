@@ -35,9 +35,12 @@ def _specs(tmp_path: Path, **schedule) -> tuple[Path, Path]:
     spec = write_job(tmp_path / "job", rows=4, schedule={"cron": "0 2 * * *", **schedule})
     specs = tmp_path / "specs"
     specs.mkdir(exist_ok=True)
-    (specs / "job.yaml").write_text(spec.read_text().replace("data/", str(spec.parent / "data") + "/")
-                                    .replace("./model", str(spec.parent / "model"))
-                                    .replace("uri: out", f"uri: {spec.parent / 'out'}"))
+    (specs / "job.yaml").write_text(
+        spec.read_text()
+        .replace("data/", str(spec.parent / "data") + "/")
+        .replace("./model", str(spec.parent / "model"))
+        .replace("uri: out", f"uri: {spec.parent / 'out'}")
+    )
     return specs, spec.parent / "out"
 
 
@@ -55,8 +58,9 @@ def _scheduler(specs: Path, clock: Clock, submitted: list, log: list | None = No
 
 
 def _claims(out: Path) -> list[tuple[str, str]]:
-    return [(c.slot, c.decision) for c in read_claims(LocalStorage(), JobLayout(output_uri=str(out),
-                                                                                  job="tiny-summaries"))]
+    return [
+        (c.slot, c.decision) for c in read_claims(LocalStorage(), JobLayout(output_uri=str(out), job="tiny-summaries"))
+    ]
 
 
 def test_catchup_latest_submits_only_the_newest_missed_slot(tmp_path):
@@ -83,10 +87,13 @@ def test_catchup_none_skips_missed_slots_and_takes_the_next_one(tmp_path):
     assert submitted == ["20261205T020000Z"] and _claims(out) == [("20261205T020000Z", "submitted")]
 
 
-@pytest.mark.parametrize(("night", "expected"), [
-    (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), ["20261025T003000Z"]),  # 02:30 happens twice: once
-    (datetime(2026, 3, 28, 22, 0, tzinfo=UTC), ["20260329T010000Z"]),  # 02:30 never happens: at 03:00
-])
+@pytest.mark.parametrize(
+    ("night", "expected"),
+    [
+        (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), ["20261025T003000Z"]),  # 02:30 happens twice: once
+        (datetime(2026, 3, 28, 22, 0, tzinfo=UTC), ["20260329T010000Z"]),  # 02:30 never happens: at 03:00
+    ],
+)
 def test_berlin_dst_nights_submit_the_slot_once(tmp_path, night, expected):
     specs, _ = _specs(tmp_path, cron="30 2 * * *", timezone="Europe/Berlin", catchup="none")
     submitted: list[str] = []
@@ -121,8 +128,14 @@ def test_overlap_skip_records_the_skip_and_queue_submits_behind(tmp_path):
 
 
 def _cli(*args: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=120, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, **env},
+    )
 
 
 def test_pause_stops_slots_and_trigger_claims_one_now(tmp_path):
@@ -148,9 +161,15 @@ def _claim(out: Path, slot: str, *, decision: str, by: str = "scheduler h:1") ->
     from jobs.state import claim_slot
     from schemas.state import SlotClaim
 
-    claim = SlotClaim(job="tiny-summaries", slot=slot, decision=decision, claimed_by=by,
-                      claimed_at="2026-12-01T02:00:00+00:00", run_id=None if decision == "skipped" else slot,
-                      reason="run x is still active (overlap: skip)" if decision == "skipped" else None)
+    claim = SlotClaim(
+        job="tiny-summaries",
+        slot=slot,
+        decision=decision,
+        claimed_by=by,
+        claimed_at="2026-12-01T02:00:00+00:00",
+        run_id=None if decision == "skipped" else slot,
+        reason="run x is still active (overlap: skip)" if decision == "skipped" else None,
+    )
     assert claim_slot(LocalStorage(), JobLayout(output_uri=str(out), job="tiny-summaries"), claim)[0]
 
 
@@ -165,8 +184,16 @@ def _all_shards_written(spec_path: Path, run_id: str) -> None:
     layout = JobLayout(output_uri=spec.output.uri, job=spec.name).run(run_id)
     for shard in plan_shards(inspect_input(spec).files, rows_per_shard=spec.input.rows_per_shard):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(LocalStorage(), layout, attempt=1, shard=shard.index, input_file=shard.input_file,
-                    row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
+        write_shard(
+            LocalStorage(),
+            layout,
+            attempt=1,
+            shard=shard.index,
+            input_file=shard.input_file,
+            row_range=(shard.row_start, shard.row_end),
+            table=output_table(ids),
+            id_column="id",
+        )
 
 
 def test_a_claimed_night_is_resumed_never_lost_and_never_run_twice(tmp_path):
@@ -193,7 +220,9 @@ def test_a_claimed_night_is_resumed_never_lost_and_never_run_twice(tmp_path):
     assert json.loads((out / "tiny-summaries" / "runs" / slot / "_lease.json").read_text())["attempt"] == 2
 
     again = _cli("run", spec, "--slot", slot, "--json", **home)
-    assert again.returncode == 0 and json.loads(again.stdout)["nothing_to_run"] == f"run {slot} is committed (succeeded)"
+    assert (
+        again.returncode == 0 and json.loads(again.stdout)["nothing_to_run"] == f"run {slot} is committed (succeeded)"
+    )
     submit = _cli("submit", spec, "--slot", slot, "--address", "http://127.0.0.1:9", "--json")
     assert submit.returncode == 0 and json.loads(submit.stdout)["claimed"] is False  # never reached the cluster
 
@@ -202,7 +231,9 @@ def test_a_claimed_night_is_resumed_never_lost_and_never_run_twice(tmp_path):
     assert skipped.returncode == 0 and "skipped by scheduler h:1 (run x is still active" in skipped.stderr
     listed = json.loads(_cli("schedule", "list", "tiny-summaries", "--output-uri", str(out), "--json").stdout)
     assert [(c["slot"], c["decision"], c["run_state"]) for c in listed["claims"]] == [
-        (slot, "run", "succeeded"), ("20261202T020000Z", "skipped", "-")]
+        (slot, "run", "succeeded"),
+        ("20261202T020000Z", "skipped", "-"),
+    ]
     bad = _cli("run", spec, "--slot", "2026-12-01T02:00:00")
     assert bad.returncode == 2 and "has no UTC offset" in bad.stderr
 
@@ -228,10 +259,28 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
     now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     now_file.write_text(now.isoformat())
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
-    schedulers = [subprocess.Popen([sys.executable, "-m", "jobs.cli", "scheduler", "--specs", str(specs),
-                                    "--poll", "0.1", "--dry-run", "--now-file", str(now_file)],
-                                   cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                                   start_new_session=True) for log in logs]
+    schedulers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobs.cli",
+                "scheduler",
+                "--specs",
+                str(specs),
+                "--poll",
+                "0.1",
+                "--dry-run",
+                "--now-file",
+                str(now_file),
+            ],
+            cwd=REPO,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for log in logs
+    ]
     try:
         slots = []
         for day in range(1, 5):

@@ -44,8 +44,16 @@ def layout(tmp_path) -> RunLayout:
 
 
 def _write(storage, layout: RunLayout, shard: int, ids: list[str], start: int, **kwargs):
-    return write_shard(storage, layout, attempt=1, shard=shard, input_file="/data/articles.parquet",
-                       row_range=(start, start + len(ids)), table=output_table(ids, **kwargs), id_column="id")
+    return write_shard(
+        storage,
+        layout,
+        attempt=1,
+        shard=shard,
+        input_file="/data/articles.parquet",
+        row_range=(start, start + len(ids)),
+        table=output_table(ids, **kwargs),
+        id_column="id",
+    )
 
 
 def test_layout_names(tmp_path):
@@ -70,8 +78,13 @@ def test_write_shard_writes_data_then_record(layout):
     assert pq.read_table(data).column("id").to_pylist() == IDS[:4]
     assert (record.shard, record.input_file, record.row_start, record.row_end) == (0, "/data/articles.parquet", 0, 4)
     assert record.totals.model_dump() == {
-        "rows_in": 4, "rows_ok": 3, "rows_failed": 1, "outputs": 4, "outputs_failed": 1,
-        "input_tokens": 20 + 21 + 23, "output_tokens": 24,
+        "rows_in": 4,
+        "rows_ok": 3,
+        "rows_failed": 1,
+        "outputs": 4,
+        "outputs_failed": 1,
+        "input_tokens": 20 + 21 + 23,
+        "output_tokens": 24,
     }
     assert record.errors == {"template_error": 1}
     on_disk = json.loads(Path(layout.shard_record(0)).read_text())
@@ -89,8 +102,16 @@ def test_a_written_shard_is_never_replaced(layout):
     with pytest.raises(AlreadyExists):
         _write(storage, layout, 0, IDS[:3], 0)  # same attempt, other bytes: refused
     with pytest.raises(LeaseHeld, match="finished by another attempt"):
-        write_shard(storage, layout, attempt=2, shard=0, input_file="/data/articles.parquet", row_range=(0, 3),
-                    table=output_table(IDS[:3]), id_column="id")
+        write_shard(
+            storage,
+            layout,
+            attempt=2,
+            shard=0,
+            input_file="/data/articles.parquet",
+            row_range=(0, 3),
+            table=output_table(IDS[:3]),
+            id_column="id",
+        )
     assert data.read_bytes() == committed_bytes and read_shard_records(storage, layout) == {0: first}
     assert sorted(p.name for p in data.parent.iterdir()) == ["shard-00000-a1.parquet", "shard-00000-a2.parquet"]
 
@@ -112,8 +133,15 @@ def test_sum_totals(layout):
         _write(storage, layout, 1, IDS[4:], 4, errors={"r0005": "template_error"}),
     ]
     totals, errors, quality = sum_records(records, references={})
-    assert totals == {"rows_in": 7, "rows_ok": 4, "rows_failed": 3, "outputs": 7, "outputs_failed": 3,
-                      "input_tokens": 20 + 22 + 20 + 22, "output_tokens": 32}
+    assert totals == {
+        "rows_in": 7,
+        "rows_ok": 4,
+        "rows_failed": 3,
+        "outputs": 7,
+        "outputs_failed": 3,
+        "input_tokens": 20 + 22 + 20 + 22,
+        "output_tokens": 32,
+    }
     assert quality == {}
     assert errors == {"prompt_too_long": 1, "template_error": 2}
     assert list(errors) == sorted(errors)
@@ -208,10 +236,19 @@ def test_load_committed_rejects_uncommitted_dir(tmp_path):
         load_committed(str(run_dir))
 
 
-@pytest.mark.parametrize("hostile", [
-    "../../outside.parquet", "data/../../outside.parquet", "/etc/passwd", "s3://bucket/key", "file:///etc/passwd",
-    "data//x.parquet", "./data/x.parquet", "data\\x.parquet",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "../../outside.parquet",
+        "data/../../outside.parquet",
+        "/etc/passwd",
+        "s3://bucket/key",
+        "file:///etc/passwd",
+        "data//x.parquet",
+        "./data/x.parquet",
+        "data\\x.parquet",
+    ],
+)
 def test_a_manifest_pointing_outside_the_run_is_refused_even_with_matching_bytes(tmp_path, hostile):
     import hashlib
 

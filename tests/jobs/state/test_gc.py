@@ -26,8 +26,16 @@ def _committed_run(tmp_path, monkeypatch):
     committed = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="done")
     for shard in shards:
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
-        write_shard(storage, committed, attempt=1, shard=shard.index, input_file=shard.input_file,
-                    row_range=(shard.row_start, shard.row_end), table=output_table(ids), id_column="id")
+        write_shard(
+            storage,
+            committed,
+            attempt=1,
+            shard=shard.index,
+            input_file=shard.input_file,
+            row_range=(shard.row_start, shard.row_end),
+            table=output_table(ids),
+            id_column="id",
+        )
     result = runner.run_job(spec, run_id="done")  # every shard recorded: commits without Ray
     assert result.written
     return spec, storage, committed, result.manifest, len(shards)
@@ -65,8 +73,10 @@ def test_gc_removes_orphans_and_abandoned_runs_but_keeps_committed_files(tmp_pat
 def test_gc_keeps_a_run_longer_than_the_grace_period_whole(tmp_path, monkeypatch):
     spec, storage, _, _, _ = _committed_run(tmp_path, monkeypatch)
     running = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="long")
-    old = [_old_file(Path(running.plan), b"{}", hours=30),
-           _old_file(Path(running.run_dir) / running.data_path(0, 1), b"PAR1 first shard", hours=29)]
+    old = [
+        _old_file(Path(running.plan), b"{}", hours=30),
+        _old_file(Path(running.run_dir) / running.data_path(0, 1), b"PAR1 first shard", hours=29),
+    ]
     newest = _old_file(Path(running.run_dir) / running.data_path(1, 1), b"PAR1 shard just written", hours=0)
 
     report = collect_garbage(storage, output_uri=spec.output.uri, job=spec.name, grace_seconds=3600)

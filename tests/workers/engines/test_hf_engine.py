@@ -24,9 +24,7 @@ REQUESTS = [
 ]
 
 
-def load_engine(
-    model: Path, *, adapter: Path | None = None, max_model_len: int | None = None, **sampling
-):
+def load_engine(model: Path, *, adapter: Path | None = None, max_model_len: int | None = None, **sampling):
     """A loaded hf engine on `model`; greedy, 16 new tokens unless `sampling` says otherwise."""
     config = EngineConfig(
         model_path=str(model),
@@ -100,9 +98,7 @@ def test_too_long_prompts_fail_alone_and_output_stops_at_the_context(tiny_model,
     context = 128
     huge = Request(None, " ".join(f"word{i % 50}" for i in range(3000)))
     # A prompt that fits with fewer than 16 positions left: its output is cut at the context.
-    words = next(
-        k for k in range(1, 200) if len(chat_ids(tokenizer, Request(None, "word " * k))) > context - 10
-    )
+    words = next(k for k in range(1, 200) if len(chat_ids(tokenizer, Request(None, "word " * k))) > context - 10)
     tight = Request(None, "word " * words)
     tight_len = len(chat_ids(tokenizer, tight))
     assert tight_len < context
@@ -181,9 +177,7 @@ def test_lora_adapter_changes_output_and_matches_plain_peft(tiny_model, adapter,
     model = PeftModel.from_pretrained(base, adapter)
     ids = torch.tensor([chat_ids(tokenizer, request)])
     with torch.inference_mode():
-        output = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False
-        )
+        output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False)
     new = output[0, ids.shape[1] :].tolist()
     if tokenizer.eos_token_id in new:
         new = new[: new.index(tokenizer.eos_token_id) + 1]

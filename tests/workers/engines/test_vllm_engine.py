@@ -25,10 +25,14 @@ REQUESTS = [
 
 def engine_for(name: str, model, adapter, **extra):
     config = EngineConfig(
-        model_path=str(model), model_name="tiny", adapters={"a": str(adapter)}, max_model_len=256,
+        model_path=str(model),
+        model_name="tiny",
+        adapters={"a": str(adapter)},
+        max_model_len=256,
         dtype="float32",  # both engines in float32: vLLM's CPU "auto" would pick bfloat16
         engine_args=dict(VLLM_TEST_ARGS) if name == "vllm" else {},
-        sampling={"temperature": 0.0, "max_tokens": 12, "ignore_eos": True}, **extra,
+        sampling={"temperature": 0.0, "max_tokens": 12, "ignore_eos": True},
+        **extra,
     )
     engine = build_engine(name, config)
     engine.load()

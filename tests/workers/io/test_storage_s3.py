@@ -30,19 +30,23 @@ def parquet_bytes(table: pa.Table, *, row_group_size: int | None = None) -> byte
 
 
 def id_table(start: int, count: int) -> pa.Table:
-    return pa.table({
-        "id": [f"r{i:04d}" for i in range(start, start + count)],
-        "title": [f"Story {i}" for i in range(start, start + count)],
-    })
+    return pa.table(
+        {
+            "id": [f"r{i:04d}" for i in range(start, start + count)],
+            "title": [f"Story {i}" for i in range(start, start + count)],
+        }
+    )
 
 
 def job_spec(input_uri: str, *, rows_per_shard: int = 4) -> JobSpec:
-    return JobSpec.model_validate({
-        "name": "s3-plan",
-        "input": {"uri": input_uri, "id_column": "id", "columns": ["title"], "rows_per_shard": rows_per_shard},
-        "task": {"kind": "summary", "prompt": "Summarize: {{ title }}"},
-        "output": {"uri": input_uri.rsplit("/", 1)[0] + "/out"},
-    })
+    return JobSpec.model_validate(
+        {
+            "name": "s3-plan",
+            "input": {"uri": input_uri, "id_column": "id", "columns": ["title"], "rows_per_shard": rows_per_shard},
+            "task": {"kind": "summary", "prompt": "Summarize: {{ title }}"},
+            "output": {"uri": input_uri.rsplit("/", 1)[0] + "/out"},
+        }
+    )
 
 
 def concurrent_conditional_puts(storage: S3Storage, uri: str, writers: int = 16) -> list[int]:
@@ -86,7 +90,9 @@ def test_every_operation(s3_bucket):
     assert storage.list_files(base) == [f"{base}/a.txt", f"{base}/sub/b.txt"]
     assert storage.list_files(f"s3://{s3_bucket}/nothing") == []
     assert storage.list_files(f"s3://{s3_bucket}") == [
-        f"{base}/a.txt", f"{base}/sub/b.txt", f"s3://{s3_bucket}/dirx/c.txt"
+        f"{base}/a.txt",
+        f"{base}/sub/b.txt",
+        f"s3://{s3_bucket}/dirx/c.txt",
     ]
 
     storage.write_bytes(f"{base}/a.txt", b"replaced")  # unconditional puts overwrite
@@ -179,8 +185,11 @@ def _check_plan(storage: S3Storage, base: str, table: pa.Table) -> None:
         assert (file.bytes, file.etag) == (len(data), hashlib.md5(data).hexdigest())
     shards = plan_shards(planned.files, rows_per_shard=spec.input.rows_per_shard)
     assert [(s.input_file.rsplit("/", 1)[1], s.row_start, s.row_end) for s in shards] == [
-        ("part-0.parquet", 0, 4), ("part-0.parquet", 4, 8), ("part-0.parquet", 8, 10),
-        ("part-1.parquet", 0, 4), ("part-1.parquet", 4, 7),
+        ("part-0.parquet", 0, 4),
+        ("part-0.parquet", 4, 8),
+        ("part-0.parquet", 8, 10),
+        ("part-1.parquet", 0, 4),
+        ("part-1.parquet", 4, 7),
     ]
     rows = pa.concat_tables(read_shard(s, columns=planned.read_columns) for s in shards)
     assert rows.select(["id", "title"]).equals(table)
@@ -262,8 +271,14 @@ def test_proxy_forwards_streamed_uploads(s3_bucket, faulty_s3, monkeypatch):
 def test_servers_leave_no_process_behind():
     with running_moto_server() as (endpoint, moto):
         with running_fault_proxy(endpoint, fault_rate=0.0) as (url, proxy):
-            assert proxy_stats(url) == {"requests": 0, "faults": 0, "forwarded": 0, "chunked": 0, "answers_lost": 0,
-                                        "methods": {}}
+            assert proxy_stats(url) == {
+                "requests": 0,
+                "faults": 0,
+                "forwarded": 0,
+                "chunked": 0,
+                "answers_lost": 0,
+                "methods": {},
+            }
             pids = [moto.pid, proxy.pid]
     assert not group_members(moto.pid) and not group_members(proxy.pid)
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]

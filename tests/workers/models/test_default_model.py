@@ -12,7 +12,10 @@ pytestmark = pytest.mark.slow
 
 ARTICLES = [
     {"id": "q3", "body": "Revenue grew 12% in Q3 driven by cloud sales, while hardware revenue fell 4%."},
-    {"id": "storm", "body": "A storm closed the coastal road on Tuesday; crews reopened it after clearing fallen trees."},
+    {
+        "id": "storm",
+        "body": "A storm closed the coastal road on Tuesday; crews reopened it after clearing fallen trees.",
+    },
     {"id": "match", "body": "The home team won the final 3-1 after two late goals in front of a sold-out stadium."},
 ]
 ENGLISH_WORDS = {"the", "a", "an", "and", "in", "of", "to", "was", "after", "by", "revenue", "team", "road"}
@@ -23,14 +26,19 @@ def test_default_model_writes_english_summaries(tmp_path, ray_session):
     from jobs.spec import load_spec
 
     table = write_table(tmp_path / "in.parquet", ARTICLES)
-    spec = load_spec(write_spec(tmp_path / "job.yaml", {
-        "name": "default-model",
-        "input": {"uri": str(table), "id_column": "id"},
-        "task": {"kind": "summary", "prompt": "Summarize in one sentence: {{ body }}"},
-        "model": {"source": "default", "max_model_len": 1024, "engine_args": VLLM_TEST_ARGS},
-        "sampling": {"max_tokens": 40},
-        "output": {"uri": str(tmp_path / "out")},
-    }))
+    spec = load_spec(
+        write_spec(
+            tmp_path / "job.yaml",
+            {
+                "name": "default-model",
+                "input": {"uri": str(table), "id_column": "id"},
+                "task": {"kind": "summary", "prompt": "Summarize in one sentence: {{ body }}"},
+                "model": {"source": "default", "max_model_len": 1024, "engine_args": VLLM_TEST_ARGS},
+                "sampling": {"max_tokens": 40},
+                "output": {"uri": str(tmp_path / "out")},
+            },
+        )
+    )
 
     result = run_job(spec, run_id="smol")
 

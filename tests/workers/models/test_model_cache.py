@@ -78,7 +78,9 @@ def test_job_with_input_model_and_adapter_on_s3(tiny_model, tmp_path, s3_bucket,
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "jobs.cli", "run", str(spec), "--run-id", "remote", "--json"],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env={**os.environ, TAG_VARIABLE: tag, "HF_HUB_OFFLINE": "1"},
         )
     finally:

@@ -50,10 +50,9 @@ def hf_outputs(vlm, images):
     with torch.inference_mode():
         for image in images:
             inputs = processor(text=prompt, images=[image], return_tensors="pt")
-            output = model.generate(**inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-                                    do_sample=False)
+            output = model.generate(**inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False)
             prompt_ids = inputs["input_ids"][0].tolist()
-            results.append((prompt_ids, output[0, len(prompt_ids):].tolist()))
+            results.append((prompt_ids, output[0, len(prompt_ids) :].tolist()))
     del model
     gc.collect()
     return results
@@ -66,19 +65,24 @@ def vllm_outputs(vlm, images, hf_outputs):  # after transformers: vLLM lowers to
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=str(vlm), max_model_len=256, dtype="float32", limit_mm_per_prompt={"image": 1},
-              **VLLM_TEST_ARGS)
+    llm = LLM(model=str(vlm), max_model_len=256, dtype="float32", limit_mm_per_prompt={"image": 1}, **VLLM_TEST_ARGS)
     try:
         params = SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS, ignore_eos=True)
         prompt = idefics3_prompt(llm.get_tokenizer(), QUESTION)
         outputs = llm.generate(
-            [{"prompt": prompt, "multi_modal_data": {"image": image}} for image in images], params,
+            [{"prompt": prompt, "multi_modal_data": {"image": image}} for image in images],
+            params,
             use_tqdm=False,
         )
         chat = llm.chat(
-            [{"role": "user", "content": [{"type": "image_pil", "image_pil": images[0]},
-                                          {"type": "text", "text": QUESTION}]}],
-            params, use_tqdm=False,
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_pil", "image_pil": images[0]}, {"type": "text", "text": QUESTION}],
+                }
+            ],
+            params,
+            use_tqdm=False,
         )[0]
     finally:
         llm.llm_engine.engine_core.shutdown()

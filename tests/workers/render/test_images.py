@@ -62,8 +62,15 @@ def _png_header(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + header
     end = b"IEND"
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-            + struct.pack(">I", 0) + end + struct.pack(">I", zlib.crc32(end)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(header))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", 0)
+        + end
+        + struct.pack(">I", zlib.crc32(end))
+    )
 
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\n%%EOF\n"
@@ -82,8 +89,10 @@ def test_images_are_limited_in_pixels_bytes_and_formats(tmp_path, monkeypatch):
     assert check_image(RED) == f"{len(RED)} bytes, more than the 0 MiB an image may have"
     (tmp_path / "big.png").write_bytes(RED)
     loaded = load_image("big.png", input_file=str(tmp_path / "in.parquet"), roots=[str(tmp_path)])
-    assert (loaded.error_code, loaded.error_message) == ("image_unreadable",
-                                                          f"not a readable image ({len(RED)} bytes, more than 0 MiB)")
+    assert (loaded.error_code, loaded.error_message) == (
+        "image_unreadable",
+        f"not a readable image ({len(RED)} bytes, more than 0 MiB)",
+    )
 
 
 def test_relative_paths_resolve_against_the_input_files_directory(tmp_path, monkeypatch):
@@ -128,10 +137,18 @@ def test_paths_outside_the_roots_are_refused_without_saying_whether_they_exist(t
     input_file = str(inputs / "in.parquet")
     assert load_image("pics/red.png", input_file=input_file, roots=roots).data == RED
     assert load_image(str(extra / "blue.png"), input_file=input_file, roots=roots).data == BLUE  # input.image_roots
-    refused = {value: load_image(value, input_file=input_file, roots=roots) for value in (
-        "../secret.png", str(tmp_path / "secret.png"), "pics/link.png", "/etc/passwd", "../nothing-here.png",
-        f"file://{tmp_path}/secret.png", "ftp://host/x.png",
-    )}
+    refused = {
+        value: load_image(value, input_file=input_file, roots=roots)
+        for value in (
+            "../secret.png",
+            str(tmp_path / "secret.png"),
+            "pics/link.png",
+            "/etc/passwd",
+            "../nothing-here.png",
+            f"file://{tmp_path}/secret.png",
+            "ftp://host/x.png",
+        )
+    }
     assert {v: (r.data, r.error_code) for v, r in refused.items()} == {v: (None, "image_not_allowed") for v in refused}
     assert len({r.error_message for r in refused.values()}) == 1  # existing or not, the same words
 
@@ -152,14 +169,21 @@ def test_images_on_s3_load_and_missing_keys_are_image_missing(s3_bucket):
     assert load_image("pics/blue.png", input_file=input_file, roots=roots).data == BLUE
     assert load_image(f"s3://{s3_bucket}/tables/pics/blue.png", input_file=input_file, roots=roots).data == BLUE
     assert load_image("pics/gone.png", input_file=input_file, roots=roots).error_code == "image_missing"
-    assert load_image(f"s3://other-{s3_bucket}/x.png", input_file=input_file, roots=roots).error_code == "image_not_allowed"
+    assert (
+        load_image(f"s3://other-{s3_bucket}/x.png", input_file=input_file, roots=roots).error_code
+        == "image_not_allowed"
+    )
 
 
 def test_column_of_bytes_or_paths(tmp_path):
     (tmp_path / "red.png").write_bytes(RED)
     input_file = str(tmp_path / "in.parquet")
     binary = load_image_column(pa.chunked_array([[RED, None, GARBAGE]], pa.binary()), input_file=input_file, roots=[])
-    assert [(i.data, i.error_code) for i in binary] == [(RED, None), (None, "image_missing"), (None, "image_unreadable")]
+    assert [(i.data, i.error_code) for i in binary] == [
+        (RED, None),
+        (None, "image_missing"),
+        (None, "image_unreadable"),
+    ]
     paths = pa.array(["red.png", "red.png", "gone.png"]).dictionary_encode()
     loaded = load_image_column(paths, input_file=input_file, roots=[str(tmp_path)])
     assert [i.error_code for i in loaded] == [None, None, "image_missing"]
@@ -180,28 +204,43 @@ def test_error_codes_are_documented():
 
 
 def _caption_spec(input_uri: Path, **input_fields) -> JobSpec:
-    return JobSpec.model_validate({
-        "name": "captions",
-        "input": {"uri": str(input_uri), "id_column": "id", "columns": ["note"], "image_column": "image",
-                  **input_fields},
-        "task": {"kind": "caption", "prompt": "Caption it. Hint: {{ note }}"},
-        "output": {"uri": "/unused"},
-    })
+    return JobSpec.model_validate(
+        {
+            "name": "captions",
+            "input": {
+                "uri": str(input_uri),
+                "id_column": "id",
+                "columns": ["note"],
+                "image_column": "image",
+                **input_fields,
+            },
+            "task": {"kind": "caption", "prompt": "Caption it. Hint: {{ note }}"},
+            "output": {"uri": "/unused"},
+        }
+    )
 
 
 def _image_table(images: list) -> pa.Table:
     kind = pa.binary() if any(isinstance(i, bytes) for i in images) else pa.string()
-    return pa.table({
-        "id": [f"i{k}" for k in range(len(images))],
-        "note": [f"note {k}" for k in range(len(images))],
-        "image": pa.array(images, kind),
-    })
+    return pa.table(
+        {
+            "id": [f"i{k}" for k in range(len(images))],
+            "note": [f"note {k}" for k in range(len(images))],
+            "image": pa.array(images, kind),
+        }
+    )
 
 
 def test_caption_needs_an_image_column():
     with pytest.raises(ValidationError, match="image_column"):
-        JobSpec.model_validate({"name": "c", "input": {"uri": "x", "id_column": "id"}, "task": {"kind": "caption"},
-                                "output": {"uri": "/o"}})
+        JobSpec.model_validate(
+            {
+                "name": "c",
+                "input": {"uri": "x", "id_column": "id"},
+                "task": {"kind": "caption"},
+                "output": {"uri": "/o"},
+            }
+        )
 
 
 def test_inspect_input_checks_the_image_column(tmp_path):
@@ -225,10 +264,20 @@ def _render(path: Path, rows: int):
     from workers.render import StageConfig, read_and_render
 
     config = StageConfig(
-        read_columns=["id", "note", "image"], keep_columns=["id", "note"], adapter_column=None,
-        default_adapter=None, template="Caption it. Hint: {{ note }}", template_columns=["note"], system="Sys",
-        engine_name="vllm", engine_config=EngineConfig(model_path="/m", model_name="m"), batch_size=8,
-        replicas=(1, 1), gpus_per_replica=0, image_column="image", image_roots=(str(path.parent),),
+        read_columns=["id", "note", "image"],
+        keep_columns=["id", "note"],
+        adapter_column=None,
+        default_adapter=None,
+        template="Caption it. Hint: {{ note }}",
+        template_columns=["note"],
+        system="Sys",
+        engine_name="vllm",
+        engine_config=EngineConfig(model_path="/m", model_name="m"),
+        batch_size=8,
+        replicas=(1, 1),
+        gpus_per_replica=0,
+        image_column="image",
+        image_roots=(str(path.parent),),
     )
     unit = pa.table({"shards": [[{"index": 0, "input_file": str(path), "row_start": 0, "row_end": rows}]]})
     [rendered] = read_and_render(unit, config=config)
@@ -238,8 +287,18 @@ def _render(path: Path, rows: int):
 def test_render_stage_adds_image_bytes_and_error_rows(tmp_path):
     path = write_parquet(tmp_path / "in.parquet", _image_table([RED, None, GARBAGE, BLUE]))
     out = _render(path, 4)
-    assert out.column_names == ["id", "note", "prompt", "prompt_sha256", "generation_key", "error_code", "error_message", "_image",
-                                "_shard", "_row"]
+    assert out.column_names == [
+        "id",
+        "note",
+        "prompt",
+        "prompt_sha256",
+        "generation_key",
+        "error_code",
+        "error_message",
+        "_image",
+        "_shard",
+        "_row",
+    ]
     assert out.schema.field("_image").type == pa.binary()
     assert out.column("_image").to_pylist() == [RED, None, None, BLUE]
     assert out.column("error_code").to_pylist() == [None, "image_missing", "image_unreadable", None]
@@ -276,10 +335,15 @@ def test_actor_builds_requests_with_images_and_drops_the_column():
             self.requests = requests
             return [Result(f"saw {len(r.image or b'')} bytes", "stop", 3, 2) for r in requests]
 
-    batch = pa.table({
-        "id": ["a", "b", "c"], "prompt": ["p", "p", None], "error_code": [None, None, "image_missing"],
-        "error_message": [None, None, "gone"], "_image": pa.array([RED, None, None], pa.binary()),
-    })
+    batch = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "prompt": ["p", "p", None],
+            "error_code": [None, None, "image_missing"],
+            "error_message": [None, None, "gone"],
+            "_image": pa.array([RED, None, None], pa.binary()),
+        }
+    )
     engine = Recorder()
     out = generate_table(engine, batch, system="s", model="m")
     assert [(r.prompt, r.image) for r in engine.requests] == [("p", RED), ("p", None)]

