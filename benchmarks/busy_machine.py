@@ -13,6 +13,7 @@ The last stdout line is `runs=N failures=F`. Stops exactly what it started (proc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,19 +32,17 @@ FOREIGN_PORT = 26379  # outside Ray's worker-port range (10002-19999)
 
 
 def _spawn(args: list[str], *, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
-    out = open(log, "ab") if log else subprocess.DEVNULL
     full = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # nobody told the job to join a cluster
-    return subprocess.Popen(
-        args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**full, **(env or {})}
-    )
+    with open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**full, **(env or {})}
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:
     """SIGKILL the process group the process leads (never Ray's stop-everything command: other users' Ray lives too)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 

@@ -25,15 +25,76 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import child_main, exit_on_sigterm, median, run_child, working_directory  # noqa: E402
+from benchmarks.harness import child_main, exit_on_sigterm, median, run_child, working_directory
 
-WORDS = (
-    "the report our team market customer company revenue model quarter summary reader editor "
-    "sales grew fell shows explains describes needs writes reads changes improves reviews builds "
-    "cloud new product short answer percent data hardware clear title press release stories long "
-    "article every page careful plan quick steady bright quiet modern honest simple useful global "
-    "local strong early late friendly technical historic surprising meeting year noon delay"
-).split()
+WORDS = [
+    "the",
+    "report",
+    "our",
+    "team",
+    "market",
+    "customer",
+    "company",
+    "revenue",
+    "model",
+    "quarter",
+    "summary",
+    "reader",
+    "editor",
+    "sales",
+    "grew",
+    "fell",
+    "shows",
+    "explains",
+    "describes",
+    "needs",
+    "writes",
+    "reads",
+    "changes",
+    "improves",
+    "reviews",
+    "builds",
+    "cloud",
+    "new",
+    "product",
+    "short",
+    "answer",
+    "percent",
+    "data",
+    "hardware",
+    "clear",
+    "title",
+    "press",
+    "release",
+    "stories",
+    "long",
+    "article",
+    "every",
+    "page",
+    "careful",
+    "plan",
+    "quick",
+    "steady",
+    "bright",
+    "quiet",
+    "modern",
+    "honest",
+    "simple",
+    "useful",
+    "global",
+    "local",
+    "strong",
+    "early",
+    "late",
+    "friendly",
+    "technical",
+    "historic",
+    "surprising",
+    "meeting",
+    "year",
+    "noon",
+    "delay",
+]
 # Per model: directory recipe, context length, and the longest prompt (words) that leaves room.
 PRESETS = {"smollm2": {"max_model_len": 1024, "max_words": 200}, "tiny": {"max_model_len": 512, "max_words": 60}}
 SIDE_NAMES = {

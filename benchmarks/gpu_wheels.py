@@ -15,6 +15,7 @@ sys.path: what is really missing there.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import re
@@ -62,10 +63,8 @@ def closure(roots: set[str]) -> set[str]:
         if dist in seen:
             continue
         seen.add(dist)
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):  # required only on other platforms, or optional
             todo.extend(requirements(dist) - seen)
-        except metadata.PackageNotFoundError:
-            pass  # required only on other platforms, or optional here
     return seen
 
 

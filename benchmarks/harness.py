@@ -86,10 +86,8 @@ def _wait_tracking(process: subprocess.Popen, *, timeout: float) -> int | None:
         code = process.poll()
         if code is not None:
             return code
-        try:
+        with contextlib.suppress(psutil.Error):
             seen.update(psutil.Process(process.pid).children(recursive=True))
-        except psutil.Error:
-            pass
         time.sleep(1.0)
     return None
 
@@ -102,16 +100,12 @@ def _reap(process: subprocess.Popen) -> None:
     if process.poll() is None:
         leftovers.append(psutil.Process(process.pid))
     for proc in leftovers:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(leftovers, timeout=5)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     process.wait()
 
 

@@ -31,8 +31,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory  # noqa: E402
-from schemas.manifest import startup_seconds  # noqa: E402
+from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory
+from schemas.manifest import startup_seconds
 
 TOPICS = [
     "quarterly revenue",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import (  # noqa: E402
+from benchmarks.harness import (
     RssSampler,
     child_main,
     exit_on_sigterm,
@@ -394,7 +394,8 @@ def report(args: argparse.Namespace, *, job: dict, plain: dict, floor: dict) -> 
         f"job driver {job['driver_peak_rss_mib']:.0f} MiB (ru_maxrss)"
     )
     print(
-        f"  {'job process role':<26} {'peak RSS':>9} {'private':>9} {'CPU s':>7}  (sampled; CPU over each process's life)"
+        f"  {'job process role':<26} {'peak RSS':>9} {'private':>9} {'CPU s':>7}"
+        "  (sampled; CPU over each process's life)"
     )
     for role, figures in job["rss"].items():
         private = "" if math.isnan(figures["private_mib"]) else f"{figures['private_mib']:5.0f} MiB"

@@ -41,8 +41,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory  # noqa: E402
-from benchmarks.host_cpu import CpuSampler, CpuUse  # noqa: E402
+from benchmarks.harness import PROJECT_ROOT, QUIET_ENV, working_directory
+from benchmarks.host_cpu import CpuSampler, CpuUse
 
 RATE = 200.0  # the simulated engine's default tokens_per_second (workers/engines/simulated.py)
 TOKENS_PER_ROW = 32

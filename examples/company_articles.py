@@ -132,7 +132,7 @@ def product(c: Ctx):
         f"{analyst}, an analyst at {c.pick(COMPANY_HEADS)} Research, said the price undercuts most rivals by about {rng.randint(10, 35)}%.",
         f"The company said it had taken {count_k(rng.randint(2, 60))} pre-orders ahead of launch.",
         f"An earlier model was recalled in {c.published.year - 1} over a software fault, which {surname(head)} said had been fully addressed.",
-        f"Reviewers who tested early units praised the build quality but noted that setup took longer than advertised.",
+        "Reviewers who tested early units praised the build quality but noted that setup took longer than advertised.",
         f"A subscription tier with extra features will cost ${rng.choice([3, 5, 8, 10])} a month.",
         f"The {name} was designed in {c.town()} and comes with a {rng.choice(['one', 'two', 'three'])}-year warranty.",
     ]
@@ -165,7 +165,7 @@ def incident(c: Ctx):
         title = f"{co} says data of {count_k(recs)} customers exposed"
         req = [
             f"{co} said names, email addresses and order histories of about {count_k(recs)} customers were exposed after attackers accessed an internal database.",
-            f"The company said payment card numbers and passwords were not affected and that it had notified the data protection regulator.",
+            "The company said payment card numbers and passwords were not affected and that it had notified the data protection regulator.",
         ]
     elif kind == "recall":
         units = rng.randint(3, 420)

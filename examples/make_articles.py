@@ -66,7 +66,7 @@ def build_rows(n: int = N_ARTICLES, seed: int = 0) -> list[dict]:
     start = _dt.date(2025, 1, 1)
     days = sorted(rng.randint(0, 364) for _ in range(n))
     rows = []
-    for i, (cat, day) in enumerate(zip(cats, days), start=1):
+    for i, (cat, day) in enumerate(zip(cats, days, strict=True), start=1):
         published = start + _dt.timedelta(days=day)
         title, body = GENERATORS[cat](Ctx(rng, published))
         rows.append(

@@ -86,10 +86,10 @@ def weather(c: Ctx):
     req.append(f'"People should {advice}," said {forecaster}, a forecaster with the national weather service.')
     optional = [
         f"A weather warning remains in place until {c.later_date(1, 3)}.",
-        f"Conditions are expected to ease by the weekend, with temperatures returning closer to the seasonal average.",
+        "Conditions are expected to ease by the weekend, with temperatures returning closer to the seasonal average.",
         f"Local authorities said they had {rng.randint(5, 60)} crews on standby.",
         f"It is the {rng.choice(['second', 'third', 'fourth'])} such event in {region} this year.",
-        f"Insurers said it was too early to estimate the cost of the damage.",
+        "Insurers said it was too early to estimate the cost of the damage.",
         f"Forecasters said the pattern was linked to {rng.choice(['a slow-moving low-pressure system', 'a blocking high over the continent', 'unusually warm sea temperatures'])}.",
     ]
     return title, fit(req, optional, rng)
@@ -142,8 +142,8 @@ def sports(c: Ctx):
         f"The next fixture is on {c.later_date(3, 10)}.",
         f"{s2} left the field with a minor ankle injury and will be assessed this week.",
         f"It was the {rng.choice(['second', 'third', 'fifth'])} meeting between the sides this season.",
-        f"Ticket sales for the rest of the season have risen sharply, organisers said.",
-        f"Local broadcasters reported their largest audience of the year for the event.",
+        "Ticket sales for the rest of the season have risen sharply, organisers said.",
+        "Local broadcasters reported their largest audience of the year for the event.",
     ]
     return title, fit(req, optional, rng)
 
@@ -217,8 +217,8 @@ def science(c: Ctx):
         f"{other}, who was not involved in the work, called the findings promising but said they need to be repeated by other groups.",
         f"The study was funded by a ${rng.randint(1, 9)}.{rng.randint(0, 9)} million public research grant.",
         f"The authors plan a follow-up study starting in {c.published.year + 1}.",
-        f"Data and code from the project have been made publicly available.",
-        f"The researchers noted that the work was limited to a single site and season.",
+        "Data and code from the project have been made publicly available.",
+        "The researchers noted that the work was limited to a single site and season.",
         f"{surname(lead)} said the next step is a trial {rng.choice(['outside the laboratory', 'with a larger and more diverse group', 'over several years'])}.",
     ]
     return title, fit(req, optional, rng)
@@ -259,7 +259,7 @@ def local(c: Ctx):
         f"A public consultation drew {rng.randint(150, 3200):,} responses, about {rng.randint(55, 85)}% in favour.",
         f"Part of the funding comes from a regional grant of ${rng.randint(100, 900)} thousand.",
         f"Opponents have until {c.later_date(14, 40)} to request a review of the decision.",
-        f"The council will publish a detailed timetable next month.",
+        "The council will publish a detailed timetable next month.",
     ]
     return title, fit(req, optional, rng)
 
@@ -301,7 +301,7 @@ def policy(c: Ctx):
         f"{supporter} of a national consumer group welcomed the announcement but asked for clearer enforcement.",
         f"A public consultation will run for {rng.randint(6, 12)} weeks before legislation is drafted.",
         f"A similar rule introduced in a neighbouring country in {c.published.year - rng.randint(2, 6)} was later softened.",
-        f"Business groups said they had not been consulted on the details.",
+        "Business groups said they had not been consulted on the details.",
         f"Officials estimate that {rng.randint(5, 60)}% of those affected already meet most of the requirements.",
     ]
     return title, fit(req, optional, rng)
@@ -347,7 +347,7 @@ def health(c: Ctx):
     optional = [
         f"{nurse}, a senior nurse, said staffing remained tight, with {rng.randint(20, 140)} vacancies still unfilled.",
         f"The regional health board has set aside {money_m(rng.uniform(1, 40))} for the next phase.",
-        f"Patients can book appointments online or by phone.",
+        "Patients can book appointments online or by phone.",
         f"Local patient groups said {rng.choice(['the change was overdue', 'they would watch closely whether the gains last', 'transport to the hospital remained a problem'])}.",
         f"A review of the programme is planned for {c.later_date(60, 200)}.",
     ]
@@ -393,6 +393,6 @@ def education(c: Ctx):
         f"{parent}, whose {rng.choice(['son', 'daughter'])} attends the school, said families had been {rng.choice(['consulted early', 'left out of the discussion', 'broadly supportive'])}.",
         f"The school has {(pupils := rng.randint(300, 2200)):,} students and {pupils // rng.randint(12, 19)} teachers.",
         f"Enrolment has grown by {rng.randint(2, 18)}% over the past five years.",
-        f"The regional education office said it would use the school as a model for others.",
+        "The regional education office said it would use the school as a model for others.",
     ]
     return title, fit(req, optional, rng)

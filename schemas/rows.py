@@ -6,12 +6,12 @@ render stage, the generation actors and the driver, and are dropped before rows 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import pyarrow as pa
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Why a row has no usable text. Stable: values never change meaning once shipped."""
 
     PROMPT_TOO_LONG = "prompt_too_long"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.processes import TAG_VARIABLE, command_line, new_tag, reap, stop_head
+from tests.processes import TAG_VARIABLE, command_line, new_tag, reap, spawn_logged, stop_head
 
 # The GCS learns a node is gone after health_check_period_ms x failure_threshold (~3 s here,
 # ~14 s with Ray's defaults): what bounds how long a job waits on a node lost without grace.
@@ -132,7 +132,7 @@ def autoscaling_head(max_gpu_nodes: int = 2) -> Iterator[tuple[str, dict[str, st
     env = {**os.environ, **client_env, TAG_VARIABLE: tag, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
     env.pop("RAY_ADDRESS", None)
     _wait_port_free(AUTOSCALING_GCS_PORT)
-    head = subprocess.Popen(
+    head = spawn_logged(
         [
             str(Path(sys.executable).with_name("ray")),
             "start",
@@ -147,9 +147,8 @@ def autoscaling_head(max_gpu_nodes: int = 2) -> Iterator[tuple[str, dict[str, st
             f"--temp-dir={root / 'ray'}",
             "--disable-usage-stats",
         ],
+        root / "head.log",
         env=env,
-        stdout=open(root / "head.log", "wb"),
-        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:

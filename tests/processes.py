@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -47,10 +49,8 @@ def reap(tag: str, *, timeout: float = 30) -> list[int]:
         if not pids:
             return []
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.2)
     return tagged_pids(tag)
 
@@ -62,10 +62,14 @@ def stop_head(head, tag: str, folder, *, grace: float = 20) -> None:
     import subprocess
 
     head.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         head.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     leftovers = reap(tag)
     shutil.rmtree(folder, ignore_errors=True)
     assert leftovers == [], [command_line(p) for p in leftovers]
+
+
+def spawn_logged(args: list[str], log: Path, *, mode: str = "wb", **options) -> subprocess.Popen:
+    """A process whose stdout and stderr go to `log` (the child keeps its own handle; ours closes)."""
+    with open(log, mode) as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **options)

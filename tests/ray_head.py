@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import TAG_VARIABLE, new_tag, stop_head
+from tests.processes import TAG_VARIABLE, new_tag, spawn_logged, stop_head
 
 GCS_PORT = 26379
 JOB_SERVER_PORT = 28265
@@ -71,7 +71,7 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
     ray = Path(sys.executable).with_name("ray")
     for port in (GCS_PORT, JOB_SERVER_PORT):
         _wait_port_free(port)
-    head = subprocess.Popen(
+    head = spawn_logged(
         [
             str(ray),
             "start",
@@ -88,9 +88,8 @@ def ray_head(tmp_path_factory) -> Iterator[RayHead]:
             f"--temp-dir={temp_dir}",
             "--disable-usage-stats",
         ],
+        root / "head.log",
         env=env,
-        stdout=open(root / "head.log", "wb"),
-        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{JOB_SERVER_PORT}"

@@ -146,9 +146,12 @@ def test_rows_route_to_their_adapter_and_match_transformers_peft(tiny_model, tmp
     finally:
         reference.close()
     assert [o["id"] for o in outputs] == [r["id"] for r in rows]
-    for output, want in zip(outputs, expected):
+    for output, want in zip(outputs, expected, strict=True):
         assert output["num_output_tokens"] == want.num_output_tokens == 8
         assert output["text"].rstrip("\ufffd") == want.text.rstrip("\ufffd"), output["id"]
-    by_adapter = {name: [o["text"] for o, r in zip(outputs, rows) if r["adapter"] == name] for name in ("a", "b", None)}
+    by_adapter = {
+        name: [o["text"] for o, r in zip(outputs, rows, strict=True) if r["adapter"] == name]
+        for name in ("a", "b", None)
+    }
     assert len({tuple(texts) for texts in by_adapter.values()}) == 3  # each route gives its own text
     assert set(manifest["model"]["adapters"]) == {"a", "b"} and manifest["model"]["adapter_column"] == "adapter"

@@ -156,7 +156,7 @@ def _s3_spec(tmp_path, *, model, bucket, engine="hf") -> Path:
         tmp_path / "job.yaml",
         tiny_spec(
             model=model,
-            input_uri="s3://%s/input" % bucket,
+            input_uri=f"s3://{bucket}/input",
             output_uri=f"s3://{bucket}/out",
             engine=engine,
             input={"rows_per_shard": 8},
@@ -243,7 +243,7 @@ def test_two_drivers_committing_one_run_write_one_manifest(tmp_path, s3_bucket):
     assert [d.returncode for d in drivers] == [0, 0], [err[-1000:] for _, err in results]
     summaries = [json.loads(out) for out, _ in results]
     assert sorted(s["already_committed"] for s in summaries) == [False, True]
-    loser_err = next(err for (out, err), s in zip(results, summaries) if s["already_committed"])
+    loser_err = next(err for (out, err), s in zip(results, summaries, strict=True) if s["already_committed"])
     assert "already committed" in loser_err
     versions = client.list_object_versions(Bucket=s3_bucket, Prefix=layout.manifest.split("/", 3)[3])
     assert len(versions.get("Versions", [])) == 1  # exactly one manifest was ever written

@@ -62,7 +62,7 @@ def manifest_rows(spec: JobSpec, manifest) -> list[tuple]:
     for entry in manifest.files:
         filesystem, path = storage.arrow_filesystem(f"{layout.run_dir}/{entry.path}")
         table = pq.read_table(path, filesystem=filesystem, columns=["id", "text"])
-        rows += list(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
+        rows += list(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
     return sorted(rows)
 
 
@@ -77,22 +77,25 @@ def test_three_nights_are_three_snapshots_read_by_pyiceberg_and_duckdb(root):
     assert [p.run_id for p in published_one] == ["night-1"] and published_one[0].new
     table = load_table(spec.publish.iceberg, out)
     snapshots = table.snapshots()
-    assert [run for run in run_snapshots(table)] == ["night-1", "night-2", "night-3"]
+    assert list(run_snapshots(table)) == ["night-1", "night-2", "night-3"]
     assert table.current_snapshot().snapshot_id == published_three[0].snapshot_id
     assert [s.summary.operation.value for s in snapshots] == ["append", "overwrite", "overwrite"]
 
     current = table.scan().to_arrow()
-    assert sorted(zip(current.column("id").to_pylist(), current.column("text").to_pylist())) == manifest_rows(
-        spec, three
-    )
+    assert sorted(
+        zip(current.column("id").to_pylist(), current.column("text").to_pylist(), strict=True)
+    ) == manifest_rows(spec, three)
     assert current.num_rows == three.totals.outputs
     tuesday = table.scan(snapshot_id=snapshots[1].snapshot_id).to_arrow()  # time travel: night 2
-    assert sorted(zip(tuesday.column("id").to_pylist(), tuesday.column("text").to_pylist())) == manifest_rows(spec, two)
+    assert sorted(
+        zip(tuesday.column("id").to_pylist(), tuesday.column("text").to_pylist(), strict=True)
+    ) == manifest_rows(spec, two)
     assert sorted(tuesday.column("category").to_pylist()) == list("abcdef")  # the column night 2 added
     assert set(current.column("category").to_pylist()) == {None}  # night 3 has none
     first = table.scan(snapshot_id=snapshots[0].snapshot_id).to_arrow()
     assert (
-        dict(zip(first.column("id").to_pylist(), first.column("text").to_pylist()))["r0001"] == "中文摘要：夜间报告。"
+        dict(zip(first.column("id").to_pylist(), first.column("text").to_pylist(), strict=True))["r0001"]
+        == "中文摘要：夜间报告。"
     )
 
     con = duckdb.connect()

@@ -29,7 +29,7 @@ REFERENCES = [
 
 def job(tiny_model: Path, tmp_path: Path, **overrides) -> dict:
     rows = article_rows(len(REFERENCES) + 1)
-    for row, reference in zip(rows, REFERENCES + ["unused"]):
+    for row, reference in zip(rows, REFERENCES + ["unused"], strict=False):
         row["reference"] = reference
     rows[-1]["body"] = None  # a template_error row: no score
     table = write_table(tmp_path / "in.parquet", rows)
@@ -49,7 +49,7 @@ def test_scores_are_the_libraries_values_per_row_and_their_mean_in_the_manifest(
     spec = load_spec(write_spec(tmp_path / "job.yaml", job(tiny_model, tmp_path)))
     manifest, rows = committed_outputs(run_job(spec, run_id="scored"))
     assert "reference" not in rows[0]  # scored against it, not carried (it is not in input.columns)
-    for row, reference in zip(rows, REFERENCES + ["unused"]):
+    for row, reference in zip(rows, REFERENCES + ["unused"], strict=False):
         for metric in ("rouge_l", "bleu", "chrf"):
             value = row[f"score_{metric}"]
             if row["error_code"] is not None or reference is None:

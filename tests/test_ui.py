@@ -267,7 +267,7 @@ def test_caption_rows_show_their_image_inline(page, tmp_path):
     ids = ["c/0", "c/1 ü?#"]  # a slash, a space and URL syntax in ids: links must still find the row
     inputs = write_table(
         tmp_path / "images.parquet",
-        [{"id": i, "image": png} for i, png in zip(ids, pngs)],
+        [{"id": i, "image": png} for i, png in zip(ids, pngs, strict=True)],
         schema=pa.schema([("id", pa.string()), ("image", pa.binary())]),
     )
     stat = inputs.stat()

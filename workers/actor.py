@@ -111,7 +111,7 @@ def _with_render_errors(generated: list[Result], codes: list, messages: list, *,
     render error for the others."""
     results: list[Result] = []
     done = 0
-    for code, message in zip(codes, messages):
+    for code, message in zip(codes, messages, strict=True):
         if code is None:
             results += generated[done : done + n]
             done += n

@@ -115,10 +115,10 @@ def _table(reader, out) -> None:
             if len(shown) < TABLE_ROWS:
                 shown.append([_cell(row[n]) for n in names])
     widths = [max([len(n)] + [len(r[i]) for r in shown]) for i, n in enumerate(names)]
-    print("  ".join(n.ljust(w) for n, w in zip(names, widths)), file=out)
+    print("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)), file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for row in shown:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)), file=out)
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
     more = f" (first {len(shown)} shown)" if total > len(shown) else ""
     print(f"{total} row(s){more}", file=out)
 

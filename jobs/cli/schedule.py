@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs.cli.target import add_root_arguments, output_root
@@ -43,8 +43,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def _clock(now_file: str | None):
     if not now_file:
-        return lambda: datetime.now(timezone.utc)
-    return lambda: datetime.fromisoformat(Path(now_file).read_text().strip()).astimezone(timezone.utc)
+        return lambda: datetime.now(UTC)
+    return lambda: datetime.fromisoformat(Path(now_file).read_text().strip()).astimezone(UTC)
 
 
 def _submitter(address: str | None, *, dry_run: bool):
@@ -104,7 +104,7 @@ def _list(args) -> int:
 
         schedule = load_spec(args.spec).schedule
         if schedule is not None:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             upcoming = slots_between(schedule.cron, schedule.timezone, now, now.replace(year=now.year + 2))[:1]
             found["next_slot"] = slot_name(upcoming[0]) if upcoming else None
             found["paused"] = found["paused"] or schedule.paused
@@ -144,7 +144,7 @@ def _pause(args, *, paused: bool = True) -> int:
     from jobs import state
 
     storage, job = _job(args)
-    state.set_paused(storage, job, paused, by="pressroom schedule", at=datetime.now(timezone.utc).isoformat())
+    state.set_paused(storage, job, paused, by="pressroom schedule", at=datetime.now(UTC).isoformat())
     word = "paused" if paused else "active"
     print(json.dumps({"job": args.job, "paused": paused}) if args.json else f"job {args.job}: {word}")
     return 0
@@ -162,7 +162,7 @@ def _trigger(args) -> int:
     if not args.spec:
         raise SpecError("schedule trigger needs --spec SPEC (the job to run)")
     spec = load_spec(args.spec, output_uri=args.output_uri)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     took, claim = claim_for_command(spec, now.isoformat(), decision="submitted", by="trigger", now=now)
     if took:
         _submitter(args.address, dry_run=args.dry_run)(Path(args.spec), spec, claim.run_id)

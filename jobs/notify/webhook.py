@@ -15,6 +15,7 @@ remembers the event `id`s it accepted in that window (a retried POST repeats the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -111,10 +112,8 @@ def _post_once(url: str, *, body: bytes, headers: dict[str, str], seconds: float
         expired.set()
         sock = connection.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     watchdog = threading.Timer(seconds, cut)
     watchdog.start()

@@ -91,6 +91,6 @@ def score_table(rows: pa.Table, *, metrics: list[str]) -> dict[str, pa.Array]:
     """score_<metric> columns for output rows holding text, error_code and `_reference`: null on error
     rows and rows without a reference."""
     codes = rows.column(ERROR_CODE).to_pylist()
-    texts = [t if c is None else None for t, c in zip(rows.column(TEXT).to_pylist(), codes)]
+    texts = [t if c is None else None for t, c in zip(rows.column(TEXT).to_pylist(), codes, strict=True)]
     references = rows.column(REFERENCE).to_pylist()
     return {f"{SCORE_PREFIX}{m}": pa.array(score_rows(m, texts, references), pa.float64()) for m in metrics}

@@ -88,5 +88,5 @@ def diff_runs(output_uri: str, job: str, run_a: str, run_b: str, *, limit: int |
     )
     cursor = con.execute(sql, [job, a, b])
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     return Diff(job=job, run_a=a, run_b=b, counts={k: found.get(k, 0) for k in CHANGE_KINDS}, rows=rows)

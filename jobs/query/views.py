@@ -1,8 +1,8 @@
 """A DuckDB connection over committed outputs, with the views data teams query.
 
-- `outputs`: every committed run's rows, each data-file column under its own name, plus `job`
-  and `job`, `run_id` and `row_id` (the run's id column as text); columns are unioned by name across runs and jobs (a run with extra columns
-  breaks nothing; older runs read NULL there).
+- `outputs`: every committed run's rows, each data-file column under its own name, plus `job`,
+  `run_id` and `row_id` (the run's id column as text); columns are unioned by name across runs
+  and jobs (a run with extra columns breaks nothing; older runs read NULL there).
 - `latest`: for each job, the rows of the run its `latest` pointer names.
 - `errors`: output rows carrying an error_code.
 - `runs`: one row per committed manifest (state, totals, lineage, sampling, timings, throughput).

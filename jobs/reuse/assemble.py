@@ -194,7 +194,7 @@ def check_rows(table: pa.Table, rows: np.ndarray, *, samples: int, shard: int) -
 
 
 def _joined(left: pa.Table, right: pa.Table) -> pa.Table:
-    for name, column in zip(right.column_names, right.columns):
+    for name, column in zip(right.column_names, right.columns, strict=True):
         left = left.append_column(name, column)
     return left
 
@@ -209,5 +209,5 @@ def _placements(generated: pa.Table) -> list[Placement]:
     columns = (NODE, ACTOR, INCARNATION, "count_all", f"{GEN_START}_min", f"{GEN_END}_max")
     return [
         Placement(node=n, actor=a, incarnation=i, rows=c, started=s, ended=e)
-        for n, a, i, c, s, e in zip(*(counts.column(c).to_pylist() for c in columns))
+        for n, a, i, c, s, e in zip(*(counts.column(c).to_pylist() for c in columns), strict=True)
     ]

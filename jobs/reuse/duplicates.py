@@ -61,7 +61,9 @@ def shards_with_repeats(shards: list[Shard], *, columns: list[str]) -> set[int]:
             row += batch.num_rows
             at = np.searchsorted(starts, numbers, side="right") - 1
             planned = (at >= 0) & (numbers < ends[np.clip(at, 0, None)])
-            batch_hashes = np.fromiter((hash(v) for v in zip(*values)), dtype=np.int64, count=batch.num_rows)
+            batch_hashes = np.fromiter(
+                (hash(v) for v in zip(*values, strict=True)), dtype=np.int64, count=batch.num_rows
+            )
             hashes.append(batch_hashes[planned])
             shard_of.append(indexes[at[planned]])
     if not hashes:

@@ -2,8 +2,9 @@
 
 A row is reusable when every one of its samples has no error_code: error rows are generated
 again. A retry (`pressroom retry`) also copies rows whose errors are not retryable, and, when
-the spec is unchanged, rows that failed to render (they have no generation key: matched by id). The index holds, per reusable id, its generation key and where its first sample sits
-(data file, position): Arrow columns, joined vectorised against tonight's rows.
+the spec is unchanged, rows that failed to render (they have no generation key: matched by id).
+The index holds, per reusable id, its generation key and where its first sample sits (data file,
+position): Arrow columns, joined vectorised against tonight's rows.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ decides who generates: a live driver holding it means the night is in progress e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from jobs import state
 from jobs.errors import SpecError
@@ -71,7 +71,7 @@ def claim_for_command(
     spec: JobSpec, slot: str, *, decision: str, by: str, run_id: str | None = None, now: datetime | None = None
 ) -> tuple[bool, SlotClaim]:
     """Claim a slot (a name, 'latest' or an ISO time) for this command; (took it, the claim that stands)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     name = resolve_slot(spec, slot, now=now)
     from workers.io import storage_for
 

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs import state
@@ -28,7 +28,7 @@ ACTIVE = {RunStateName.QUEUED, RunStateName.RUNNING, RunStateName.COMMITTING}
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def who() -> str:

@@ -7,7 +7,7 @@ naming of slots (the aliases cronsim rejects are translated by `schemas.spec.cro
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.spec import cron_fields
@@ -22,7 +22,7 @@ def latest_slot(expression: str, zone: str, now: datetime) -> datetime:
     local = now.astimezone(ZoneInfo(zone))
     # cronsim's reverse walk starts strictly before its start time: nudge past `now` by a second.
     walk = CronSim(cron_fields(expression), local.replace(microsecond=0) + timedelta(seconds=1), reverse=True)
-    return next(walk).astimezone(timezone.utc)
+    return next(walk).astimezone(UTC)
 
 
 def slots_between(expression: str, zone: str, after: datetime, until: datetime) -> list[datetime]:
@@ -31,7 +31,7 @@ def slots_between(expression: str, zone: str, after: datetime, until: datetime) 
 
     found = []
     for slot in CronSim(cron_fields(expression), after.astimezone(ZoneInfo(zone))):
-        slot = slot.astimezone(timezone.utc)
+        slot = slot.astimezone(UTC)
         if slot > until:
             break
         found.append(slot)
@@ -40,15 +40,15 @@ def slots_between(expression: str, zone: str, after: datetime, until: datetime) 
 
 def slot_name(slot: datetime) -> str:
     """'20261201T010000Z': the slot's UTC instant, the same for every scheduler and orchestrator."""
-    return slot.astimezone(timezone.utc).strftime(SLOT_FORMAT)
+    return slot.astimezone(UTC).strftime(SLOT_FORMAT)
 
 
 def parse_slot(text: str) -> datetime:
     """A slot named by its UTC instant ('20261201T010000Z') or any ISO 8601 time with an offset."""
     try:
-        return datetime.strptime(text, SLOT_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, SLOT_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
-            raise ValueError(f"slot {text!r} has no UTC offset: name the instant (e.g. 2026-12-01T01:00:00Z)")
-        return parsed.astimezone(timezone.utc)
+            raise ValueError(f"slot {text!r} has no UTC offset: name the instant (e.g. 2026-12-01T01:00:00Z)") from None
+        return parsed.astimezone(UTC)

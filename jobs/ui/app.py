@@ -124,7 +124,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         )
 
     @app.get("/jobs/{job}/runs/{run_id}/image")
-    def image(job: str, run_id: str, id: str):  # noqa: A002 - the query parameter's name in links
+    def image(job: str, run_id: str, id: str):
         run = load_catalog(output_uri, job=job).run(job, run_id)
         found = image_for(run, id)
         if isinstance(found, str):
@@ -165,7 +165,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         params = [job, older.run_id, newer.run_id, *([kind] if kind else []), size, (max(page, 1) - 1) * size]
         cursor = con.execute(sql, params)
         names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         for row in rows:
             row["pieces"] = diff_pieces(row["text_a"], row["text_b"]) if row["change"] == "changed" else []
         total = sum(counts.get(k, 0) for k in ([kind] if kind else ("added", "removed", "changed")))
@@ -200,7 +200,7 @@ def with_params(params: dict[str, str], **changes) -> str:
     """'?a=1&page=2': the page's query with some parameters changed (None drops one)."""
     from urllib.parse import urlencode
 
-    merged = {**params, **{k: v for k, v in changes.items()}}
+    merged = {**params, **dict(changes.items())}
     return "?" + urlencode({k: v for k, v in merged.items() if v is not None and v != ""})
 
 

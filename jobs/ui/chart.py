@@ -21,7 +21,7 @@ def night_chart(runs: list[dict]) -> dict:
     step = (WIDTH - 2 * PAD) / len(runs)
     usable = HEIGHT - 2 * PAD
     bars, points = [], []
-    for i, (run, rate, error) in enumerate(zip(runs, rates, errors)):
+    for i, (run, rate, error) in enumerate(zip(runs, rates, errors, strict=True)):
         height = usable * rate / top
         x = PAD + i * step
         bars.append(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -117,7 +117,7 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
         [*params, query.size, (max(query.page, 1) - 1) * query.size],
     )
     columns = [d[0] for d in cursor.description]
-    rows = [dict(zip(columns, values)) for values in cursor.fetchall()]
+    rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
     # The filter's choices: failed output rows by code, as the manifest already counts them.
     return Page(
         columns=columns,
@@ -136,7 +136,7 @@ def _identifier(name: str) -> str:
 
 def age(finished_at: str, now: datetime | None = None) -> str:
     """'3 h ago' from an ISO time."""
-    seconds = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(finished_at)).total_seconds()
+    seconds = ((now or datetime.now(UTC)) - datetime.fromisoformat(finished_at)).total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{int(seconds // size)} {unit} ago"

@@ -11,7 +11,7 @@ from workers.engines import ENGINES
 
 def test_every_engine_name_has_exactly_one_registered_engine():
     assert set(ENGINES) == set(EngineName)
-    for name, target in ENGINES.items():
+    for target in ENGINES.values():
         module, cls = target.split(":")
         assert importlib.util.find_spec(module) is not None, target
         assert cls.endswith("Engine"), target

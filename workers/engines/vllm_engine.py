@@ -185,7 +185,7 @@ class VllmEngine:
             return future.result()
         except Exception:
             outputs = []
-            for prompt, lora in zip(prompts, loras):
+            for prompt, lora in zip(prompts, loras, strict=True):
                 try:
                     outputs.extend(self._loop.submit([prompt], [lora], params, group=group).result())
                 except Exception as exc:

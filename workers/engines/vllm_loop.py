@@ -119,7 +119,7 @@ class EngineLoop:
             positions = list(enumerate(ids))
         except Exception:  # vLLM rejected a prompt and withdrew the batch: add them one by one
             positions = []
-            for k, (prompt, lora) in enumerate(zip(submission.prompts, submission.loras)):
+            for k, (prompt, lora) in enumerate(zip(submission.prompts, submission.loras, strict=True)):
                 try:
                     [request_id] = self._llm.enqueue([prompt], submission.params, lora_request=lora, use_tqdm=False)
                     positions.append((k, request_id))

@@ -88,7 +88,7 @@ def render_rows(
     hashes, generation key, errors, images, adapters, `_shard` and `_row`."""
     rows = pa.concat_tables([part[1] for part in parts]) if len(parts) > 1 else parts[0][1]
     rendered = rows.select(config.keep_columns)
-    for name, column in zip(*_columns_of(renderer.render_table(rows))):
+    for name, column in zip(*_columns_of(renderer.render_table(rows)), strict=True):
         rendered = rendered.append_column(name, column)
     if config.image_column:
         rendered = _with_images(

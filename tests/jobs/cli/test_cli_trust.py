@@ -97,7 +97,7 @@ def test_a_reader_never_posts_where_a_state_file_says_and_a_spec_holder_tells_on
 def test_cancel_signals_only_the_driver_itself(tmp_path):
     write_job(tmp_path / "job")
     out = tmp_path / "job" / "out"
-    here = dict(host=socket.gethostname(), boot_id=_boot_id())
+    here = {"host": socket.gethostname(), "boot_id": _boot_id()}
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         # pid 0 would be "the caller's process group"; a pid of another boot, or with another start

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,11 @@ import pytest
 from jobs.schedule import Scheduler
 from jobs.state import JobLayout, read_claims, take_lease
 from tests.jobs.builders import write_job
+from tests.processes import spawn_logged
 from workers.io import LocalStorage
 
 REPO = Path(__file__).resolve().parents[3]
-UTC = timezone.utc
+UTC = UTC
 
 
 class Clock:
@@ -260,7 +261,7 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
     now_file.write_text(now.isoformat())
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
     schedulers = [
-        subprocess.Popen(
+        spawn_logged(
             [
                 sys.executable,
                 "-m",
@@ -274,9 +275,8 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
                 "--now-file",
                 str(now_file),
             ],
+            log,
             cwd=REPO,
-            stdout=open(log, "w"),
-            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         for log in logs

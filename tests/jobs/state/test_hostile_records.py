@@ -118,7 +118,6 @@ def test_a_copied_run_folder_is_refused_and_named_once(root, capsys):
 def test_one_unreadable_manifest_does_not_take_readers_down_and_is_never_deleted(root, capsys):
     out, storage, _ = root
     nights = three_nights(out, storage)
-    job = JobLayout(output_uri=out, job=JOB)
     put_json(storage, nights[0].manifest, {**manifest_of(storage, nights[0]), "from_a_newer_release": True})
     globbed = manifest_of(storage, nights[1])
     globbed["files"][0]["path"] = "data/*.parquet"  # DuckDB would expand it: not a path a manifest may hold

@@ -52,7 +52,7 @@ def test_vllm_with_lora_matches_transformers_and_peft(tiny_model, tmp_path):
 
     assert results[2].error_code == ErrorCode.PROMPT_TOO_LONG.value and results[2].num_input_tokens > 256
     assert expected[2].error_code == ErrorCode.PROMPT_TOO_LONG.value
-    for got, want in zip(results, expected):
+    for got, want in zip(results, expected, strict=True):
         assert got.num_input_tokens == want.num_input_tokens
         if want.error_code is None:
             assert got.num_output_tokens == want.num_output_tokens == 12

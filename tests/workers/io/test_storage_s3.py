@@ -269,17 +269,16 @@ def test_proxy_forwards_streamed_uploads(s3_bucket, faulty_s3, monkeypatch):
 
 
 def test_servers_leave_no_process_behind():
-    with running_moto_server() as (endpoint, moto):
-        with running_fault_proxy(endpoint, fault_rate=0.0) as (url, proxy):
-            assert proxy_stats(url) == {
-                "requests": 0,
-                "faults": 0,
-                "forwarded": 0,
-                "chunked": 0,
-                "answers_lost": 0,
-                "methods": {},
-            }
-            pids = [moto.pid, proxy.pid]
+    with running_moto_server() as (endpoint, moto), running_fault_proxy(endpoint, fault_rate=0.0) as (url, proxy):
+        assert proxy_stats(url) == {
+            "requests": 0,
+            "faults": 0,
+            "forwarded": 0,
+            "chunked": 0,
+            "answers_lost": 0,
+            "methods": {},
+        }
+        pids = [moto.pid, proxy.pid]
     assert not group_members(moto.pid) and not group_members(proxy.pid)
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 

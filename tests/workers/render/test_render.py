@@ -155,7 +155,7 @@ def test_renderer_hashes_change_with_system_prompt():
     other = _column(_render("{{ title }}", table, system="B"), "prompt_sha256")
     assert first == again
     assert len(set(first)) == 2
-    assert all(a != b for a, b in zip(first, other))
+    assert all(a != b for a, b in zip(first, other, strict=True))
 
 
 def test_template_variables():
