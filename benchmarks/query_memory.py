@@ -26,14 +26,13 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import PROJECT_ROOT, working_directory  # noqa: E402
+from benchmarks.harness import PROJECT_ROOT, working_directory
 
 QUERY = "select count(*), sum(length(text)) from outputs"
 SHARD_ROWS = 50_000
 TARGET_MIB = 1024
 
-CHILD = (
-    """
+CHILD = f"""
 import json, resource, sys, time
 root, mode = sys.argv[1], sys.argv[2]
 began = time.monotonic()
@@ -43,12 +42,10 @@ if mode == "plain":
     answer = duckdb.sql("select count(*), sum(length(text)) from read_parquet(" + repr(files) + ")").fetchall()
 else:
     from jobs.query import connect
-    answer = connect(root).sql(%r).fetchall()
+    answer = connect(root).sql({QUERY!r}).fetchall()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"answer": [list(r) for r in answer], "peak_mib": peak, "seconds": time.monotonic() - began}))
+print(json.dumps({{"answer": [list(r) for r in answer], "peak_mib": peak, "seconds": time.monotonic() - began}}))
 """
-    % QUERY
-)
 
 
 def output_rows(start: int, count: int, rng: np.random.Generator) -> pa.Table:
@@ -77,8 +74,9 @@ def output_rows(start: int, count: int, rng: np.random.Generator) -> pa.Table:
 
 def build(root: str, rows: int) -> tuple[int, int]:
     """Two committed runs of `rows` rows together; returns (rows, total text length)."""
-    from jobs.state import RunLayout, commit_manifest, sum_records, write_shard
+    from jobs.state import RunLayout, commit_manifest, write_shard
     from schemas.manifest import InputFile, Manifest, ModelLineage, Totals
+    from schemas.tally import sum_records
     from workers.io import storage_for
 
     storage, rng, text_length = storage_for(root), np.random.default_rng(7), 0

@@ -26,15 +26,16 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.query_memory import SHARD_ROWS, output_rows  # noqa: E402
+from benchmarks.query_memory import SHARD_ROWS, output_rows
 
 REPEATS = 3
 
 
 def commit(root: str, run_id: str, rows: int, *, edit_every: int | None = None, finished_at: str) -> list[str]:
     """One committed run of `rows` rows (every `edit_every`-th text changed); returns its files."""
-    from jobs.state import RunLayout, commit_manifest, sum_records, write_shard
+    from jobs.state import RunLayout, commit_manifest, write_shard
     from schemas.manifest import InputFile, Manifest, ModelLineage, Totals
+    from schemas.tally import sum_records
     from workers.io import storage_for
 
     storage, rng = storage_for(root), np.random.default_rng(7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -273,12 +274,12 @@ class ScheduleSpec(SpecModel):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from cronsim import CronSim, CronSimError
 
         try:
-            CronSim(cron_fields(value), datetime.now(timezone.utc))
+            CronSim(cron_fields(value), datetime.now(UTC))
         except CronSimError as exc:
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pytest
 
 from jobs.query import connect, diff_runs, open_run, run_batches
-from jobs.state import RunLayout, commit_manifest, sum_records, write_shard
+from jobs.state import RunLayout, commit_manifest, write_shard
 from schemas.manifest import Totals
+from schemas.tally import sum_records
 from tests.jobs.builders import make_manifest, output_table
 from workers.io import storage_for
 
@@ -41,7 +42,7 @@ def commit_run(
         table = table.set_column(
             table.schema.get_field_index("text"),
             "text",
-            pa.array([texts.get(i, t) for i, t in zip(ids, table.column("text").to_pylist())]),
+            pa.array([texts.get(i, t) for i, t in zip(ids, table.column("text").to_pylist(), strict=True)]),
         )
     for name, values in (extra or {}).items():
         table = table.append_column(name, pa.array(values))

@@ -26,10 +26,10 @@ def webhook_receiver(*, fail_first: int = 0) -> Iterator[tuple[str, Received]]:
     received = Received(fail_first=fail_first)
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with received.lock:
                 received.attempts += 1

@@ -114,8 +114,8 @@ def _check_reserved(spec: JobSpec, uri: str) -> None:
     }
     copied = {
         spec.input.id_column: "input.id_column",
-        **{c: "input.columns" for c in spec.input.columns},
-        **{c: "task.reference_columns" for c in spec.task.reference_columns.values()},
+        **dict.fromkeys(spec.input.columns, "input.columns"),
+        **dict.fromkeys(spec.task.reference_columns.values(), "task.reference_columns"),
     }
     for column, field in copied.items():
         if column in reserved:

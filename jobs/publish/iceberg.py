@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 
@@ -185,7 +185,7 @@ def _schema(storage: Storage, uri: str):
 
 def _recorded(storage: Storage, layout: RunLayout, spec: JobSpec, snapshot, *, new: bool) -> Published:
     iceberg = _iceberg(spec)
-    at = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    at = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds")
     record_published(
         storage,
         layout,

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from jobs import state
 from jobs.errors import InputError, JobError, LeaseHeld, PressroomError, SpecError
@@ -45,7 +45,7 @@ def check_run_id(run_id: str) -> None:
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from jobs.errors import SpecError
 from jobs.plan import InputTable
 from jobs.quality import TOKENIZATION, gate_failures
 from jobs.spec import spec_fingerprint
-from jobs.state import mean_scores, sum_records, workers_of
 from jobs.version import code_version
 from schemas.manifest import AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.spec import EngineName, JobSpec
+from schemas.tally import mean_scores, sum_records, workers_of
 from workers.models import ModelSourceError, ResolvedModel, resolve_adapter, resolve_model
 from workers.render import run_key
 
@@ -20,7 +20,7 @@ SINGLE_ADAPTER = "adapter"  # the name model.adapter is served under
 
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def resolve_models(spec: JobSpec) -> tuple[ResolvedModel, dict[str, ResolvedModel]]:

@@ -1,9 +1,29 @@
-"""Run state: the one place that builds run paths, the only writer, the lease, and the read side.
+"""Run state under the output root: one module per kind of file, and the one module that writes it.
 
-Every other module reads run state through `jobs.state.read` (re-exported here) and writes it
-only through `jobs.state.write` and `jobs.state.lease`.
+    paths.py      where every file lives (JobLayout, RunLayout: names checked, never built from a bad one)
+    read.py       the read side, for everyone: each record validated once, where it is parsed
+    commit.py     writes _run.json, data files, shard records, _manifest.json, latest, _published.json
+    lease.py      writes _lease.json: take, renew, check, release, take over
+    run_state.py  writes _state.json: transitions by compare-and-swap
+    notices.py    writes notices/: run ends waiting for the holder of the job's spec to tell them
+    claims.py     writes schedule/{slot}.json and the pause mark
+    gc.py         deletes what no committed manifest lists; retention.py deletes whole older runs
+    probe.py      refuses stores that ignore conditional writes
+    retry.py      the retry policy every writer above uses (tenacity)
+
+Everything outside the package uses this face; the run-state arithmetic (totals, scores) is in
+`schemas.tally`, next to the manifest.
 """
 
+from jobs.state.claims import claim_slot, is_paused, read_claim, read_claims, set_paused
+from jobs.state.commit import (
+    CommitResult,
+    claim_run_plan,
+    commit_manifest,
+    move_latest,
+    record_published,
+    write_shard,
+)
 from jobs.state.gc import GcReport, collect_garbage
 from jobs.state.lease import (
     RunLease,
@@ -15,6 +35,7 @@ from jobs.state.lease import (
     read_lease,
     take_lease,
 )
+from jobs.state.notices import pending_notices, remove_notice
 from jobs.state.paths import (
     DATA_DIR,
     LEASE_NAME,
@@ -45,75 +66,16 @@ from jobs.state.read import (
     verify_files,
 )
 from jobs.state.retention import RetentionReport, apply_retention
-from jobs.state.notices import pending_notices, remove_notice
 from jobs.state.run_state import observe, read_state, record_state, take_pending
-from jobs.state.schedule import claim_slot, is_paused, read_claim, read_claims, set_paused
-from jobs.state.tally import mean_scores, sum_records, workers_of
-from jobs.state.write import (
-    CommitResult,
-    claim_run_plan,
-    commit_manifest,
-    move_latest,
-    record_published,
-    write_shard,
-)
 
 __all__ = [
-    "DATA_DIR",
-    "LEASE_NAME",
-    "MANIFEST_NAME",
-    "PLAN_NAME",
-    "STATE_NAME",
-    "CommitResult",
-    "GcReport",
-    "RetentionReport",
-    "apply_retention",
-    "JobLayout",
-    "RunLayout",
-    "RunLease",
-    "check_conditional_writes",
-    "committed_manifests",
-    "claim_slot",
-    "holder_gone",
-    "is_paused",
-    "read_claims",
-    "set_paused",
-    "claim_run_plan",
-    "collect_garbage",
-    "commit_manifest",
-    "describe",
-    "is_live",
-    "lease_ttl",
-    "load_committed",
-    "move_latest",
-    "parse_record",
-    "read_lease",
-    "read_latest",
-    "read_manifest",
-    "observe",
-    "read_plan",
-    "read_shard_records",
-    "read_state",
-    "record_state",
-    "run_dir_of",
-    "sha256_hex",
-    "mean_scores",
-    "sum_records",
-    "take_lease",
-    "uncommitted_runs",
-    "verify_files",
-    "write_shard",
-    "PROBE_DIR",
-    "PUBLISHED_NAME",
-    "workers_of",
-    "read_published",
-    "record_published",
-    "Unreadable",
-    "check_identity",
-    "name_unreadable",
-    "pending_notices",
-    "remove_notice",
-    "take_pending",
-    "holder_running_here",
-    "read_claim",
-]
+    "DATA_DIR", "LEASE_NAME", "MANIFEST_NAME", "PLAN_NAME", "PROBE_DIR", "PUBLISHED_NAME", "STATE_NAME",
+    "CommitResult", "GcReport", "JobLayout", "RetentionReport", "RunLayout", "RunLease", "Unreadable",
+    "apply_retention", "check_conditional_writes", "check_identity", "claim_run_plan", "claim_slot",
+    "collect_garbage", "commit_manifest", "committed_manifests", "describe", "holder_gone", "holder_running_here",
+    "is_live", "is_paused", "lease_ttl", "load_committed", "move_latest", "name_unreadable", "observe",
+    "parse_record", "pending_notices", "read_claim", "read_claims", "read_latest", "read_lease", "read_manifest",
+    "read_plan", "read_published", "read_shard_records", "read_state", "record_published", "record_state",
+    "remove_notice", "run_dir_of", "set_paused", "sha256_hex", "take_lease", "take_pending", "uncommitted_runs",
+    "verify_files", "write_shard",
+]  # fmt: skip

@@ -10,6 +10,7 @@ acquisition is the next attempt: data files are named by it, so attempts never s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -20,11 +21,12 @@ from pathlib import Path
 from jobs.errors import HeldElsewhere, LeaseHeld
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record
-from jobs.state.retry import backoff_delays
+from jobs.state.retry import conflicts, swap, waiting
 from schemas.state import Lease, LeaseHolder
 from workers.io import ConditionFailed, Storage
 
 DEFAULT_TTL_S = 60.0
+RACES = 20  # drivers taking one lease at the same moment: each loser looks again
 TTL_ENV = "PRESSROOM_LEASE_SECONDS"  # shorter leases in tests; renewed every third of it
 DEFAULT_SKEW_S = 10.0
 SKEW_ENV = "PRESSROOM_CLOCK_SKEW_S"  # how far apart the hosts' clocks may be (NTP keeps them far closer)
@@ -166,45 +168,42 @@ class RunLease:
             if self._lost is not None:
                 return
             done = self._lease.model_copy(update={"released": True, "expires_at": time.time()})
-            try:
+            # Taken over, or the store failed: the expiry releases it all the same.
+            with contextlib.suppress(ConditionFailed, OSError):
                 self._storage.write_bytes(
                     self._layout.lease, done.model_dump_json(indent=2).encode(), if_match=self._version
                 )
-            except (ConditionFailed, OSError):
-                pass  # taken over, or the store failed: the expiry releases it all the same
 
 
 def take_lease(storage: Storage, layout: RunLayout, *, ttl: float, wait_seconds: float | None = None) -> RunLease:
-    """Take the run's lease as the next attempt. Raises LeaseHeld naming the holder if another live
-    driver holds it, after waiting up to `wait_seconds` for it to become free."""
-    deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
-    delays = backoff_delays(base=0.2, cap=2.0)
-    while True:
-        current = read_lease(storage, layout)
-        if current is not None and is_live(current[0]):
-            if deadline is None or time.monotonic() >= deadline:
+    """Take the run's lease as the next attempt. Raises HeldElsewhere naming the holder if another
+    live driver holds it, after waiting up to `wait_seconds` for it to become free."""
+    hint = "" if wait_seconds is not None else "; wait for it with --wait-lease"
+    for try_ in waiting(HeldElsewhere, seconds=wait_seconds or 0.0):
+        with try_:
+            return _take(storage, layout, ttl=ttl, hint=hint)
+    raise AssertionError("unreachable")
+
+
+def _take(storage: Storage, layout: RunLayout, *, ttl: float, hint: str) -> RunLease:
+    """One look at the lease: take it if it is free (another driver moving first: look again)."""
+    for try_ in conflicts(RACES):
+        with try_:
+            current = read_lease(storage, layout)
+            if current is not None and is_live(current[0]):
                 raise HeldElsewhere(
-                    f"run {layout.run_id} of job {layout.job} is held by another driver: {describe(current[0])}"
-                    + ("" if deadline is not None else "; wait for it with --wait-lease")
+                    f"run {layout.run_id} of job {layout.job} is held by another driver: {describe(current[0])}{hint}"
                 )
-            time.sleep(min(next(delays), max(0.0, deadline - time.monotonic())))
-            continue
-        attempt = current[0].attempt + 1 if current else 1
-        lease = Lease(
-            job=layout.job,
-            run_id=layout.run_id,
-            attempt=attempt,
-            token=uuid.uuid4().hex,
-            holder=this_process(),
-            acquired_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            expires_at=time.time() + ttl,
-        )
-        data = lease.model_dump_json(indent=2).encode()
-        try:
-            if current is None:
-                version = storage.write_bytes(layout.lease, data, if_none_match=True)
-            else:
-                version = storage.write_bytes(layout.lease, data, if_match=current[1])
-        except ConditionFailed:  # includes AlreadyExists: another driver moved first; look again
-            continue
-        return RunLease(storage, layout, lease, version, ttl=ttl)
+            lease = Lease(
+                job=layout.job,
+                run_id=layout.run_id,
+                attempt=current[0].attempt + 1 if current else 1,
+                token=uuid.uuid4().hex,
+                holder=this_process(),
+                acquired_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                expires_at=time.time() + ttl,
+            )
+            data = lease.model_dump_json(indent=2).encode()
+            version = swap(storage, layout.lease, data, version=current[1] if current else None)
+            return RunLease(storage, layout, lease, version, ttl=ttl)
+    raise AssertionError("unreachable")

@@ -10,6 +10,7 @@ what makes the webhook go once; a notice is only the index to it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from jobs.state.paths import JobLayout
@@ -25,10 +26,8 @@ def _notice(job: JobLayout, run_id: str) -> str:
 
 def leave_notice(storage: Storage, job: JobLayout, run_id: str) -> None:
     """Note that the run's end waits to be told (once; a notice already there stands)."""
-    try:
+    with contextlib.suppress(AlreadyExists):
         storage.write_bytes(_notice(job, run_id), json.dumps({"run_id": run_id}).encode(), if_none_match=True)
-    except AlreadyExists:
-        pass
 
 
 def pending_notices(storage: Storage, job: JobLayout) -> list[str]:

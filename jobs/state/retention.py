@@ -16,6 +16,7 @@ which checks the manifest after pinning its plan, either found it or reuses noth
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,10 +100,9 @@ def _delete_run(storage: Storage, layout: JobLayout, run_id: str) -> int | None:
     storage.delete(run.manifest)  # first: the run stops being committed before any of its files go
     late: list[Unreadable] = []
     if run_id in _reused(storage, layout, late) or late:
-        try:  # an incremental run pinned it while we looked: it stays committed, files and all
+        # An incremental run pinned it while we looked: it stays committed, files and all.
+        with contextlib.suppress(AlreadyExists):
             storage.write_bytes(run.manifest, manifest, if_none_match=True)
-        except AlreadyExists:
-            pass
         return None
     for uri in rest:
         storage.delete(uri)

@@ -2,28 +2,29 @@
 
 Writers are the submitter (`queued`), the lease holder (`running`, `committing`, and how the run
 ended), and a reader that finds a `running` run whose lease is no longer live (`failed`, reason
-`lost`, its webhook pending for the next holder of the job's spec: see jobs.state.notices). Every change is a compare-and-swap on the version just read, so concurrent writers
-never lose a transition; a committed run's state (`succeeded`, `rejected`) never changes again.
+`lost`, its webhook pending for the next holder of the job's spec: see jobs.state.notices). Every
+change is a compare-and-swap on the version just read, so concurrent writers never lose a
+transition; a committed run's state (`succeeded`, `rejected`) never changes again.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 
 from jobs.state.lease import is_live, read_lease
 from jobs.state.notices import leave_notice
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record
-from jobs.state.retry import backoff_delays, with_retries
+from jobs.state.retry import conflicts, swap, with_retries
 from schemas.state import FINAL, FailureReason, RunState, RunStateName, Transition
-from workers.io import ConditionFailed, Storage
+from workers.io import Storage
 
 ATTEMPTS = 20
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def read_state(storage: Storage, layout: RunLayout) -> RunState | None:
@@ -34,7 +35,7 @@ def read_state(storage: Storage, layout: RunLayout) -> RunState | None:
 
 def _read(storage: Storage, layout: RunLayout) -> tuple[RunState, str] | None:
     try:
-        data, version = with_retries(lambda: storage.read_versioned(layout.state))
+        data, version = with_retries(partial(storage.read_versioned, layout.state))
     except FileNotFoundError:
         return None
     current = parse_record(RunState, data, uri=layout.state)
@@ -55,36 +56,28 @@ def record_state(
 ) -> RunState | None:
     """Record a transition; returns the new state, or None when it does not apply (the run is
     already committed, or its current state is not in `only_from`)."""
-    delays = backoff_delays()
-    for _ in range(ATTEMPTS):
-        found = _read(storage, layout)
-        current, version = found if found else (None, None)
-        if current is not None and current.state in FINAL:
-            return None
-        if only_from is not None and (current.state if current else None) not in only_from:
-            return None
-        step = Transition(state=state, at=_now(), attempt=attempt, reason=reason, message=message)
-        base = current or RunState(job=layout.job, run_id=layout.run_id, state=state)
-        updated = base.model_copy(
-            update={
-                "state": state,
-                "reason": reason,
-                "message": message,
-                "history": [*base.history, step],
-                **({"attempt": attempt} if attempt is not None else {}),
-                **fields,
-            }
-        )
-        data = updated.model_dump_json(indent=2).encode()
-        try:
-            if version is None:
-                with_retries(lambda: storage.write_bytes(layout.state, data, if_none_match=True))
-            else:
-                with_retries(lambda: storage.write_bytes(layout.state, data, if_match=version))
+    for try_ in conflicts(ATTEMPTS):  # another writer may move it between our read and write
+        with try_:
+            found = _read(storage, layout)
+            current, version = found if found else (None, None)
+            if current is not None and current.state in FINAL:
+                return None
+            if only_from is not None and (current.state if current else None) not in only_from:
+                return None
+            step = Transition(state=state, at=_now(), attempt=attempt, reason=reason, message=message)
+            base = current or RunState(job=layout.job, run_id=layout.run_id, state=state)
+            updated = base.model_copy(
+                update={
+                    "state": state,
+                    "reason": reason,
+                    "message": message,
+                    "history": [*base.history, step],
+                    **({"attempt": attempt} if attempt is not None else {}),
+                    **fields,
+                }
+            )
+            swap(storage, layout.state, updated.model_dump_json(indent=2).encode(), version=version)
             return updated
-        except ConditionFailed:  # another writer moved it: read again
-            time.sleep(next(delays))
-    raise ConditionFailed(f"{layout.state}: gave up after {ATTEMPTS} concurrent updates")
 
 
 def observe(storage: Storage, layout: RunLayout) -> tuple[RunState | None, bool]:
@@ -118,18 +111,13 @@ def observe(storage: Storage, layout: RunLayout) -> tuple[RunState | None, bool]
 def take_pending(storage: Storage, layout: RunLayout) -> RunState | None:
     """Clear the run's `notify_pending` by compare-and-swap; the state if this call cleared it
     (the one caller that then sends the webhook), else None."""
-    delays = backoff_delays()
-    for _ in range(ATTEMPTS):
-        found = _read(storage, layout)
-        if found is None or not found[0].notify_pending:
-            return None
-        current, version = found
-        cleared = current.model_copy(update={"notify_pending": False})
-        try:
-            with_retries(
-                lambda: storage.write_bytes(layout.state, cleared.model_dump_json(indent=2).encode(), if_match=version)
-            )
+    for try_ in conflicts(ATTEMPTS):
+        with try_:
+            found = _read(storage, layout)
+            if found is None or not found[0].notify_pending:
+                return None
+            current, version = found
+            cleared = current.model_copy(update={"notify_pending": False})
+            swap(storage, layout.state, cleared.model_dump_json(indent=2).encode(), version=version)
             return current
-        except ConditionFailed:
-            time.sleep(next(delays))
-    raise ConditionFailed(f"{layout.state}: gave up after {ATTEMPTS} concurrent updates")
+    raise AssertionError("unreachable")

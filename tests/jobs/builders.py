@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from jobs.state import RunLayout, commit_manifest, sum_records, write_shard
+from jobs.state import RunLayout, commit_manifest, write_shard
 from schemas.manifest import InputFile, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.rows import output_schema
+from schemas.tally import sum_records
 from workers.io import LocalStorage
 
 JOB = "nightly-summaries"

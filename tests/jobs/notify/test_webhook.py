@@ -76,10 +76,10 @@ def test_redirects_are_not_followed(capsys):
     with webhook_receiver() as (elsewhere, received):
 
         class Redirect(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(307)
                 self.send_header("Location", elsewhere)

@@ -17,10 +17,10 @@ from jobs.state import (
     read_manifest,
     read_shard_records,
     sha256_hex,
-    sum_records,
     verify_files,
     write_shard,
 )
+from schemas.tally import sum_records
 from tests.jobs.builders import JOB, RUN_ID, committed_run, make_manifest, output_table
 from workers.io import AlreadyExists, LocalStorage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from jobs.state.retry import backoff_delays, with_retries
+from jobs.state.retry import JITTER, conflicts, with_retries
 from workers.io import AlreadyExists, ConditionFailed, is_transient
 
 
@@ -13,8 +13,12 @@ def _client_error(status: int, code: str) -> ClientError:
     return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
 
 
-def test_transient_failures_are_retried_then_raised(monkeypatch):
-    monkeypatch.setattr("jobs.state.retry.time.sleep", lambda seconds: None)
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr("tenacity.nap.time.sleep", lambda seconds: None)
+
+
+def test_transient_failures_are_retried_then_raised():
     calls = []
 
     def flaky():
@@ -26,7 +30,7 @@ def test_transient_failures_are_retried_then_raised(monkeypatch):
     assert with_retries(flaky) == "done" and len(calls) == 3
     calls.clear()
     with pytest.raises(ConnectionResetError):
-        with_retries(lambda: calls.append(1) or (_ for _ in ()).throw(ConnectionResetError()), attempts=4)
+        with_retries(lambda: calls.append(1) or (_ for _ in ()).throw(ConnectionResetError()), tries=4)
     assert len(calls) == 4
 
 
@@ -59,8 +63,30 @@ def test_what_counts_as_transient():
     assert not is_transient(PermissionError()) and not is_transient(_client_error(412, "PreconditionFailed"))
 
 
+def test_a_lost_compare_and_swap_reads_again_until_it_wins_or_gives_up():
+    reads = []
+    for attempt in conflicts(5):
+        with attempt:
+            reads.append(1)
+            if len(reads) < 3:
+                raise ConditionFailed("s3://b/latest")  # another writer moved it between our read and write
+    assert len(reads) == 3
+    reads.clear()
+    with pytest.raises(ConditionFailed):
+        for attempt in conflicts(4):
+            with attempt:
+                reads.append(1)
+                raise ConditionFailed("s3://b/latest")
+    assert len(reads) == 4
+
+
 def test_backoff_is_jittered_and_capped():
-    delays = backoff_delays(base=0.5, cap=2.0)
-    samples = [next(delays) for _ in range(40)]
-    assert all(0 <= d <= 2.0 for d in samples) and samples[0] <= 0.5
+    from tenacity import RetryCallState
+
+    samples = []
+    for number in range(1, 41):
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+        state.attempt_number = number
+        samples.append(JITTER(state))
+    assert all(0 <= d <= 5.0 for d in samples) and samples[0] <= 0.1  # 0..min(5, 0.1 x 2^(n-1))
     assert len({round(d, 6) for d in samples}) > 30  # spread out, not a fixed schedule

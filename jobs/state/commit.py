@@ -1,5 +1,5 @@
-"""The only writer of run state: the plan, data files, shard records, the manifest, `latest`,
-and the record of the Iceberg snapshot a committed run became.
+"""The commit protocol, and the only writer of what it writes: the run's plan, data files, shard
+records, the manifest, `latest`, and the record of the Iceberg snapshot a committed run became.
 
 Order is the protocol: a shard's data file, then its record (after the file is checked), then,
 once every shard has a record, the manifest (a conditional put), then the job's latest pointer.
@@ -7,9 +7,10 @@ once every shard has a record, the manifest (a conditional put), then the job's 
 
 from __future__ import annotations
 
+import contextlib
 import io
-import time
 from dataclasses import dataclass
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,10 +18,10 @@ import pyarrow.parquet as pq
 from jobs.errors import JobError, LeaseHeld
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record, read_run_record, sha256_hex
-from jobs.state.retry import backoff_delays, with_retries
-from jobs.state.tally import shard_quality, shard_scores, shard_totals
+from jobs.state.retry import conflicts, swap, with_retries
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
 from schemas.state import LatestPointer, PublishRecord
+from schemas.tally import shard_quality, shard_scores, shard_totals
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
@@ -75,7 +76,7 @@ def _put_new(storage: Storage, uri: str, data: bytes) -> None:
     """Put bytes under a name that must be new. A retried put whose first answer was lost finds
     its own bytes there and counts as done; anything else there raises AlreadyExists."""
     try:
-        with_retries(lambda: storage.write_bytes(uri, data, if_none_match=True))
+        with_retries(partial(storage.write_bytes, uri, data, if_none_match=True))
     except AlreadyExists:
         if storage.read_bytes(uri) != data:
             raise
@@ -86,10 +87,8 @@ def _put_new(storage: Storage, uri: str, data: bytes) -> None:
 def record_published(storage: Storage, layout: RunLayout, record: PublishRecord) -> None:
     """Write the run's publish record once. The table is the truth (its snapshot names the run);
     a record already there from a concurrent publisher names the same snapshot and stands."""
-    try:
+    with contextlib.suppress(AlreadyExists):
         _put_new(storage, layout.published, record.model_dump_json(indent=2).encode())
-    except AlreadyExists:
-        pass
 
 
 def claim_run_plan(storage: Storage, layout: RunLayout, plan: RunPlan) -> RunPlan:
@@ -150,24 +149,20 @@ def move_latest(
     Returns True if `latest` now names this run.
     """
     ours = LatestPointer(run_id=layout.run_id, finished_at=manifest.finished_at)
-    data = ours.model_dump_json().encode()
-    delays = backoff_delays()
-    for _ in range(attempts):
-        try:
-            stored, version = with_retries(lambda: storage.read_versioned(layout.latest))
-            current = parse_record(LatestPointer, stored, uri=layout.latest)
-        except FileNotFoundError:
-            version, current = None, None
-        if current and (current.finished_at, current.run_id) > (ours.finished_at, ours.run_id):
-            return False
-        if only_from is not None and (current.run_id if current else None) not in (only_from, layout.run_id):
-            return False
-        try:
-            if version is None:
-                with_retries(lambda: storage.write_bytes(layout.latest, data, if_none_match=True))
-            else:
-                with_retries(lambda: storage.write_bytes(layout.latest, data, if_match=version))
-            return True
-        except ConditionFailed:
-            time.sleep(next(delays))  # another commit moved it between our read and write: look again
-    raise JobError(f"{layout.latest}: could not move the pointer after {attempts} attempts")
+    try:
+        for attempt in conflicts(attempts):  # another commit may move it between our read and write
+            with attempt:
+                try:
+                    stored, version = with_retries(partial(storage.read_versioned, layout.latest))
+                    current = parse_record(LatestPointer, stored, uri=layout.latest)
+                except FileNotFoundError:
+                    version, current = None, None
+                if current and (current.finished_at, current.run_id) > (ours.finished_at, ours.run_id):
+                    return False
+                if only_from is not None and (current.run_id if current else None) not in (only_from, layout.run_id):
+                    return False
+                swap(storage, layout.latest, ours.model_dump_json().encode(), version=version)
+                return True
+    except ConditionFailed:
+        raise JobError(f"{layout.latest}: could not move the pointer after {attempts} attempts") from None
+    raise AssertionError("unreachable")

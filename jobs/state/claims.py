@@ -1,4 +1,4 @@
-"""Schedule state: one claim per cron slot, taken with If-None-Match, and the pause mark.
+"""Slot claims: one claim per cron slot, taken with If-None-Match, and the pause mark.
 
 Any number of schedulers (and external orchestrators through `submit --slot` / `run --slot`)
 race for a slot's claim; exactly one write lands, so exactly one of them submits the night.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from jobs.state.paths import PAUSED_NAME, JobLayout
 from jobs.errors import InputError
+from jobs.state.paths import PAUSED_NAME, JobLayout
 from jobs.state.read import check_identity, parse_record
 from jobs.state.retry import with_retries
 from schemas.state import SlotClaim

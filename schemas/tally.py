@@ -1,4 +1,5 @@
-"""Counts over output rows: totals, errors by code, and accuracy against reference columns."""
+"""Manifest arithmetic, next to the manifest: a shard's totals, errors by code, accuracy and score
+sums from its output table, and a run's from its shard records (pure functions, no I/O)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def shard_quality(table: pa.Table, *, references: dict[str, str]) -> dict[str, Q
     for field, column in references.items():
         got = table.column(f"{STRUCTURED_PREFIX}{field}").to_pylist()
         want = table.column(column).to_pylist()
-        quality[field] = QualityCount(correct=sum(g is not None and g == w for g, w in zip(got, want)), total=len(got))
+        quality[field] = QualityCount(
+            correct=sum(g is not None and g == w for g, w in zip(got, want, strict=True)), total=len(got)
+        )
     return quality
 
 
