@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import time
 from urllib.parse import urlparse
 
 from jobs.errors import HeldElsewhere, JobError, SpecError
+from jobs.retry import waiting
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 AGENT_WAIT_S = 60.0  # how long a submit waits for a starting head's job agent
@@ -106,25 +106,36 @@ def submit_ray_job(
     if working_dir:
         runtime_env["working_dir"] = working_dir
     client = _client(url)
-    deadline = time.monotonic() + AGENT_WAIT_S
-    delay = 0.5
-    while True:
-        try:
-            client.submit_job(
-                entrypoint=entrypoint, submission_id=submission, runtime_env=runtime_env, metadata=metadata or {}
-            )
-            return
-        except Exception as exc:
-            if "already exists" in str(exc):
-                raise HeldElsewhere(
-                    f"Ray job {submission} already exists on {redact_url(url)}: this attempt was submitted "
-                    "before (cancel it, or wait for it to end and submit again)"
-                ) from None
-            # A head that just started answers 500 "No available agent" until its job agent is up.
-            if "try again later" not in str(exc) or time.monotonic() + delay > deadline:
-                raise JobError(f"submitting to {redact_url(url)} failed: {_first_line(exc, url)}") from None
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
+    try:
+        for attempt in waiting(_AgentStarting, seconds=AGENT_WAIT_S):
+            with attempt:
+                _submit_once(
+                    client,
+                    url,
+                    submission=submission,
+                    entrypoint=entrypoint,
+                    options={"runtime_env": runtime_env, "metadata": metadata or {}},
+                )
+    except _AgentStarting as exc:
+        raise JobError(f"submitting to {redact_url(url)} failed: {exc}") from None
+
+
+class _AgentStarting(Exception):
+    """A head that just started answers 500 "No available agent" until its job agent is up."""
+
+
+def _submit_once(client, url: str, *, submission: str, entrypoint: str, options: dict) -> None:
+    try:
+        client.submit_job(entrypoint=entrypoint, submission_id=submission, **options)
+    except Exception as exc:
+        if "already exists" in str(exc):
+            raise HeldElsewhere(
+                f"Ray job {submission} already exists on {redact_url(url)}: this attempt was submitted "
+                "before (cancel it, or wait for it to end and submit again)"
+            ) from None
+        if "try again later" in str(exc):
+            raise _AgentStarting(_first_line(exc, url)) from None
+        raise JobError(f"submitting to {redact_url(url)} failed: {_first_line(exc, url)}") from None
 
 
 def ray_job_status(url: str, submission: str) -> str:

@@ -9,8 +9,6 @@ re-applying retries are off): a publisher that loses a race reloads and finds th
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +25,7 @@ from jobs.publish.table import (
     run_order,
     run_snapshots,
 )
+from jobs.retry import conflicts
 from jobs.state import (
     JobLayout,
     RunLayout,
@@ -38,7 +37,7 @@ from jobs.state import (
 from schemas.manifest import Manifest
 from schemas.spec import JobSpec
 from schemas.state import PublishRecord
-from workers.io import Storage, join
+from workers.io import ConditionFailed, Storage, join
 
 ATTEMPTS = 8
 
@@ -68,35 +67,33 @@ def publish_run(spec: JobSpec, storage: Storage, manifest: Manifest, *, force: b
     files = [join(layout.run_dir, entry.path) for entry in manifest.files]
     schema = _schema(storage, files[0]) if files else None
     ours = (manifest.finished_at, manifest.run_id)
-    for attempt in range(ATTEMPTS):
-        table = load_table(iceberg, spec.output.uri, create_with=schema)
-        if table is None:
-            raise PublishError(
-                f"run {spec.name}/{manifest.run_id} has no data files: no schema to create {iceberg.table} from"
-            )
-        found = run_snapshots(table).get(manifest.run_id)
-        if found is not None:
-            return _recorded(storage, layout, spec, table.snapshot_by_id(found), new=False)
-        current = table.current_snapshot()
-        current_order = run_order(current) if current is not None else None
-        if current_order is not None and current_order > ours and not force:
-            raise PublishError(
-                f"run {spec.name}/{manifest.run_id} is older than {current_order[1]}, the table "
-                f"{iceberg.table}'s current run: publishing it would roll the table back "
-                "(pass --force to do that)"
-            )
-        try:
-            snapshot = _commit(table, manifest, files, schema, layout, spec=spec)
-        except _Conflict:
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
-            continue  # another writer moved the head: reload, and look for our run again
-        if snapshot is None:
-            continue  # the table's commit retries were on (made elsewhere): now off, start again
-        return _recorded(storage, layout, spec, snapshot, new=True)
-    raise PublishError(
-        f"run {spec.name}/{manifest.run_id}: the table {iceberg.table} kept changing under "
-        f"{ATTEMPTS} attempts to publish"
-    )
+    try:
+        for attempt in conflicts(ATTEMPTS):  # another writer moved the head: reload, look for our run again
+            with attempt:
+                table = load_table(iceberg, spec.output.uri, create_with=schema)
+                if table is None:
+                    raise PublishError(
+                        f"run {spec.name}/{manifest.run_id} has no data files: no schema to create {iceberg.table} from"
+                    )
+                found = run_snapshots(table).get(manifest.run_id)
+                if found is not None:
+                    return _recorded(storage, layout, spec, table.snapshot_by_id(found), new=False)
+                current = table.current_snapshot()
+                current_order = run_order(current) if current is not None else None
+                if current_order is not None and current_order > ours and not force:
+                    raise PublishError(
+                        f"run {spec.name}/{manifest.run_id} is older than {current_order[1]}, the table "
+                        f"{iceberg.table}'s current run: publishing it would roll the table back "
+                        "(pass --force to do that)"
+                    )
+                snapshot = _commit(table, manifest, files, schema, layout, spec=spec)
+                return _recorded(storage, layout, spec, snapshot, new=True)
+    except _Conflict:
+        raise PublishError(
+            f"run {spec.name}/{manifest.run_id}: the table {iceberg.table} kept changing under "
+            f"{ATTEMPTS} attempts to publish"
+        ) from None
+    raise AssertionError("unreachable")
 
 
 def publish_pending(spec: JobSpec, storage: Storage) -> list[Published]:
@@ -132,13 +129,14 @@ def publish_committed(spec: JobSpec, storage: Storage, run_id: str, *, force: bo
     return publish_run(spec, storage, manifest, force=force)
 
 
-class _Conflict(Exception):
-    """The table's head moved between our load and our commit."""
+class _Conflict(ConditionFailed):
+    """The table's head moved between our load and our commit (or its own commit retries were on:
+    now off, start again)."""
 
 
 def _commit(table, manifest: Manifest, files: list[str], schema, layout: RunLayout, *, spec: JobSpec):
     """One overwrite snapshot: schema evolved to the run's, old files out, the run's files in.
-    Returns the snapshot, or None after only turning the table's own commit retries off."""
+    _Conflict when the head moved, or after only turning the table's own commit retries off."""
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
     from pyiceberg.table import TableProperties
@@ -152,7 +150,7 @@ def _commit(table, manifest: Manifest, files: list[str], schema, layout: RunLayo
     try:
         if table.metadata.properties.get(TableProperties.COMMIT_NUM_RETRIES) != "0":
             table.transaction().set_properties(**NO_COMMIT_RETRIES).commit_transaction()
-            return None
+            raise _Conflict("the table's own commit retries were on (made elsewhere): now off, start again")
         tx = table.transaction()
         if tx.table_metadata.name_mapping() is None:  # added files carry no field ids: map by name
             tx.set_properties(
@@ -168,6 +166,8 @@ def _commit(table, manifest: Manifest, files: list[str], schema, layout: RunLayo
             for uri in files:
                 overwrite.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, uri))
         committed = tx.commit_transaction()
+    except _Conflict:
+        raise
     except CommitFailedException as exc:
         raise _Conflict(str(exc)) from exc
     except Exception as exc:

@@ -7,16 +7,16 @@ snapshot-summary keys that tie a snapshot to a run.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
 
 from jobs.errors import InputError, JobError
+from jobs.retry import conflicts
 from jobs.state import PROBE_DIR
 from schemas.spec import IcebergSpec
-from workers.io import s3_settings, scheme_of
+from workers.io import ConditionFailed, s3_settings, scheme_of
 
 RUN_KEY = "pressroom.run-id"
 JOB_KEY = "pressroom.job"
@@ -81,29 +81,34 @@ def load_table(iceberg: IcebergSpec, output_uri: str, *, create_with: pa.Schema 
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     name = iceberg.catalog_name or iceberg.namespace
-    last: Exception | None = None
-    for attempt in range(CREATE_ATTEMPTS):
-        try:
-            catalog = load_catalog(name, **catalog_properties(iceberg, output_uri))
-            try:
-                return catalog.load_table(iceberg.table)
-            except (NoSuchTableError, NoSuchNamespaceError):
-                if create_with is None:
-                    return None
-            try:
-                catalog.create_namespace_if_not_exists(iceberg.namespace)
-                return catalog.create_table_if_not_exists(
-                    iceberg.table, schema=create_with, properties=NO_COMMIT_RETRIES
-                )
-            except Exception as exc:  # e.g. another publisher created the namespace first
-                last = exc
-                time.sleep(0.1 * (attempt + 1))
-        except PublishError:
-            raise
-        except Exception as exc:  # pyiceberg, SQLAlchemy and the store raise their own kinds
-            last = exc
-            break
-    raise PublishError(f"iceberg catalog {name!r}, table {iceberg.table}: {type(last).__name__}: {last}") from last
+    try:
+        for attempt in conflicts(CREATE_ATTEMPTS):  # another publisher creating it too: load again
+            with attempt:
+                catalog = load_catalog(name, **catalog_properties(iceberg, output_uri))
+                try:
+                    return catalog.load_table(iceberg.table)
+                except (NoSuchTableError, NoSuchNamespaceError):
+                    if create_with is None:
+                        return None
+                try:
+                    catalog.create_namespace_if_not_exists(iceberg.namespace)
+                    return catalog.create_table_if_not_exists(
+                        iceberg.table, schema=create_with, properties=NO_COMMIT_RETRIES
+                    )
+                except Exception as exc:  # e.g. another publisher created the namespace first
+                    raise _CreationRace(f"{type(exc).__name__}: {exc}") from exc
+    except PublishError:
+        raise
+    except Exception as exc:  # pyiceberg, SQLAlchemy and the store raise their own kinds
+        cause = exc.__cause__ if isinstance(exc, _CreationRace) and exc.__cause__ else exc
+        raise PublishError(
+            f"iceberg catalog {name!r}, table {iceberg.table}: {type(cause).__name__}: {cause}"
+        ) from cause
+    raise AssertionError("unreachable")
+
+
+class _CreationRace(ConditionFailed):
+    """Creating the table or its namespace failed: another publisher may have made it first."""
 
 
 def run_of(snapshot) -> str | None:

@@ -9,9 +9,9 @@
     claims.py     writes schedule/{slot}.json and the pause mark
     gc.py         deletes what no committed manifest lists; retention.py deletes whole older runs
     probe.py      refuses stores that ignore conditional writes
-    retry.py      the retry policy every writer above uses (tenacity)
 
-Everything outside the package uses this face; the run-state arithmetic (totals, scores) is in
+Every writer here retries by `jobs.retry`'s one policy. Everything outside the package uses this
+face; the run-state arithmetic (totals, scores) is in
 `schemas.tally`, next to the manifest.
 """
 

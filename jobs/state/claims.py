@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 from jobs.errors import InputError
+from jobs.retry import with_retries
 from jobs.state.paths import PAUSED_NAME, JobLayout
 from jobs.state.read import check_identity, parse_record
-from jobs.state.retry import with_retries
 from schemas.state import SlotClaim
 from workers.io import AlreadyExists, Storage
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.errors import JobError, LeaseHeld
+from jobs.retry import conflicts, swap, with_retries
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record, read_run_record, sha256_hex
-from jobs.state.retry import conflicts, swap, with_retries
 from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
 from schemas.state import LatestPointer, PublishRecord
 from schemas.tally import shard_quality, shard_scores, shard_totals

@@ -19,9 +19,9 @@ import uuid
 from pathlib import Path
 
 from jobs.errors import HeldElsewhere, LeaseHeld
+from jobs.retry import conflicts, swap, waiting
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record
-from jobs.state.retry import conflicts, swap, waiting
 from schemas.state import Lease, LeaseHolder
 from workers.io import ConditionFailed, Storage
 

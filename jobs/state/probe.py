@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 
 from jobs.errors import JobError
+from jobs.retry import with_retries
 from jobs.state.paths import PROBE_DIR
-from jobs.state.retry import with_retries
 from workers.io import AlreadyExists, Storage, join
 
 _CHECKED: set[str] = set()

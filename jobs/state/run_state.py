@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import partial
 
+from jobs.retry import conflicts, swap, with_retries
 from jobs.state.lease import is_live, read_lease
 from jobs.state.notices import leave_notice
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record
-from jobs.state.retry import conflicts, swap, with_retries
 from schemas.state import FINAL, FailureReason, RunState, RunStateName, Transition
 from workers.io import Storage
 

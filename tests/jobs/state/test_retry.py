@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from jobs.state.retry import JITTER, conflicts, with_retries
+from jobs.retry import JITTER, conflicts, with_retries
 from workers.io import AlreadyExists, ConditionFailed, is_transient
 
 

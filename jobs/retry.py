@@ -1,4 +1,5 @@
-"""Retries for run state: one policy per kind of failure, stated once, with tenacity.
+"""Retries: one policy per kind of failure, stated once, with tenacity (run state, publishing and
+the job server use these and no loop of their own).
 
 The S3 clients already retry every call (botocore and pyarrow, AWS standard mode, 10 attempts:
 throttling, 5xx, lost connections). pressroom's own retries sit on top, knowingly:
