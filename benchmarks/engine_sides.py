@@ -98,7 +98,7 @@ def side_job(job: dict) -> dict:
     import ray
 
     from benchmarks.probes import EVENTS_ENV, read_events
-    from jobs.run import Progress, run_job
+    from jobs.run import Progress, RunOptions, run_job
     from schemas.spec import JobSpec
 
     events_dir = Path(job["result_file"]).with_name(f"events-{time.time_ns()}")
@@ -109,7 +109,7 @@ def side_job(job: dict) -> dict:
     written: list[float] = []
     progress = Progress(rows_total=0, on_update=lambda p: written.append(time.time()))
     began = time.time()
-    result = run_job(spec, progress=progress)  # a fresh run id: a reused --workdir never resumes
+    result = run_job(spec, options=RunOptions(progress=progress))  # a fresh run id: a reused --workdir never resumes
     ended = time.time()
     ray.shutdown()
     events = read_events(events_dir)
@@ -196,7 +196,7 @@ def side_actor(job: dict) -> dict:
     """(c) bare-actor ceiling; the generation window is the `chat` call inside the actor."""
     import ray
 
-    from jobs.run.pipeline import engine_env
+    from jobs.run.stages import engine_env
 
     ray_seconds = start_ray()
     prompts = read_prompts(job["prompts"])

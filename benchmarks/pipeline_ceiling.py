@@ -89,7 +89,7 @@ def child_job(job: dict) -> dict:
     """The pressroom job with the null engine; Ray started here so its cost is reported apart."""
     import ray
 
-    from jobs.run import Progress, run_job
+    from jobs.run import Progress, RunOptions, run_job
     from schemas.spec import JobSpec
 
     imported = time.time()
@@ -105,7 +105,8 @@ def child_job(job: dict) -> dict:
     progress = Progress(rows_total=0, on_update=on_update)
     with RssSampler() as sampler:
         began = time.time()
-        result = run_job(spec, progress=progress)  # a fresh run id: a reused --workdir never resumes
+        # A fresh run id: a reused --workdir never resumes.
+        result = run_job(spec, options=RunOptions(progress=progress))
         ended = time.time()
     ray.shutdown()
     manifest = result.manifest
@@ -159,13 +160,15 @@ def child_floor(job: dict) -> dict:
     import ray
     import ray.data
 
-    from jobs.plan import plan_shards
-    from jobs.run.pipeline import CALLS_PER_ACTOR, READ_TASK_CPUS, engine_env
+    from jobs.inputs import split_shards
+    from jobs.run.stages import CALLS_PER_ACTOR, READ_TASK_CPUS, engine_env
     from schemas.manifest import InputFile
     from workers.render import unit_items
 
     ray_seconds = start_ray()
-    shards = plan_shards([InputFile(uri=job["input"], rows=job["rows"], bytes=0)], rows_per_shard=job["rows_per_shard"])
+    shards = split_shards(
+        [InputFile(uri=job["input"], rows=job["rows"], bytes=0)], rows_per_shard=job["rows_per_shard"]
+    )
     began = time.time()
     items = unit_items(shards)
     dataset = ray.data.from_items(items, override_num_blocks=len(items))

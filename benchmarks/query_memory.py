@@ -75,8 +75,8 @@ def output_rows(start: int, count: int, rng: np.random.Generator) -> pa.Table:
 def build(root: str, rows: int) -> tuple[int, int]:
     """Two committed runs of `rows` rows together; returns (rows, total text length)."""
     from jobs.state import RunLayout, commit_manifest, write_shard
-    from schemas.manifest import InputFile, Manifest, ModelLineage, Totals
-    from schemas.tally import sum_records
+    from schemas.manifest import InputFile, Manifest, ModelLineage, Shard, Totals
+    from schemas.tally import TallyColumns, sum_records
     from workers.io import storage_for
 
     storage, rng, text_length = storage_for(root), np.random.default_rng(7), 0
@@ -90,12 +90,15 @@ def build(root: str, rows: int) -> tuple[int, int]:
                 write_shard(
                     storage,
                     layout,
-                    shard=shard,
+                    Shard(
+                        index=shard,
+                        input_file="/bench.parquet",
+                        row_start=start - first,
+                        row_end=start - first + table.num_rows,
+                    ),
+                    table,
+                    columns=TallyColumns(id_column="id"),
                     attempt=1,
-                    input_file="/bench.parquet",
-                    row_range=(start - first, start - first + table.num_rows),
-                    table=table,
-                    id_column="id",
                 )
             )
         totals, errors, _ = sum_records(records, references={})

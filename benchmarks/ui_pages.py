@@ -34,8 +34,8 @@ REPEATS = 3
 def commit(root: str, run_id: str, rows: int, *, edit_every: int | None = None, finished_at: str) -> list[str]:
     """One committed run of `rows` rows (every `edit_every`-th text changed); returns its files."""
     from jobs.state import RunLayout, commit_manifest, write_shard
-    from schemas.manifest import InputFile, Manifest, ModelLineage, Totals
-    from schemas.tally import sum_records
+    from schemas.manifest import InputFile, Manifest, ModelLineage, Shard, Totals
+    from schemas.tally import TallyColumns, sum_records
     from workers.io import storage_for
 
     storage, rng = storage_for(root), np.random.default_rng(7)
@@ -51,12 +51,10 @@ def commit(root: str, run_id: str, rows: int, *, edit_every: int | None = None, 
             write_shard(
                 storage,
                 layout,
-                shard=shard,
+                Shard(index=shard, input_file="/bench.parquet", row_start=start, row_end=start + table.num_rows),
+                table,
+                columns=TallyColumns(id_column="id"),
                 attempt=1,
-                input_file="/bench.parquet",
-                row_range=(start, start + table.num_rows),
-                table=table,
-                id_column="id",
             )
         )
     totals, errors, _ = sum_records(records, references={})

@@ -4,12 +4,22 @@ sums from its output table, and a run's from its shard records (pure functions, 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.manifest import Accuracy, QualityCount, ScoreMean, ScoreSum, ShardRecord, ShardTotals, Workers
 from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS, SAMPLE_INDEX, SCORE_PREFIX, STRUCTURED_PREFIX
+
+
+@dataclass(frozen=True)
+class TallyColumns:
+    """Which columns of a shard's output the counts read: the id (an input row counts once however
+    many samples it has) and, per output field, the input column with its expected value."""
+
+    id_column: str
+    references: dict[str, str] = field(default_factory=dict)
 
 
 def shard_totals(table: pa.Table, *, id_column: str) -> tuple[ShardTotals, dict[str, int]]:
@@ -34,10 +44,10 @@ def shard_totals(table: pa.Table, *, id_column: str) -> tuple[ShardTotals, dict[
 def shard_quality(table: pa.Table, *, references: dict[str, str]) -> dict[str, QualityCount]:
     """Outputs whose out_<field> equals the row's reference column, per field."""
     quality = {}
-    for field, column in references.items():
-        got = table.column(f"{STRUCTURED_PREFIX}{field}").to_pylist()
+    for name, column in references.items():
+        got = table.column(f"{STRUCTURED_PREFIX}{name}").to_pylist()
         want = table.column(column).to_pylist()
-        quality[field] = QualityCount(
+        quality[name] = QualityCount(
             correct=sum(g is not None and g == w for g, w in zip(got, want, strict=True)), total=len(got)
         )
     return quality
@@ -78,17 +88,17 @@ def sum_records(records: list[ShardRecord], *, references: dict[str, str]):
     for record in records:
         totals.update(record.totals.model_dump())
         errors.update(record.errors)
-        for field, count in record.quality.items():
-            correct[field] += count.correct
-            total[field] += count.total
+        for name, count in record.quality.items():
+            correct[name] += count.correct
+            total[name] += count.total
     quality = {
-        field: Accuracy(
+        name: Accuracy(
             reference_column=column,
-            correct=correct[field],
-            total=total[field],
-            accuracy=round(correct[field] / total[field], 4) if total[field] else None,
+            correct=correct[name],
+            total=total[name],
+            accuracy=round(correct[name] / total[name], 4) if total[name] else None,
         )
-        for field, column in references.items()
+        for name, column in references.items()
     }
     return {k: totals.get(k, 0) for k in ShardTotals.model_fields}, dict(sorted(errors.items())), quality
 

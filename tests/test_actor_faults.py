@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
+from tests.builders import article_rows, tiny_spec, write_spec, write_table
 from tests.processes import command_line, new_tag, reap
 from tests.test_faults import committed_rows, start_cli, wait_for
 

@@ -4,18 +4,17 @@ throughput or from a calibration run, on the simulated engine (real tokenizer, f
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
 import pytest
 
 from jobs.errors import SpecError
-from jobs.run import parse_duration, plan_capacity, run_job
-from jobs.run.capacity import Startup
+from jobs.run import parse_duration, run_job, size_capacity
+from jobs.run.capacity import Startup, _fewest_replicas
 from jobs.spec import load_spec
 from schemas.manifest import startup_seconds
-from tests.conftest import write_spec, write_table
+from tests.builders import write_spec, write_table
 
 
 def spec_for(tmp_path, model, rows: int, name: str = "job.yaml"):
@@ -52,26 +51,42 @@ def test_startup_by_replica_count():
     assert seconds == 9.0 and "measured with 2 replica(s) only" in basis
 
 
+def test_fewest_replicas_on_paper():
+    # 10,000 tokens at 10 tokens/s per replica after 20 s of start-up: 5 replicas take 20 + 200 s
+    flat = Startup(((1, 20.0),))
+    assert _fewest_replicas(10_000, 10.0, flat, 220.0) == 5
+    assert _fewest_replicas(10_000, 10.0, flat, 219.0) == 6  # 20 + 166.7 s
+    assert _fewest_replicas(0, 10.0, flat, 30.0) == 1
+    with pytest.raises(SpecError, match="shorter than start-up"):
+        _fewest_replicas(10_000, 10.0, flat, 20.0)
+    # start-up growing 20 s per replica: 20n + 1000/n is lowest at n = 7 (282.9 s); a 250 s
+    # deadline fits no count, so the plan takes the closest
+    growing = Startup(((1, 20.0), (2, 40.0)))
+    assert _fewest_replicas(10_000, 10.0, growing, 250.0) == 7
+    assert _fewest_replicas(10_000, 10.0, growing, 300.0) == 5  # 100 + 200 s
+
+
 def test_plan_from_earlier_runs_and_from_a_calibration(tiny_model, tmp_path, ray_session):
     small = load_spec(spec_for(tmp_path, tiny_model, 48))
     with pytest.raises(SpecError, match="--calibrate ROWS"):
-        plan_capacity(small, deadline_seconds=3600)
+        size_capacity(small, deadline_seconds=3600)
     night = run_job(small, run_id="night-1").manifest
     rate = night.totals.output_tokens_generated / night.timings["generate"] / night.workers.actors
 
     big_path = spec_for(tmp_path, tiny_model, 4800, name="big.yaml")  # same job, 100x the rows
     big = load_spec(big_path)
     deadline = 600.0
-    plan = plan_capacity(big, deadline_seconds=deadline)
+    plan = size_capacity(big, deadline_seconds=deadline)
     startup = startup_seconds(night.timings)
     tokens = round(night.totals.output_tokens / night.totals.rows_in * 4800)
     assert plan.output_tokens == tokens and plan.rows_to_generate == 4800
     assert plan.replica_tokens_per_second == pytest.approx(rate, rel=1e-3)
-    assert plan.replicas == math.ceil(tokens / ((deadline - startup) * rate)) and plan.gpus == 0
-    assert plan.fits and plan.predicted_seconds <= deadline
+    assert plan.gpus == 0 and plan.fits and plan.predicted_seconds <= deadline
+    # the fewest that fit: one replica less would not (start-up measured with one replica only)
+    assert plan.replicas == 1 or startup + tokens / ((plan.replicas - 1) * rate) > deadline
     assert any("1 earlier run(s) of this model" in line for line in plan.assumptions)
 
-    calibrated = plan_capacity(big, deadline_seconds=deadline, calibrate_rows=40, replicas=2)
+    calibrated = size_capacity(big, deadline_seconds=deadline, calibrate_rows=40, replicas=2)
     # the engine's configured rate, measured: at most 400 x 0.32 / (0.32 + 0.05) (batches of 8 x 16
     # tokens, 0.05 s per batch) = 346; a loaded machine loses a little more
     assert 0.7 * 400 < calibrated.replica_tokens_per_second <= 400

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import VLLM_TEST_ARGS, committed_outputs, write_spec
+from tests.builders import VLLM_TEST_ARGS, committed_outputs, write_spec
 from tests.tiny_vlm import IMAGE_PROMPT_TOKENS, IMAGE_TOKEN, build_tiny_idefics3, make_test_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

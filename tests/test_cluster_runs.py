@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
+from tests.builders import article_rows, tiny_spec, write_spec, write_table
 from tests.processes import TAG_VARIABLE, command_line, new_tag, reap
 from tests.webhook_receiver import webhook_receiver
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import VLLM_TEST_ARGS, article_rows, committed_outputs, tiny_spec, write_spec, write_table
+from tests.builders import VLLM_TEST_ARGS, article_rows, committed_outputs, tiny_spec, write_spec, write_table
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
+from tests.builders import article_rows, tiny_spec, write_spec, write_table
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.plan import inspect_input
+from jobs.inputs import inspect_input
 from jobs.spec import load_spec
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))

@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
+from schemas.manifest import Shard
+from schemas.tally import TallyColumns
+from tests.builders import article_rows, tiny_spec, write_spec, write_table
 from tests.processes import TAG_VARIABLE, command_line, new_tag, reap, tagged_pids
 from tests.s3 import proxy_stats, running_fault_proxy
 
@@ -200,27 +202,25 @@ def test_thirty_percent_503s_from_object_storage_change_nothing(tiny_model, tmp_
 
 def _every_shard_done(tmp_path, *, bucket: str, run_id: str):
     """A spec on S3 and a run whose every shard has its data file and record: only the commit is left."""
-    from jobs.plan import inspect_input, plan_shards
+    from jobs.inputs import inspect_input, split_shards
     from jobs.spec import load_spec
     from jobs.state import RunLayout, write_shard
-    from tests.jobs.builders import make_model_dir, output_table
+    from tests.builders import make_model_dir, output_table
     from workers.io import storage_for
 
     spec_path = _s3_spec(tmp_path, model=make_model_dir(tmp_path / "model"), bucket=bucket)
     spec = load_spec(spec_path)
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id)
     storage = storage_for(spec.output.uri)
-    for shard in plan_shards(inspect_input(spec).files, rows_per_shard=8):
+    for shard in split_shards(inspect_input(spec).files, rows_per_shard=8):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
         write_shard(
             storage,
             layout,
+            Shard(index=shard.index, input_file=shard.input_file, row_start=shard.row_start, row_end=shard.row_end),
+            output_table(ids),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=shard.index,
-            input_file=shard.input_file,
-            row_range=(shard.row_start, shard.row_end),
-            table=output_table(ids),
-            id_column="id",
         )
     return spec_path, layout
 
@@ -295,9 +295,9 @@ def test_crash_between_data_file_and_record_regenerates_that_shard(tiny_model, t
     layout = commit.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="crash")
     real_write = commit.write_shard
 
-    def crash_after_data(storage, layout, *, shard, **kwargs):
-        record = real_write(storage, layout, shard=shard, **kwargs)
-        if shard == 2:
+    def crash_after_data(storage, layout, shard, *args, **kwargs):
+        record = real_write(storage, layout, shard, *args, **kwargs)
+        if shard.index == 2:
             storage.delete(layout.shard_record(2))  # the record never made it
             raise RuntimeError("driver crashed between the data file and its record")
         return record

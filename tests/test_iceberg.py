@@ -16,8 +16,7 @@ from jobs.publish import PublishError, load_table, publish_committed, publish_pe
 from jobs.spec import load_spec
 from jobs.state import RunLayout, commit_manifest, read_published
 from schemas.spec import JobSpec
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
-from tests.jobs.builders import spec_dict
+from tests.builders import article_rows, spec_dict, tiny_spec, write_spec, write_table
 from tests.test_query import commit_run
 from workers.io import storage_for
 
@@ -218,6 +217,7 @@ def test_retention_expires_snapshots_before_deleting_runs(tmp_path):
     assert not list((runs / "night-1").rglob("*.parquet"))
 
 
+@pytest.mark.slow
 def test_a_crash_between_the_manifest_and_the_iceberg_commit_is_repaired_by_the_next_run(
     tiny_model, tmp_path, ray_session, monkeypatch
 ):

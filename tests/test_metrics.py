@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import write_spec, write_table
+from tests.builders import write_spec, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = "metrics-job"

@@ -14,9 +14,9 @@ import pytest
 
 from jobs.query import connect, diff_runs, open_run, run_batches
 from jobs.state import RunLayout, commit_manifest, write_shard
-from schemas.manifest import Totals
-from schemas.tally import sum_records
-from tests.jobs.builders import make_manifest, output_table
+from schemas.manifest import Shard, Totals
+from schemas.tally import TallyColumns, sum_records
+from tests.builders import make_manifest, output_table
 from workers.io import storage_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,12 +51,10 @@ def commit_run(
         write_shard(
             storage,
             layout,
+            Shard(index=k, input_file="/data/in.parquet", row_start=bounds[0], row_end=bounds[1]),
+            table.slice(bounds[0], bounds[1] - bounds[0]),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=k,
-            input_file="/data/in.parquet",
-            row_range=bounds,
-            table=table.slice(bounds[0], bounds[1] - bounds[0]),
-            id_column="id",
         )
         for k, bounds in enumerate([(0, half), (half, len(ids))])
     ]
@@ -76,12 +74,10 @@ def uncommitted_run(out: str, run_id: str, ids: list[str]) -> None:
     write_shard(
         storage,
         layout,
+        Shard(index=0, input_file="/data/in.parquet", row_start=0, row_end=len(ids)),
+        output_table(ids),
+        columns=TallyColumns(id_column="id"),
         attempt=1,
-        shard=0,
-        input_file="/data/in.parquet",
-        row_range=(0, len(ids)),
-        table=output_table(ids),
-        id_column="id",
     )
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from schemas.spec import JobSpec
 from tests.benchmark_scripts import last_ratio, run_script
-from tests.conftest import write_spec, write_table
+from tests.builders import write_spec, write_table
 from tests.local_cluster import autoscaling_head, gpu_cluster
 
 JOB = "scale"

@@ -21,10 +21,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from jobs.query import connect, diff_runs, load_catalog
+from jobs.query import connect, diff_runs, load_committed_runs
 from jobs.state import RunLayout, commit_manifest
 from schemas.manifest import InputFile
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
+from tests.builders import article_rows, tiny_spec, write_spec, write_table
 from tests.test_query import commit_run, two_nights
 from workers.io import storage_for
 
@@ -144,6 +144,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+@pytest.mark.slow  # the nights fixture runs the hf engine
 def test_jobs_and_history_pages_show_the_manifests_numbers(page, server, nights):
     _, (one, two) = nights
     page.goto(server + "/")
@@ -161,6 +162,7 @@ def test_jobs_and_history_pages_show_the_manifests_numbers(page, server, nights)
     shot(page, "job")
 
 
+@pytest.mark.slow  # the nights fixture runs the hf engine
 def test_run_page_totals_rows_and_escaping(page, server, nights):
     out, (one, _) = nights
     page.goto(server + "/jobs/tiny-summaries/runs/night-1")
@@ -204,6 +206,7 @@ def test_run_page_totals_rows_and_escaping(page, server, nights):
     assert template.locator("dd[data-input='title']").inner_text() == "Emoji 🚀🌙 headline"
 
 
+@pytest.mark.slow  # the nights fixture runs the hf engine
 def test_filters_search_and_score_range(page, server, nights):
     out, (one, _) = nights
     page.goto(server + "/jobs/tiny-summaries/runs/night-1")
@@ -233,6 +236,7 @@ def test_filters_search_and_score_range(page, server, nights):
     assert page.locator("#matching").inner_text() == str(scored) == str(one.scores["chrf"].scored)
 
 
+@pytest.mark.slow  # the nights fixture runs the hf engine
 def test_compare_shows_what_changed_tonight(page, server, nights):
     out, _ = nights
     diff = diff_runs(out, "tiny-summaries", "night-1", "night-2")
@@ -296,6 +300,7 @@ def test_caption_rows_show_their_image_inline(page, tmp_path):
         assert refused.value.code == 404 and b"no unchanged input file" in refused.value.read()
 
 
+@pytest.mark.slow  # the nights fixture runs the hf engine
 def test_the_viewer_is_read_only_and_local_unless_asked(server, nights):
     request = urllib.request.Request(server + "/jobs/tiny-summaries/runs/night-1", method="POST", data=b"")
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -311,7 +316,7 @@ def test_the_viewer_is_read_only_and_local_unless_asked(server, nights):
         timeout=60,
     )
     assert remote.returncode == 2 and "--allow-remote" in remote.stderr
-    assert len(load_catalog(nights[0]).runs) == 2  # nothing written by any page
+    assert len(load_committed_runs(nights[0]).runs) == 2  # nothing written by any page
 
 
 def test_the_viewer_reads_an_s3_root(s3_bucket):

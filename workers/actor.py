@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -132,35 +132,46 @@ def _placement() -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What a generation actor is built with: the engine by name and its typed configuration, the
+    system prompt, the job (its metrics' label), and whether rendered prompts travel on."""
+
+    engine: str
+    engine_config: EngineConfig
+    system: str | None = None
+    job: str = ""
+    keep_prompts: bool = False  # output.store_prompts
+
+
 class GenerationActor:
     """A Ray Data callable class: the engine loads in the constructor, once per actor."""
 
-    def __init__(
-        self, *, engine_name: str, config: EngineConfig, system: str | None, job: str = "", keep_prompts: bool = False
-    ):
+    def __init__(self, config: GenerateConfig):
         started = time.monotonic()
         load_secrets()  # a submitted run's credentials (s3:// models), by reference
-        config = replace(
-            config,
-            model_path=local_copy(config.model_path, expected_sha256=config.model_sha256),
+        engine_config = config.engine_config
+        engine_config = replace(
+            engine_config,
+            model_path=local_copy(engine_config.model_path, expected_sha256=engine_config.model_sha256),
             adapters={
-                name: local_copy(path, expected_sha256=config.adapter_sha256s.get(name))
-                for name, path in config.adapters.items()
+                name: local_copy(path, expected_sha256=engine_config.adapter_sha256s.get(name))
+                for name, path in engine_config.adapters.items()
             },
         )
-        self._engine = build_engine(engine_name, config)
+        self._engine = build_engine(config.engine, engine_config)
         # Batches run in these threads: an engine that can share takes BATCHES_IN_FLIGHT at once,
         # so the next batch is already in it when the current one finishes; others take one.
         self._threads = ThreadPoolExecutor(BATCHES_IN_FLIGHT if self._engine.concurrent else 1)
         # Loaded in the thread that generates: CPU backends bind compute threads to the loader's.
         self._threads.submit(self._engine.load).result()
         self.load_seconds = time.monotonic() - started
-        self._system = system
-        self._model = config.model_name
-        self._output_schema = config.output_schema
-        self._keep_prompts = keep_prompts
+        self._system = config.system
+        self._model = engine_config.model_name
+        self._output_schema = engine_config.output_schema
+        self._keep_prompts = config.keep_prompts
         self._placement = _placement()
-        self._metrics = EngineMetrics(job)
+        self._metrics = EngineMetrics(config.job)
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         """Async, so Ray Data hands this actor several batches at once (see `_threads`)."""

@@ -66,4 +66,4 @@ def command(args) -> int:
             time.sleep(0.5)
     name = str(current.state) if current else "unknown"
     print(json.dumps({"job": job, "run_id": run, "state": name}) if args.json else f"{job}/{run}: {name}")
-    return 0 if name == "cancelled" else 1
+    return 0 if name == RunStateName.CANCELLED else 1

@@ -33,14 +33,14 @@ def command(args) -> int:
     """Plan; returns the exit code (0 fits the deadline, 1 it does not even as planned)."""
     from jobs.cli.console import diverted_console
     from jobs.errors import SpecError
-    from jobs.run import parse_duration, plan_capacity
+    from jobs.run import parse_duration, size_capacity
     from jobs.spec import load_spec
 
     if args.replicas is not None and args.replicas < 1:
         raise SpecError("--replicas must be at least 1")
     spec = load_spec(args.spec, output_uri=args.output_uri)
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
-        plan = plan_capacity(
+        plan = size_capacity(
             spec,
             deadline_seconds=parse_duration(args.deadline),
             accelerator=args.accelerator,

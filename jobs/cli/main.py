@@ -12,12 +12,12 @@ import argparse
 import sys
 import traceback
 
-from jobs.cli import cancel, catalog, gc, plan, publish, query, retry, run, schedule, show, submit, ui, validate
+from jobs.cli import cancel, capacity, catalog, gc, publish, query, retry, run, schedule, show, submit, ui, validate
 from jobs.errors import PressroomError
 from jobs.version import package_version
 from workers.secrets import load_secrets
 
-GROUPS = (run, retry, plan, publish, validate, show, gc, submit, catalog, cancel, schedule, query, ui)
+GROUPS = (run, retry, capacity, publish, validate, show, gc, submit, catalog, cancel, schedule, query, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

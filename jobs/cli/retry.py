@@ -29,7 +29,7 @@ def command(args) -> int:
     from jobs.cli.run import _run_summary, exit_code, report_run
     from jobs.cli.target import job_and_run
     from jobs.errors import SpecError
-    from jobs.run import check_run_id, run_job
+    from jobs.run import RunOptions, check_run_id, run_job
     from jobs.spec import load_spec
 
     job, original = job_and_run(args.target)
@@ -40,12 +40,11 @@ def command(args) -> int:
         raise SpecError(f"{args.spec} is job {spec.name!r}, not {job!r}")
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
-        result = run_job(
-            spec,
-            run_id=args.run_id,
+        options = RunOptions(
             verbose=args.verbose,
             retry_of=original,
             on_start=lambda run_id: print(f"run {run_id} (job {job}, retrying {original})", file=human, flush=True),
         )
+        result = run_job(spec, run_id=args.run_id, options=options)
         report_run(result, {**_run_summary(result), "retry_of": original}, json_mode=args.json, console=console)
     return exit_code(result)

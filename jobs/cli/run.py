@@ -10,6 +10,7 @@ import sys
 from jobs.cli.console import diverted_console
 from jobs.cli.progress import TerminalProgress
 from jobs.errors import HeldElsewhere
+from schemas.state import RunStateName
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def command(args) -> int:
     """Run the command; returns the exit code."""
-    from jobs.run import Progress, check_run_id, run_job
+    from jobs.run import Progress, RunOptions, check_run_id, run_job
     from jobs.spec import load_spec
 
     if args.run_id is not None:
@@ -82,16 +83,9 @@ def command(args) -> int:
 
         progress = Progress(rows_total=0, on_update=bar.update if bar else None)
         try:
-            result = run_job(
-                spec,
-                run_id=args.run_id,
-                resume=args.resume,
-                verbose=args.verbose,
-                progress=progress,
-                on_start=announce,
-                wait_lease=args.wait_lease,
-                address=args.address,
-            )
+            options = RunOptions(progress=progress, on_start=announce, verbose=args.verbose,
+                                 wait_lease=args.wait_lease, address=args.address)  # fmt: skip
+            result = run_job(spec, run_id=args.run_id, resume=args.resume, options=options)
         except Exception as exc:  # every failure names the log it leaves behind
             if isinstance(exc, HeldElsewhere) and turn is not None:  # a --slot caller: the night runs elsewhere
                 if console.log_path:
@@ -143,7 +137,7 @@ def report_run(result, summary: dict, *, json_mode: bool, console) -> None:
 
 def exit_code(result) -> int:
     """0 for a committed run, 1 (with one line naming the missed gate) for a rejected one."""
-    if result.manifest.state == "rejected":
+    if result.manifest.state == RunStateName.REJECTED:
         print(
             f"error: run {result.manifest.run_id} rejected by quality.gate (committed, latest not moved): "
             + "; ".join(result.manifest.rejected_because),

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 from jobs.errors import HeldElsewhere, InputError
+from schemas.state import FailureReason, RunStateName
 
 # How a run's end maps to the exit code `--wait` returns, as `pressroom run` would have.
-EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 1, "rejected": 1}
+EXIT_CODES = {RunStateName.SUCCEEDED: 0, RunStateName.FAILED: 1, RunStateName.CANCELLED: 1, RunStateName.REJECTED: 1}
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -95,7 +96,7 @@ def command(args) -> int:
     if done is None:
         print(f"run {run_id} is already committed; nothing submitted", file=human)
         print(
-            json.dumps({"job": spec.name, "run_id": run_id, "state": "succeeded", "already_committed": True})
+            json.dumps({"job": spec.name, "run_id": run_id, "state": RunStateName.SUCCEEDED, "already_committed": True})
             if args.json
             else f"{spec.name}/{run_id}: already committed"
         )
@@ -109,7 +110,7 @@ def command(args) -> int:
     summary = {
         "job": done.job,
         "run_id": done.run_id,
-        "state": "queued",
+        "state": RunStateName.QUEUED,
         "attempt": done.attempt,
         "submission_id": done.submission_id,
         "cluster": done.cluster,
@@ -163,6 +164,6 @@ def follow(output_uri: str, job: str, run_id: str, *, out, poll_s: float = 1.0) 
                 )
             seen = line
         if status["state"] in EXIT_CODES:
-            failed_input = status["state"] == "failed" and status["reason"] == "input"
+            failed_input = status["state"] == RunStateName.FAILED and status["reason"] == FailureReason.INPUT
             return status, 2 if failed_input else EXIT_CODES[status["state"]]
         time.sleep(poll_s)

@@ -19,7 +19,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def command(args) -> int:
     """Run the command; returns the exit code."""
-    from jobs.plan import inspect_input, plan_shards
+    from jobs.inputs import inspect_input, split_shards
     from jobs.spec import load_spec
     from workers.models import check_model_source
 
@@ -28,7 +28,7 @@ def command(args) -> int:
     problem = check_model_source(spec.model.source)
     if problem:
         raise SpecError(f"{args.spec}: model.source: {problem}")
-    shards = plan_shards(table.files, rows_per_shard=spec.input.rows_per_shard)
+    shards = split_shards(table.files, rows_per_shard=spec.input.rows_per_shard)
     summary = {"job": spec.name, "valid": True, "files": len(table.files), "rows": table.rows, "shards": len(shards)}
     if args.json:
         print(json.dumps(summary))

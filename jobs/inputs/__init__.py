@@ -1,6 +1,7 @@
-"""Planning a run before any model loads: check the input table, split it into shards."""
+"""A run's input, before any model loads: the table checked (files, columns, types, ids), and split
+into deterministic shards."""
 
-from jobs.plan.inputs import InputTable, inspect_input
-from jobs.plan.shards import plan_shards
+from jobs.inputs.shards import split_shards
+from jobs.inputs.table import InputTable, inspect_input
 
-__all__ = ["InputTable", "inspect_input", "plan_shards"]
+__all__ = ["InputTable", "inspect_input", "split_shards"]

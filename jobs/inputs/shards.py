@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas.manifest import InputFile, Shard
 
 
-def plan_shards(files: list[InputFile], *, rows_per_shard: int) -> list[Shard]:
+def split_shards(files: list[InputFile], *, rows_per_shard: int) -> list[Shard]:
     """Shards in file order, each at most rows_per_shard rows: same input, same shards."""
     shards: list[Shard] = []
     for file in files:

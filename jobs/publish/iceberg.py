@@ -36,7 +36,7 @@ from jobs.state import (
 )
 from schemas.manifest import Manifest
 from schemas.spec import JobSpec
-from schemas.state import PublishRecord
+from schemas.state import PublishRecord, RunStateName
 from workers.io import ConditionFailed, Storage, join
 
 ATTEMPTS = 8
@@ -59,7 +59,7 @@ def publish_run(spec: JobSpec, storage: Storage, manifest: Manifest, *, force: b
     """
     iceberg = _iceberg(spec)
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=manifest.run_id)
-    if manifest.state != "succeeded":
+    if manifest.state != RunStateName.SUCCEEDED:
         raise PublishError(
             f"run {spec.name}/{manifest.run_id} was {manifest.state} "
             f"({'; '.join(manifest.rejected_because) or 'gate'}): a rejected run is never published"
@@ -115,7 +115,9 @@ def publish_pending(spec: JobSpec, storage: Storage) -> list[Published]:
     todo = [
         m
         for m in manifests.values()
-        if m.state == "succeeded" and m.run_id not in published and floor < (m.finished_at, m.run_id) <= ceiling
+        if m.state == RunStateName.SUCCEEDED
+        and m.run_id not in published
+        and floor < (m.finished_at, m.run_id) <= ceiling
     ]
     return [publish_run(spec, storage, m) for m in sorted(todo, key=lambda m: (m.finished_at, m.run_id))]
 

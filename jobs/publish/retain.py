@@ -9,7 +9,7 @@ Without the job's spec, a published run is kept: there is no catalog to expire i
 from __future__ import annotations
 
 from jobs.publish.table import PublishError, load_table, run_of
-from jobs.state import RetentionReport, RunLayout, apply_retention, read_published
+from jobs.state import JobLayout, RetentionReport, RunLayout, apply_retention, read_published
 from schemas.spec import IcebergSpec
 from workers.io import Storage
 
@@ -26,7 +26,7 @@ def retain_runs(
 ) -> tuple[RetentionReport, list[str]]:
     """Apply retention; returns the report and the runs kept only because a snapshot needs them."""
     planned = apply_retention(
-        storage, output_uri=output_uri, job=job, keep_runs=keep_runs, keep_days=keep_days, dry_run=True
+        storage, JobLayout(output_uri=output_uri, job=job), keep_runs=keep_runs, keep_days=keep_days, dry_run=True
     )
     if iceberg is None:
         held = [
@@ -39,7 +39,11 @@ def retain_runs(
     if dry_run:
         return planned, held
     report = apply_retention(
-        storage, output_uri=output_uri, job=job, keep_runs=keep_runs, keep_days=keep_days, protected=frozenset(held)
+        storage,
+        JobLayout(output_uri=output_uri, job=job),
+        keep_runs=keep_runs,
+        keep_days=keep_days,
+        protected=frozenset(held),
     )
     return report, held
 

@@ -13,16 +13,16 @@ Nothing here imports torch or vLLM.
 
 from jobs.query.api import Diff, connect, diff_runs, open_run, run_batches
 from jobs.query.lineage import run_row
-from jobs.query.sources import Catalog, CommittedRun, load_catalog
+from jobs.query.sources import CommittedRun, CommittedRuns, load_committed_runs
 from jobs.query.views import register_views
 
 __all__ = [
-    "Catalog",
+    "CommittedRuns",
     "CommittedRun",
     "Diff",
     "connect",
     "diff_runs",
-    "load_catalog",
+    "load_committed_runs",
     "open_run",
     "register_views",
     "run_batches",

@@ -10,7 +10,7 @@ import pyarrow.dataset as pads
 
 from jobs import state
 from jobs.errors import InputError
-from jobs.query.sources import CommittedRun, load_catalog
+from jobs.query.sources import CommittedRun, load_committed_runs
 from jobs.query.views import register_views
 from workers.io import scheme_of, storage_for
 
@@ -20,15 +20,15 @@ CHANGE_KINDS = ("added", "removed", "changed")
 def connect(output_uri: str, *, job: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views over the root's (or one job's) committed runs."""
     con = duckdb.connect()
-    register_views(con, _catalog(output_uri, job=job))
+    register_views(con, _committed_runs(output_uri, job=job))
     return con
 
 
-def _catalog(output_uri: str, *, job: str | None):
-    """The catalog, its unreadable runs named once on stderr."""
-    catalog = load_catalog(output_uri, job=job)
-    state.name_unreadable(catalog.unreadable)
-    return catalog
+def _committed_runs(output_uri: str, *, job: str | None):
+    """The committed runs, those that cannot be read named once on stderr."""
+    committed = load_committed_runs(output_uri, job=job)
+    state.name_unreadable(committed.unreadable)
+    return committed
 
 
 def _dataset(run: CommittedRun) -> pads.Dataset:
@@ -40,7 +40,7 @@ def _dataset(run: CommittedRun) -> pads.Dataset:
 
 
 def _committed(output_uri: str, job: str, run_id: str, *, verify: bool) -> CommittedRun:
-    run = _catalog(output_uri, job=job).run(job, run_id)
+    run = _committed_runs(output_uri, job=job).run(job, run_id)
     if verify:
         problems = state.verify_files(run.manifest, run.run_dir)
         if problems:
@@ -78,10 +78,10 @@ class Diff:
 
 def diff_runs(output_uri: str, job: str, run_a: str, run_b: str, *, limit: int | None = None) -> Diff:
     """Rows added, removed and whose text changed between two committed runs of a job."""
-    catalog = _catalog(output_uri, job=job)
-    a, b = catalog.run(job, run_a).run_id, catalog.run(job, run_b).run_id
+    committed = _committed_runs(output_uri, job=job)
+    a, b = committed.run(job, run_a).run_id, committed.run(job, run_b).run_id
     con = duckdb.connect()
-    register_views(con, catalog)
+    register_views(con, committed)
     found = dict(con.execute("SELECT change, count(*) FROM changes(?, ?, ?) GROUP BY change", [job, a, b]).fetchall())
     sql = "SELECT * FROM changes(?, ?, ?) ORDER BY change, row_id, sample_index" + (
         f" LIMIT {int(limit)}" if limit else ""

@@ -3,7 +3,7 @@
 A run without `_manifest.json` (running, failed, abandoned) contributes nothing, and of a
 committed run only the files its manifest lists are read. Folders that cannot be a job's
 (pressroom's own `.pressroom/` and `_`-prefixed ones, anything else not a job name) are skipped
-silently; a run or `latest` pointer that cannot be read is skipped and named (`Catalog.unreadable`).
+silently; a run or `latest` pointer that cannot be read is skipped and named (`CommittedRuns.unreadable`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class CommittedRun:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class CommittedRuns:
     """The committed runs under an output root (or of one job), and each job's latest run."""
 
     output_uri: str
@@ -64,7 +64,7 @@ def job_names(storage: Storage, output_uri: str) -> list[str]:
     return sorted(names)
 
 
-def load_catalog(output_uri: str, *, job: str | None = None) -> Catalog:
+def load_committed_runs(output_uri: str, *, job: str | None = None) -> CommittedRuns:
     """Every committed run under the root (or of `job`), oldest commit first within a job. What
     cannot be read is skipped and listed in `unreadable`."""
     storage = storage_for(output_uri)
@@ -87,4 +87,4 @@ def load_catalog(output_uri: str, *, job: str | None = None) -> Catalog:
             continue
         if pointer is not None:
             latest[name] = pointer
-    return Catalog(output_uri=output_uri, storage=storage, runs=runs, latest=latest, unreadable=unreadable)
+    return CommittedRuns(output_uri=output_uri, storage=storage, runs=runs, latest=latest, unreadable=unreadable)

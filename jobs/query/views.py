@@ -23,7 +23,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from jobs.query.lineage import runs_table
-from jobs.query.sources import Catalog, CommittedRun
+from jobs.query.sources import CommittedRun, CommittedRuns
 from workers.io import scheme_of, storage_for
 
 GLOB = re.compile(r"[*?\[\]{}]")
@@ -64,14 +64,14 @@ def _select(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> s
     )
 
 
-def register_views(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+def register_views(con: duckdb.DuckDBPyConnection, committed: CommittedRuns) -> None:
     """Create outputs, latest, errors, runs and changes on the connection."""
-    selects = [_select(con, run, i) for i, run in enumerate(catalog.runs) if run.manifest.files]
+    selects = [_select(con, run, i) for i, run in enumerate(committed.runs) if run.manifest.files]
     con.execute("CREATE OR REPLACE VIEW outputs AS " + (" UNION ALL BY NAME ".join(selects) or EMPTY_OUTPUTS))
     pointers = pa.table(
         {
-            "job": pa.array(list(catalog.latest), pa.string()),
-            "run_id": pa.array(list(catalog.latest.values()), pa.string()),
+            "job": pa.array(list(committed.latest), pa.string()),
+            "run_id": pa.array(list(committed.latest.values()), pa.string()),
         }
     )
     con.register("_latest_pointers", pointers)
@@ -80,7 +80,7 @@ def register_views(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
         "SEMI JOIN _latest_pointers p ON o.job = p.job AND o.run_id = p.run_id"
     )
     con.execute("CREATE OR REPLACE VIEW errors AS SELECT * FROM outputs WHERE error_code IS NOT NULL")
-    con.register("_runs", runs_table(catalog.runs))
+    con.register("_runs", runs_table(committed.runs))
     con.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs")
     con.execute(CHANGES_MACRO)
 

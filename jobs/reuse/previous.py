@@ -20,6 +20,7 @@ from jobs import state
 from jobs.errors import JobError
 from schemas.manifest import Manifest
 from schemas.rows import ERROR_CODE, GENERATION_KEY, RETRYABLE_ERRORS, SAMPLE_INDEX
+from schemas.state import FINAL, RunStateName
 from workers.io import Storage, join
 
 FILE = "_file"
@@ -175,7 +176,7 @@ def previous_run(
         return None
     layout = job.run(run_id)
     manifest = state.read_manifest(storage, layout)
-    allowed = ("succeeded", "rejected") if retry_spec is not None else ("succeeded",)
+    allowed = FINAL if retry_spec is not None else {RunStateName.SUCCEEDED}
     if manifest is None or manifest.state not in allowed:
         return None
     return PreviousRun(storage, layout, manifest, id_column=id_column, retry_spec=retry_spec)

@@ -22,7 +22,7 @@ from jobs.reuse.previous import FILE, POSITION, PreviousRun
 from schemas.manifest import Shard
 from schemas.rows import GENERATION_KEY, PROMPT, REFERENCE, ROW
 from workers.io import read_shards
-from workers.render import StageConfig, make_renderer, render_rows
+from workers.render import RenderConfig, make_renderer, render_rows
 
 CHUNK_ROWS = 8192  # rows rendered (and, for a dry run, tokenized) at a time on the driver
 
@@ -69,7 +69,7 @@ class Dedup:
 def choose_rows(
     shards: list[Shard],
     *,
-    config: StageConfig,
+    config: RenderConfig,
     id_column: str,
     previous: PreviousRun | None,
     dedup: Dedup,
@@ -93,7 +93,7 @@ def choose_rows(
 def select_rows(
     shards: list[Shard],
     *,
-    config: StageConfig,
+    config: RenderConfig,
     id_column: str,
     previous: PreviousRun | None,
     dedup: Dedup,
@@ -110,7 +110,10 @@ def select_rows(
         if previous is not None:
             reused, files, positions = previous.match(rendered.column(id_column).combine_chunks(), keys)
         else:
-            reused, files, positions = np.zeros(rendered.num_rows, dtype=bool), None, None
+            reused, files, positions = (np.zeros(rendered.num_rows, dtype=bool),) + (
+                np.full(rendered.num_rows, -1, dtype=np.int64),
+            ) * 2
+        located = np.stack([files, positions])  # where each reused row's first sample sits
         followers = _followers(keys.to_pylist(), reused, parts, dedup)
         offset = 0
         for shard, rows, _ in parts:
@@ -121,8 +124,7 @@ def select_rows(
                 rendered.slice(span.start, rows.num_rows),
                 reused[span],
                 followers[span],
-                files[span] if files is not None else None,
-                positions[span] if positions is not None else None,
+                located[:, span],
                 keep=config.keep_columns if keep_tables else None,
                 prompts=config.store_prompts,
             )
@@ -171,12 +173,14 @@ def _choice(
     rendered: pa.Table,
     reused: np.ndarray,
     follows: np.ndarray,
-    files,
-    positions,
+    located: np.ndarray,
     *,
     keep: list[str] | None,
     prompts: bool = False,
 ) -> ShardChoice:
+    """A shard's choice from its rendered rows: reused rows (with where each one's first sample
+    sits: `located` = file numbers, positions), followers, and the rest to generate."""
+    files, positions = located
     rows = rendered.column(ROW).to_numpy()
     generate = ~reused & ~follows
     keys_valid = rendered.column(GENERATION_KEY).is_valid().to_numpy()

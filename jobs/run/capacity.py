@@ -21,9 +21,10 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from jobs.errors import SpecError
-from jobs.run.attempt import run_job
-from jobs.run.estimate import estimate_run
-from jobs.run.lineage import resolve_models
+from jobs.run.attempt import RunOptions, run_job
+from jobs.run.estimate import DRY_RUN_ID
+from jobs.run.estimate import estimate as size_of
+from jobs.run.prepare import prepare_run
 from schemas.manifest import Manifest, startup_seconds
 from schemas.spec import JobSpec
 from workers.io import storage_for
@@ -89,7 +90,7 @@ class Throughput:
 
 
 @dataclass(frozen=True)
-class CapacityPlan:
+class Capacity:
     """What a run needs to finish within the deadline."""
 
     job: str
@@ -159,7 +160,7 @@ def calibrate(spec: JobSpec, *, rows: int, address: str | None = None) -> Throug
                 "quality": spec.quality.model_copy(update={"gate": None}) if spec.quality else None,
             }
         )
-        manifest = run_job(trial, run_id="calibration", address=address).manifest
+        manifest = run_job(trial, run_id="calibration", options=RunOptions(address=address)).manifest
     found = measured_throughput(
         [manifest],
         model_sha256=manifest.model.sha256,
@@ -195,7 +196,7 @@ def _fewest_replicas(tokens: int, rate: float, startup: Startup, deadline_second
     return best
 
 
-def plan_capacity(
+def size_capacity(
     spec: JobSpec,
     *,
     deadline_seconds: float,
@@ -203,20 +204,21 @@ def plan_capacity(
     calibrate_rows: int | None = None,
     replicas: int | None = None,
     address: str | None = None,
-) -> CapacityPlan:
+) -> Capacity:
     """Replicas and GPUs that finish the spec's next run within the deadline (or, with `replicas`,
     how long that many take)."""
-    from jobs.query import load_catalog
+    from jobs.query import load_committed_runs
 
     accelerator = accelerator if accelerator is not None else spec.resources.accelerator_type
-    estimate = estimate_run(spec)
-    model, _ = resolve_models(spec)
+    prepared = prepare_run(spec, run_id=DRY_RUN_ID)
+    estimate = size_of(prepared)
+    model = prepared.model
     assumptions = [
         f"rows: {estimate.rows} in the input, {estimate.rows_to_generate} to generate "
         f"({estimate.rows_reused} reused from the latest run)",
         f"input tokens: {estimate.input_tokens}, counted with the model's tokenizer",
     ]
-    history = [run.manifest for run in load_catalog(spec.output.uri).runs]
+    history = [run.manifest for run in load_committed_runs(spec.output.uri).runs]
     earlier = measured_throughput(history, model_sha256=model.sha256, engine=spec.model.engine, accelerator=accelerator)
     if calibrate_rows:
         throughput = calibrate(spec, rows=calibrate_rows, address=address)
@@ -257,7 +259,7 @@ def plan_capacity(
     predicted = startup + (tokens / (replicas * rate) if tokens else 0.0)
     gpus = replicas * spec.resources.gpus_per_replica
     assumptions.append(f"GPUs: {replicas} replica(s) x {spec.resources.gpus_per_replica:g} per replica")
-    return CapacityPlan(
+    return Capacity(
         job=spec.name,
         deadline_seconds=deadline_seconds,
         rows=estimate.rows,

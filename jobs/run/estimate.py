@@ -17,16 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs import state
-from jobs.plan import inspect_input
 from jobs.reuse import Dedup, previous_run, select_rows
-from jobs.run.generate import deterministic, stage_config
-from jobs.run.lineage import resolve_models
-from jobs.run.resume import check_resume, fresh_plan
+from jobs.run.prepare import PreparedRun, prepare_run
 from schemas.manifest import Manifest, startup_seconds
 from schemas.rows import ERROR_CODE, IMAGE, PROMPT
 from schemas.spec import JobSpec
 from workers.engines import Request, load_tokenizer, prompt_token_counts
-from workers.io import storage_for
 
 HISTORY_RUNS = 5  # earlier committed runs the estimates average over
 DRY_RUN_ID = "dry-run"
@@ -73,60 +69,43 @@ class _TokenCounter:
 
 def estimate_run(spec: JobSpec, *, run_id: str | None = None) -> Estimate:
     """Validate everything and size the run (a resume of `run_id` when that run has started)."""
-    storage = storage_for(spec.output.uri)
-    layout = state.RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=run_id or DRY_RUN_ID)
-    table = inspect_input(spec)
-    model, adapters = resolve_models(spec)
+    return estimate(prepare_run(spec, run_id=run_id or DRY_RUN_ID), run_id=run_id)
+
+
+def estimate(prepared: PreparedRun, *, run_id: str | None = None) -> Estimate:
+    """Size a prepared run: the rows it would copy and generate, their exact prompt tokens, and
+    output tokens and seconds from the job's earlier runs."""
+    spec, storage, layout, plan = prepared.spec, prepared.storage, prepared.layout, prepared.plan
     history = state.committed_manifests(storage, layout)[-HISTORY_RUNS:]
     committed = state.read_manifest(storage, layout) if run_id else None
-    pinned = state.read_plan(storage, layout) if run_id else None
-    reused_from = (
-        pinned.reused_from if pinned else (state.read_latest(storage, layout) if spec.mode == "incremental" else None)
-    )
-    plan = fresh_plan(spec, run_id=layout.run_id, table=table, model=model, adapters=adapters, reused_from=reused_from)
-    if pinned is not None:
-        check_resume(pinned, plan)
-    done = (
-        {}
-        if pinned is None
-        else {
-            i: r
-            for i, r in state.read_shard_records(storage, layout).items()
-            if i < len(plan.shards) and r.covers(plan.shards[i])
-        }
-    )
-    todo = [] if committed is not None else [s for s in plan.shards if s.index not in done]
-    config = stage_config(spec, table=table, model=model, adapters=adapters)
-    counter = _TokenCounter(model.path, config.system)
-    retry_spec = pinned.spec_sha256 if pinned is not None and pinned.retry else None
+    if prepared.pinned is not None:
+        prepared = prepared.with_records(state.read_shard_records(storage, layout))
+    todo = [] if committed is not None else prepared.todo
+    counter = _TokenCounter(prepared.model.path, spec.task.system)
+    retry_spec = plan.spec_sha256 if prepared.pinned is not None and plan.retry else None
     previous = (
-        previous_run(storage, layout, reused_from, id_column=spec.input.id_column, retry_spec=retry_spec)
+        previous_run(storage, layout, plan.reused_from, id_column=spec.input.id_column, retry_spec=retry_spec)
         if todo
         else None
     )
     reused = generated = requests = 0
-    for choice in select_rows(
-        todo,
-        config=config,
-        id_column=spec.input.id_column,
-        previous=previous,
-        dedup=Dedup(enabled=deterministic(spec)),
-        keep_tables=False,
-        on_rendered=counter.add,
-    ):
+    for choice in select_rows(todo, config=prepared.render.config, id_column=spec.input.id_column,
+                              previous=previous, dedup=Dedup(enabled=prepared.deterministic), keep_tables=False,
+                              on_rendered=counter.add):  # fmt: skip
         reused += choice.rows_reused
         generated += choice.rows_generated
         requests += choice.engine_requests
+    done = prepared.done.values()
     if committed is not None:
         reused, input_tokens = committed.totals.rows_in, committed.totals.input_tokens
     else:
-        reused += sum(r.totals.rows_in for r in done.values())
-        input_tokens = counter.total + sum(r.totals.input_tokens for r in done.values())
+        reused += sum(r.totals.rows_in for r in done)
+        input_tokens = counter.total + sum(r.totals.input_tokens for r in done)
     tokens, seconds = _from_history(history, rows=generated, requests=requests)
-    estimate = Estimate(
+    found = Estimate(
         job=spec.name,
         run_id=run_id,
-        rows=table.rows,
+        rows=prepared.table.rows,
         input_tokens=input_tokens,
         input_tokens_exact=counter.exact,
         rows_to_generate=generated,
@@ -137,7 +116,7 @@ def estimate_run(spec: JobSpec, *, run_id: str | None = None) -> Estimate:
         estimated_seconds=seconds,
         history_runs=len(history),
     )
-    return Estimate(**{**estimate.as_dict(), "over_budget": _over_budget(spec, estimate)})
+    return Estimate(**{**found.as_dict(), "over_budget": _over_budget(spec, found)})
 
 
 def _from_history(history: list[Manifest], *, rows: int, requests: int) -> tuple[int | None, float | None]:

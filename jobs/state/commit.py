@@ -19,23 +19,20 @@ from jobs.errors import JobError, LeaseHeld
 from jobs.retry import conflicts, swap, with_retries
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record, read_run_record, sha256_hex
-from schemas.manifest import FileEntry, Manifest, RunPlan, ShardRecord, ShardWork
-from schemas.state import LatestPointer, PublishRecord
-from schemas.tally import shard_quality, shard_scores, shard_totals
+from schemas.manifest import FileEntry, Manifest, RunPlan, Shard, ShardRecord, ShardWork
+from schemas.state import LatestPointer, PublishRecord, RunStateName
+from schemas.tally import TallyColumns, shard_quality, shard_scores, shard_totals
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
 
 
 def write_shard(
     storage: Storage,
     layout: RunLayout,
-    *,
-    shard: int,
-    attempt: int,
-    input_file: str,
-    row_range: tuple[int, int],
+    shard: Shard,
     table: pa.Table,
-    id_column: str,
-    references: dict[str, str] | None = None,
+    *,
+    attempt: int,
+    columns: TallyColumns,
     work: ShardWork | None = None,
 ) -> ShardRecord:
     """Write one shard's data file under this attempt's name, check it, then its completion record.
@@ -46,29 +43,29 @@ def write_shard(
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     data = buffer.getvalue()
-    path = layout.data_path(shard, attempt)
+    path = layout.data_path(shard.index, attempt)
     data_uri = join(layout.run_dir, path)
     _put_new(storage, data_uri, data)
     stored = storage.stat(data_uri)
     if stored.size != len(data):
         raise JobError(f"writing {data_uri}: wrote {len(data)} bytes, the store reports {stored.size}")
-    totals, errors = shard_totals(table, id_column=id_column)
+    totals, errors = shard_totals(table, id_column=columns.id_column)
     record = ShardRecord(
-        shard=shard,
-        input_file=input_file,
-        row_start=row_range[0],
-        row_end=row_range[1],
+        shard=shard.index,
+        input_file=shard.input_file,
+        row_start=shard.row_start,
+        row_end=shard.row_end,
         file=FileEntry(path=path, rows=table.num_rows, bytes=len(data), sha256=sha256_hex(data)),
         totals=totals,
         errors=errors,
-        quality=shard_quality(table, references=references or {}),
-        work=work or ShardWork(rows_generated=row_range[1] - row_range[0]),
+        quality=shard_quality(table, references=columns.references),
+        work=work or ShardWork(rows_generated=shard.rows),
         scores=shard_scores(table),
     )
     try:
-        _put_new(storage, layout.shard_record(shard), record.model_dump_json(indent=2).encode())
+        _put_new(storage, layout.shard_record(shard.index), record.model_dump_json(indent=2).encode())
     except AlreadyExists:
-        raise LeaseHeld(f"shard {shard} of run {layout.run_id} was finished by another attempt first") from None
+        raise LeaseHeld(f"shard {shard.index} of run {layout.run_id} was finished by another attempt first") from None
     return record
 
 
@@ -126,7 +123,7 @@ def commit_manifest(
         standing = parse_record(Manifest, existing, uri=layout.manifest)
         check_identity(standing, uri=layout.manifest, job=layout.job, run_id=layout.run_id)
         return CommitResult(manifest=standing, written=False)
-    if manifest.state == "succeeded":  # a rejected run is committed, but never the latest
+    if manifest.state == RunStateName.SUCCEEDED:  # a rejected run is committed, but never the latest
         move_latest(storage, layout, manifest, only_from=latest_only_from)  # ours, or an earlier put's
     return CommitResult(manifest=manifest, written=True)
 

@@ -39,9 +39,8 @@ class RetentionReport:
 
 def apply_retention(
     storage: Storage,
+    layout: JobLayout,
     *,
-    output_uri: str,
-    job: str,
     keep_runs: int | None = None,
     keep_days: float | None = None,
     protected: frozenset[str] = frozenset(),
@@ -51,7 +50,6 @@ def apply_retention(
     """Delete the committed runs neither rule keeps (or only report them with dry_run)."""
     if keep_runs is None and keep_days is None:
         raise ValueError("retention needs keep_runs or keep_days")
-    layout = JobLayout(output_uri=output_uri, job=job)
     skipped: list[Unreadable] = []
     manifests = committed_manifests(storage, layout, skipped=skipped)
     pinned = set(protected)

@@ -43,19 +43,16 @@ def _read(storage: Storage, layout: RunLayout) -> tuple[RunState, str] | None:
     return current, version
 
 
+TRANSITION_FIELDS = ("attempt", "reason", "message")  # what each step records besides its state and time
+
+
 def record_state(
-    storage: Storage,
-    layout: RunLayout,
-    state: RunStateName,
-    *,
-    attempt: int | None = None,
-    reason: FailureReason | None = None,
-    message: str | None = None,
-    only_from: set[RunStateName] | None = None,
-    **fields,
+    storage: Storage, layout: RunLayout, state: RunStateName, *, only_from: set[RunStateName] | None = None, **fields
 ) -> RunState | None:
-    """Record a transition; returns the new state, or None when it does not apply (the run is
-    already committed, or its current state is not in `only_from`)."""
+    """Record a transition to `state`, with its `attempt`, `reason` and `message` (each optional)
+    and any other RunState field; returns the new state, or None when it does not apply (the run
+    is already committed, or its current state is not in `only_from`)."""
+    attempt, reason, message = (fields.pop(name, None) for name in TRANSITION_FIELDS)
     for try_ in conflicts(ATTEMPTS):  # another writer may move it between our read and write
         with try_:
             found = _read(storage, layout)

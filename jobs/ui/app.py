@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from jobs.errors import InputError
-from jobs.query import load_catalog, run_row
+from jobs.query import load_committed_runs, run_row
 from jobs.ui.chart import night_chart
 from jobs.ui.images import image_for
-from jobs.ui.rows import PAGE_SIZE, RowQuery, age, connection, diff_pieces, prompts, rows_page
+from jobs.ui.rows import PAGE_SIZE, RowFilters, age, connection, diff_pieces, prompts, rows_page
+from schemas.state import RunStateName
 
 HERE = Path(__file__).resolve().parent
 POLICY = (
@@ -55,22 +57,22 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
 
     @app.get("/", response_class=HTMLResponse)
     def jobs(request: Request):
-        catalog = load_catalog(output_uri)
+        committed = load_committed_runs(output_uri)
         by_job = defaultdict(list)
-        for run in catalog.runs:
+        for run in committed.runs:
             by_job[run.job].append(run_row(run))
         rows = []
         for job, runs in sorted(by_job.items()):
             last = max(runs, key=lambda r: (r["finished_at"], r["run_id"]))
             rows.append(
-                {**last, "age": age(last["finished_at"]), "nights": len(runs), "latest": catalog.latest.get(job)}
+                {**last, "age": age(last["finished_at"]), "nights": len(runs), "latest": committed.latest.get(job)}
             )
-        return templates.TemplateResponse(request, "jobs.html", {"jobs": rows, "unreadable": catalog.unreadable})
+        return templates.TemplateResponse(request, "jobs.html", {"jobs": rows, "unreadable": committed.unreadable})
 
     @app.get("/jobs/{job}", response_class=HTMLResponse)
     def job_history(request: Request, job: str):
-        catalog = load_catalog(output_uri, job=job)
-        runs = sorted((run_row(r) for r in catalog.runs), key=lambda r: (r["finished_at"], r["run_id"]))
+        committed = load_committed_runs(output_uri, job=job)
+        runs = sorted((run_row(r) for r in committed.runs), key=lambda r: (r["finished_at"], r["run_id"]))
         if not runs:
             raise InputError(f"job {job} has no committed run under {output_uri}")
         return templates.TemplateResponse(
@@ -79,36 +81,17 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
             {
                 "job": job,
                 "runs": runs[::-1],
-                "latest": catalog.latest.get(job),
+                "latest": committed.latest.get(job),
                 "chart": night_chart(runs),
-                "unreadable": catalog.unreadable,
+                "unreadable": committed.unreadable,
             },
         )
 
     @app.get("/jobs/{job}/runs/{run_id}", response_class=HTMLResponse)
-    def run_page(
-        request: Request,
-        job: str,
-        run_id: str,
-        error_code: str | None = None,
-        metric: str | None = None,
-        min_score: str | None = None,
-        max_score: str | None = None,
-        q: str | None = None,
-        page: int = 1,
-    ):
-        con, catalog = connection(output_uri, job)
-        run = catalog.run(job, run_id)
-        query = RowQuery(
-            error_code=error_code or None,
-            metric=metric or None,
-            min_score=_number(min_score),
-            max_score=_number(max_score),
-            search=q or None,
-            page=max(page, 1),
-            size=page_size,
-        )
-        rows = rows_page(con, run, query)
+    def run_page(request: Request, job: str, run_id: str, filters: Annotated[RowFilters, Query()]):
+        con, committed = connection(output_uri, job)
+        run = committed.run(job, run_id)
+        rows = rows_page(con, run, filters.query(size=page_size))
         return templates.TemplateResponse(
             request,
             "run.html",
@@ -118,14 +101,14 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
                 "manifest": run.manifest,
                 "page": rows,
                 "prompts": prompts(run, rows.rows),
-                "latest": catalog.latest.get(job),
+                "latest": committed.latest.get(job),
                 "params": _params(request),
             },
         )
 
     @app.get("/jobs/{job}/runs/{run_id}/image")
     def image(job: str, run_id: str, id: str):
-        run = load_catalog(output_uri, job=job).run(job, run_id)
+        run = load_committed_runs(output_uri, job=job).run(job, run_id)
         found = image_for(run, id)
         if isinstance(found, str):
             return Response(found, status_code=404, media_type="text/plain; charset=utf-8")
@@ -136,12 +119,12 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
     def compare(
         request: Request, job: str, a: str | None = None, b: str | None = None, change: str | None = None, page: int = 1
     ):
-        con, catalog = connection(output_uri, job)
+        con, committed = connection(output_uri, job)
         runs = sorted(
-            (r for r in catalog.runs if r.manifest.state == "succeeded"),
+            (r for r in committed.runs if r.manifest.state == RunStateName.SUCCEEDED),
             key=lambda r: (r.manifest.finished_at, r.run_id),
         )
-        newer = catalog.run(job, b or "latest")
+        newer = committed.run(job, b or "latest")
         if a is None:
             before = (newer.manifest.finished_at, newer.run_id)
             earlier = [r for r in runs if (r.manifest.finished_at, r.run_id) < before]
@@ -149,7 +132,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
                 raise InputError(f"job {job}: run {newer.run_id} has no earlier committed run to compare with")
             older = earlier[-1]
         else:
-            older = catalog.run(job, a)
+            older = committed.run(job, a)
         counts = dict(
             con.execute(
                 "SELECT change, count(*) FROM changes(?, ?, ?) GROUP BY 1", [job, older.run_id, newer.run_id]
@@ -187,13 +170,6 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         )
 
     return app
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
 
 
 def with_params(params: dict[str, str], **changes) -> str:

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
-from jobs.query import CommittedRun, load_catalog, register_views
+from jobs.query import CommittedRun, load_committed_runs, register_views
 from jobs.ui.inputs import input_rows
 from schemas.rows import ERROR_CODE, PROMPT, SAMPLE_INDEX, SCORE_PREFIX, TEXT
 from workers.io import storage_for
@@ -37,6 +38,35 @@ class RowQuery:
     size: int = PAGE_SIZE
 
 
+class RowFilters(BaseModel):
+    """The run page's query parameters, as its filter form sends them (an empty field is unset)."""
+
+    error_code: str | None = None
+    metric: str | None = None
+    min_score: str | None = None
+    max_score: str | None = None
+    q: str | None = None
+    page: int = 1
+
+    def query(self, *, size: int) -> RowQuery:
+        return RowQuery(
+            error_code=self.error_code or None,
+            metric=self.metric or None,
+            min_score=_number(self.min_score),
+            max_score=_number(self.max_score),
+            search=self.q or None,
+            page=max(self.page, 1),
+            size=size,
+        )
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
 @dataclass
 class Page:
     """One page of rows, with what the page needs around it."""
@@ -55,11 +85,11 @@ class Page:
 
 
 def connection(output_uri: str, job: str) -> tuple[duckdb.DuckDBPyConnection, object]:
-    """A DuckDB connection with the views over one job's committed runs, and the catalog."""
-    catalog = load_catalog(output_uri, job=job)
+    """A DuckDB connection with the views over one job's committed runs, and those runs."""
+    committed = load_committed_runs(output_uri, job=job)
     con = duckdb.connect()
-    register_views(con, catalog)
-    return con, catalog
+    register_views(con, committed)
+    return con, committed
 
 
 def run_schema(run: CommittedRun) -> pa.Schema:

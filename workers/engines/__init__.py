@@ -1,7 +1,7 @@
 """Engines: one protocol (load, generate, close), a registry by name, and the implementations.
 
 Importing this package is light: vllm, torch and transformers load inside the engine modules
-only, when `build_engine` constructs one.
+only, when `build_engine` constructs one (an engine class reports its version without them).
 """
 
 from workers.engines.base import (
@@ -12,6 +12,7 @@ from workers.engines.base import (
     Result,
     RowCountError,
     build_engine,
+    engine_class,
     finalize_text,
     generate_checked,
     image_prompt_text,
@@ -29,6 +30,7 @@ __all__ = [
     "Result",
     "RowCountError",
     "build_engine",
+    "engine_class",
     "finalize_text",
     "generate_checked",
     "image_prompt_text",

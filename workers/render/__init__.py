@@ -9,12 +9,12 @@ from workers.render.images import (
     load_image_column,
 )
 from workers.render.keys import generation_keys, run_key
-from workers.render.stage import StageConfig, make_renderer, read_and_render, read_items, render_rows, unit_items
+from workers.render.stage import RenderConfig, make_renderer, read_and_render, read_items, render_rows, unit_items
 from workers.render.template import PromptRenderer, check_template, prompt_sha256, template_variables
 
 __all__ = [
     "PromptRenderer",
-    "StageConfig",
+    "RenderConfig",
     "check_image",
     "check_template",
     "generation_keys",

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 
 KEY_FORMAT = 1  # bump when what the key covers changes: every earlier row then regenerates
+DECODING = ("dtype", "engine_args", "max_model_len", "sampling")  # decoding's parts, each in the key
 
 
 def run_key(
@@ -23,22 +25,17 @@ def run_key(
     model_sha256: str,
     engine: str,
     engine_version: str,
-    dtype: str,
-    engine_args: dict[str, Any],
-    max_model_len: int | None,
-    sampling: dict[str, Any],
+    decoding: Mapping[str, Any],
     output_schema: dict[str, Any] | None,
 ) -> str:
-    """The part of every row's key the run shares."""
+    """The part of every row's key the run shares. `decoding` holds the model's dtype,
+    engine_args, max_model_len and the sampling (n included)."""
     data = {
         "format": KEY_FORMAT,
         "model_sha256": model_sha256,
         "engine": engine,
         "engine_version": engine_version,
-        "dtype": dtype,
-        "engine_args": engine_args,
-        "max_model_len": max_model_len,
-        "sampling": sampling,
+        **{name: decoding[name] for name in DECODING},
         "output_schema": output_schema,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -8,14 +8,13 @@ columns `_shard` and `_row` that let the driver reassemble each shard in input o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from schemas.manifest import Shard
 from schemas.rows import ADAPTER, ERROR_CODE, ERROR_MESSAGE, GENERATION_KEY, IMAGE, PROMPT_SHA256, REFERENCE, ROW, SHARD
-from workers.engines import EngineConfig
 from workers.io import read_shards, read_units
 from workers.render.images import image_prompt_sha256, load_image_column
 from workers.render.keys import generation_keys
@@ -24,35 +23,26 @@ from workers.secrets import load_secrets
 
 
 @dataclass(frozen=True)
-class StageConfig:
-    """What the read/render and generate stages need, shipped to Ray workers."""
+class RenderConfig:
+    """What the read/render stage needs (the driver's row choice renders with it too, so both make
+    the same prompts and generation keys). Shipped to Ray workers."""
 
-    read_columns: list[str]
-    keep_columns: list[str]
-    adapter_column: str | None  # per-row adapter names
-    default_adapter: str | None  # the adapter for every row (model.adapter)
+    read_columns: list[str]  # input columns read: id, carried, template, adapter, reference, image
+    keep_columns: list[str]  # input columns carried into the outputs: the id first
     template: str
     template_columns: list[str]
     system: str | None
-    engine_name: str
-    engine_config: EngineConfig
-    batch_size: int
-    replicas: tuple[int, int]
-    gpus_per_replica: float
-    threads_per_replica: int | None = None
-    image_column: str | None = None  # image bytes or paths, loaded and checked in the render stage
-    image_roots: tuple[str, ...] = ()  # where image paths may point (see workers.render.images.image_roots)
-    rows_per_shard: int = 1000  # the largest shard: the most rows a block carries between stages
     run_key: str = ""  # the run's part of every row's generation key (workers.render.keys.run_key)
+    adapter_column: str | None = None  # per-row adapter names
+    default_adapter: str | None = None  # the adapter for every row (model.adapter)
+    adapter_sha256s: dict[str, str] = field(default_factory=dict)  # adapter name -> content hash, for the keys
+    image_column: str | None = None  # image bytes or paths, loaded and checked here
+    image_roots: tuple[str, ...] = ()  # where image paths may point (see workers.render.images.image_roots)
     reference_column: str | None = None  # quality.reference_column: travels as `_reference` to the driver
-    tensor_parallel_size: int = 1  # GPUs one replica spans, placed on one node (a placement group)
-    accelerator_type: str | None = None  # pin replicas to nodes of this accelerator type
-    cpus_per_replica: float = 1.0  # CPUs each generation actor holds
-    job: str = ""  # the job's name: the label of the engines' metrics
-    store_prompts: bool = False  # rendered prompts travel on to the data files (output.store_prompts)
+    store_prompts: bool = False  # output.store_prompts: copied and fanned-out rows take tonight's prompt
 
 
-def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Table]:
+def read_and_render(batch: pa.Table, *, config: RenderConfig) -> Iterator[pa.Table]:
     """Read each unit's shards in one pass and render their prompts: one table per shard (only
     the rows an item selects, when it selects some)."""
     load_secrets()  # a submitted run's credentials (e.g. for s3:// inputs), by reference
@@ -61,7 +51,7 @@ def read_and_render(batch: pa.Table, *, config: StageConfig) -> Iterator[pa.Tabl
         yield render_rows([(shard, rows, numbers)], renderer=renderer, config=config)
 
 
-def make_renderer(config: StageConfig) -> PromptRenderer:
+def make_renderer(config: RenderConfig) -> PromptRenderer:
     """The stage's prompt renderer."""
     return PromptRenderer(template=config.template, system=config.system, variables=config.template_columns)
 
@@ -82,7 +72,7 @@ def read_items(batch: pa.Table, *, columns: list[str]) -> Iterator[tuple[Shard, 
 
 
 def render_rows(
-    parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: PromptRenderer, config: StageConfig
+    parts: list[tuple[Shard, pa.Table, np.ndarray]], *, renderer: PromptRenderer, config: RenderConfig
 ) -> pa.Table:
     """Render rows of one input file (several shards' at once when given): kept columns, prompt,
     hashes, generation key, errors, images, adapters, `_shard` and `_row`."""
@@ -104,7 +94,7 @@ def render_rows(
         rendered.column(PROMPT_SHA256).to_pylist(),
         adapters.to_pylist() if adapters is not None else None,
         run_key=config.run_key,
-        adapter_sha256s=config.engine_config.adapter_sha256s,
+        adapter_sha256s=config.adapter_sha256s,
     )
     rendered = rendered.add_column(rendered.schema.get_field_index(PROMPT_SHA256) + 1, GENERATION_KEY, keys)
     if config.reference_column:
@@ -148,7 +138,7 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column.cast(pa.string(), safe=False)
 
 
-def _adapter_names(rows: pa.Table, config: StageConfig) -> pa.Array | None:
+def _adapter_names(rows: pa.Table, config: RenderConfig) -> pa.Array | None:
     if config.adapter_column:
         return rows.column(config.adapter_column).cast(pa.string()).combine_chunks()
     if config.default_adapter:

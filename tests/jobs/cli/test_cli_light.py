@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs.builders import committed_run, write_job
+from tests.builders import committed_run, write_job
 
 HEAVY = ["torch", "vllm", "ray", "transformers"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from jobs.state import JobLayout, read_state, record_state
 from jobs.state.lease import _boot_id, _process_start
 from schemas.state import Lease, LeaseHolder, RunStateName
-from tests.jobs.builders import committed_run, write_job
+from tests.builders import committed_run, write_job
 from tests.webhook_receiver import webhook_receiver
 from workers.io import LocalStorage
 

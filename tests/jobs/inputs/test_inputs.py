@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.errors import InputError
-from jobs.plan import inspect_input, plan_shards
+from jobs.inputs import inspect_input, split_shards
 from schemas.manifest import InputFile, Shard
 from schemas.spec import JobSpec
-from tests.jobs.builders import article_table, write_parquet
+from tests.builders import article_table, write_parquet
 from workers.io import read_shard, read_shards, read_units
 
 
@@ -196,7 +196,7 @@ def test_empty_table_has_no_shards(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", article_table(0))
     table = inspect_input(_spec(path))
     assert table.rows == 0
-    assert plan_shards(table.files, rows_per_shard=4) == []
+    assert split_shards(table.files, rows_per_shard=4) == []
 
 
 def _files(*sizes: int) -> list[InputFile]:
@@ -204,7 +204,7 @@ def _files(*sizes: int) -> list[InputFile]:
 
 
 def test_plan_shards_exact_layout():
-    shards = plan_shards(_files(12, 5), rows_per_shard=5)
+    shards = split_shards(_files(12, 5), rows_per_shard=5)
     assert shards == [
         Shard(index=0, input_file="/in/part-0.parquet", row_start=0, row_end=5),
         Shard(index=1, input_file="/in/part-0.parquet", row_start=5, row_end=10),
@@ -217,8 +217,8 @@ def test_plan_shards_exact_layout():
 @pytest.mark.parametrize("rows_per_shard", [1, 3, 5, 12, 13, 1000])
 def test_plan_shards_cover_every_row_once(rows_per_shard):
     files = _files(12, 0, 7)
-    shards = plan_shards(files, rows_per_shard=rows_per_shard)
-    assert shards == plan_shards(files, rows_per_shard=rows_per_shard)  # deterministic
+    shards = split_shards(files, rows_per_shard=rows_per_shard)
+    assert shards == split_shards(files, rows_per_shard=rows_per_shard)  # deterministic
     assert [s.index for s in shards] == list(range(len(shards)))
     assert all(0 < s.rows <= rows_per_shard for s in shards)
     covered = [(s.input_file, row) for s in shards for row in range(s.row_start, s.row_end)]
@@ -231,7 +231,7 @@ def test_read_shard_across_row_groups(tmp_path):
     metadata = pq.ParquetFile(path).metadata
     assert [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)] == [7, 7, 7, 2]
     files = inspect_input(_spec(path)).files
-    shards = plan_shards(files, rows_per_shard=5)
+    shards = split_shards(files, rows_per_shard=5)
     assert [(s.row_start, s.row_end) for s in shards] == [(0, 5), (5, 10), (10, 15), (15, 20), (20, 23)]
     all_ids = [f"r{i:04d}" for i in range(23)]
     for shard in shards:
@@ -244,7 +244,7 @@ def test_read_shard_across_row_groups(tmp_path):
 def test_read_shard_from_second_file(tmp_path):
     write_parquet(tmp_path / "in" / "a.parquet", article_table(4))
     write_parquet(tmp_path / "in" / "b.parquet", article_table(6, start=4), row_group_size=4)
-    shards = plan_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=3)
+    shards = split_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=3)
     ids = [read_shard(s, columns=["id"]).column("id").to_pylist() for s in shards]
     assert ids == [["r0000", "r0001", "r0002"], ["r0003"], ["r0004", "r0005", "r0006"], ["r0007", "r0008", "r0009"]]
 
@@ -252,7 +252,7 @@ def test_read_shard_from_second_file(tmp_path):
 def test_read_units_group_shards_that_share_row_groups(tmp_path):
     write_parquet(tmp_path / "in" / "a.parquet", article_table(23), row_group_size=7)  # groups 0-7-14-21-23
     write_parquet(tmp_path / "in" / "b.parquet", article_table(6, start=23), row_group_size=3)
-    shards = plan_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=5)
+    shards = split_shards(inspect_input(_spec(tmp_path / "in")).files, rows_per_shard=5)
     spans = [[(Path(s.input_file).name, s.row_start) for s in unit] for unit in read_units(shards)]
     # a: shards 0-5, 5-10, 10-15, 15-20 chain through shared groups; 20-23 shares group 2 with 15-20.
     # b: groups of 3 rows; shard 0-5 ends in group 1, shard 5-6 starts in group 1.
@@ -262,7 +262,7 @@ def test_read_units_group_shards_that_share_row_groups(tmp_path):
     ]
     capped = read_units(shards, max_shards=2)
     assert [len(unit) for unit in capped] == [2, 2, 1, 2]
-    aligned = plan_shards(inspect_input(_spec(tmp_path / "in" / "a.parquet")).files, rows_per_shard=7)
+    aligned = split_shards(inspect_input(_spec(tmp_path / "in" / "a.parquet")).files, rows_per_shard=7)
     assert [len(unit) for unit in read_units(aligned)] == [1, 1, 1, 1]  # one row group each
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.plan import plan_shards
+from jobs.inputs import split_shards
 from jobs.reuse.duplicates import shards_with_repeats
 from schemas.manifest import InputFile
 
 
 def shards_of(path, rows: int, per_shard: int):
-    return plan_shards([InputFile(uri=str(path), rows=rows, bytes=0)], rows_per_shard=per_shard)
+    return split_shards([InputFile(uri=str(path), rows=rows, bytes=0)], rows_per_shard=per_shard)
 
 
 def test_only_shards_holding_a_repeated_value_tuple_are_named(tmp_path):

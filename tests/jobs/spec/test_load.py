@@ -8,7 +8,7 @@ import pytest
 
 from jobs.errors import SpecError
 from jobs.spec import PRESETS, load_spec, spec_fingerprint
-from tests.jobs.builders import make_model_dir, spec_dict, write_spec
+from tests.builders import make_model_dir, spec_dict, write_spec
 
 
 def _spec(**sections) -> dict:

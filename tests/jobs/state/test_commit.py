@@ -20,8 +20,9 @@ from jobs.state import (
     verify_files,
     write_shard,
 )
-from schemas.tally import sum_records
-from tests.jobs.builders import JOB, RUN_ID, committed_run, make_manifest, output_table
+from schemas.manifest import Shard
+from schemas.tally import TallyColumns, sum_records
+from tests.builders import JOB, RUN_ID, committed_run, make_manifest, output_table
 from workers.io import AlreadyExists, LocalStorage
 
 IDS = [f"r{i:04d}" for i in range(7)]
@@ -47,12 +48,10 @@ def _write(storage, layout: RunLayout, shard: int, ids: list[str], start: int, *
     return write_shard(
         storage,
         layout,
+        Shard(index=shard, input_file="/data/articles.parquet", row_start=start, row_end=start + len(ids)),
+        output_table(ids, **kwargs),
+        columns=TallyColumns(id_column="id"),
         attempt=1,
-        shard=shard,
-        input_file="/data/articles.parquet",
-        row_range=(start, start + len(ids)),
-        table=output_table(ids, **kwargs),
-        id_column="id",
     )
 
 
@@ -105,12 +104,10 @@ def test_a_written_shard_is_never_replaced(layout):
         write_shard(
             storage,
             layout,
+            Shard(index=0, input_file="/data/articles.parquet", row_start=0, row_end=3),
+            output_table(IDS[:3]),
+            columns=TallyColumns(id_column="id"),
             attempt=2,
-            shard=0,
-            input_file="/data/articles.parquet",
-            row_range=(0, 3),
-            table=output_table(IDS[:3]),
-            id_column="id",
         )
     assert data.read_bytes() == committed_bytes and read_shard_records(storage, layout) == {0: first}
     assert sorted(p.name for p in data.parent.iterdir()) == ["shard-00000-a1.parquet", "shard-00000-a2.parquet"]

@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 
 from jobs import run as runner
-from jobs.plan import inspect_input, plan_shards
+from jobs.inputs import inspect_input, split_shards
 from jobs.spec import load_spec
 from jobs.state import RunLayout, collect_garbage, write_shard
-from tests.jobs.builders import output_table, write_job
+from schemas.manifest import Shard
+from schemas.tally import TallyColumns
+from tests.builders import output_table, write_job
 from workers.io import storage_for
 
 
@@ -22,19 +24,17 @@ def _committed_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PRESSROOM_HOME", str(tmp_path / "home"))
     spec = load_spec(write_job(tmp_path / "job", rows=10, input={"rows_per_shard": 4}))
     storage = storage_for(spec.output.uri)
-    shards = plan_shards(inspect_input(spec).files, rows_per_shard=4)
+    shards = split_shards(inspect_input(spec).files, rows_per_shard=4)
     committed = RunLayout(output_uri=spec.output.uri, job=spec.name, run_id="done")
     for shard in shards:
         ids = [f"r{i:04d}" for i in range(shard.row_start, shard.row_end)]
         write_shard(
             storage,
             committed,
+            Shard(index=shard.index, input_file=shard.input_file, row_start=shard.row_start, row_end=shard.row_end),
+            output_table(ids),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=shard.index,
-            input_file=shard.input_file,
-            row_range=(shard.row_start, shard.row_end),
-            table=output_table(ids),
-            id_column="id",
         )
     result = runner.run_job(spec, run_id="done")  # every shard recorded: commits without Ray
     assert result.written

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from jobs.errors import InputError
-from jobs.query import connect, load_catalog
+from jobs.query import connect, load_committed_runs
 from jobs.reuse import previous_run
 from jobs.state import (
     JobLayout,
@@ -24,7 +24,7 @@ from jobs.state import (
 )
 from schemas.manifest import PinnedModel, RunPlan
 from schemas.spec import JobSpec
-from tests.jobs.builders import JOB, committed_run
+from tests.builders import JOB, committed_run
 from workers.io import LocalStorage, S3Storage, join
 
 NIGHTS = ("20261201T020000Z", "20261202T020000Z", "20261203T020000Z")
@@ -84,7 +84,7 @@ def test_retention_never_leaves_the_root_nor_deletes_every_run_on_hostile_run_id
             storage, join(job.runs_dir, folder, "_manifest.json"), {**manifest_of(storage, nights[0]), "run_id": run_id}
         )
 
-    report = apply_retention(storage, output_uri=out, job=JOB, keep_runs=1)
+    report = apply_retention(storage, JobLayout(output_uri=out, job=JOB), keep_runs=1)
 
     assert storage.read_bytes(victim) == b"someone else's data"
     assert report.deleted_runs == list(NIGHTS[:2]) and report.kept_runs == [NIGHTS[2]]
@@ -123,11 +123,11 @@ def test_one_unreadable_manifest_does_not_take_readers_down_and_is_never_deleted
     globbed["files"][0]["path"] = "data/*.parquet"  # DuckDB would expand it: not a path a manifest may hold
     put_json(storage, nights[1].manifest, globbed)
 
-    catalog = load_catalog(out)
-    assert [r.run_id for r in catalog.runs] == [NIGHTS[2]] and catalog.latest == {JOB: NIGHTS[2]}
-    assert {u.uri for u in catalog.unreadable} == {nights[0].manifest, nights[1].manifest}
+    committed = load_committed_runs(out)
+    assert [r.run_id for r in committed.runs] == [NIGHTS[2]] and committed.latest == {JOB: NIGHTS[2]}
+    assert {u.uri for u in committed.unreadable} == {nights[0].manifest, nights[1].manifest}
     assert connect(out).sql("select count(*) from outputs").fetchall() == [(7,)]
-    report = apply_retention(storage, output_uri=out, job=JOB, keep_runs=1)
+    report = apply_retention(storage, JobLayout(output_uri=out, job=JOB), keep_runs=1)
     assert report.deleted_runs == [] and len(report.unreadable) == 2
     gc = collect_garbage(storage, output_uri=out, job=JOB, grace_seconds=0)
     assert gc.deleted == [] and len(gc.unreadable) == 2
@@ -143,10 +143,10 @@ def test_a_latest_pointer_out_of_the_root_is_refused_and_retention_then_deletes_
     put_json(storage, job.latest, {"run_id": "../../elsewhere/runs/x", "finished_at": "2026-12-09T00:00:00+00:00"})
     with pytest.raises(InputError, match="is not a valid LatestPointer: run_id"):
         read_latest(storage, job)
-    catalog = load_catalog(out)
-    assert catalog.latest == {} and [u.uri for u in catalog.unreadable] == [job.latest]
+    committed = load_committed_runs(out)
+    assert committed.latest == {} and [u.uri for u in committed.unreadable] == [job.latest]
     assert connect(out).sql("select count(*) from latest").fetchall() == [(0,)]
-    report = apply_retention(storage, output_uri=out, job=JOB, keep_runs=1)
+    report = apply_retention(storage, JobLayout(output_uri=out, job=JOB), keep_runs=1)
     assert report.deleted_runs == [] and report.kept_runs == list(NIGHTS)  # which run is latest is unknown
 
 
@@ -156,8 +156,8 @@ def test_folders_pressroom_keeps_beside_jobs_are_skipped_silently(root, capsys):
     for folder in (".pressroom", "_batch"):  # a reserved folder holding what looks like a run
         for uri in storage.list_files(nights[0].run_dir):
             storage.write_bytes(uri.replace(f"/{JOB}/", f"/{folder}/"), storage.read_bytes(uri))
-    catalog = load_catalog(out)
-    assert sorted({r.job for r in catalog.runs}) == [JOB] and catalog.unreadable == []
+    committed = load_committed_runs(out)
+    assert sorted({r.job for r in committed.runs}) == [JOB] and committed.unreadable == []
     assert capsys.readouterr().err == ""
     for name in ("_batch", ".pressroom", "-x"):
         with pytest.raises(ValueError, match="name"):
@@ -195,7 +195,7 @@ def test_retention_keeps_a_run_an_incremental_run_pins_while_it_deletes(root):
             claim_run_plan(storage, RunLayout(output_uri=out, job=JOB, run_id="incremental"), pinned)
 
     storage.delete = delete_then_pin
-    report = apply_retention(storage, output_uri=out, job=JOB, keep_runs=1)
+    report = apply_retention(storage, JobLayout(output_uri=out, job=JOB), keep_runs=1)
     assert report.deleted_runs == [NIGHTS[1]] and report.kept_runs == [NIGHTS[0], NIGHTS[2]]
     job = JobLayout(output_uri=out, job=JOB)
     assert [m.run_id for m in committed_manifests(storage, job)] == [NIGHTS[0], NIGHTS[2]]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobs.catalog import list_jobs, list_runs, run_status
-from jobs.query import connect, load_catalog
+from jobs.query import connect, load_committed_runs
 from jobs.state import (
     JobLayout,
     apply_retention,
@@ -66,8 +66,8 @@ def test_query_catalog_viewer_and_cleanup_read_the_released_records(root):
 
     from jobs.ui import create_app
 
-    catalog = load_catalog(root)
-    assert catalog.unreadable == [] and catalog.latest == {JOB: SECOND}
+    committed = load_committed_runs(root)
+    assert committed.unreadable == [] and committed.latest == {JOB: SECOND}
     assert connect(root).sql("select run_id, count(*) from latest group by 1").fetchall() == [(SECOND, 6)]
     assert [r.run_id for r in list_runs(root, JOB)] == [FIRST, SECOND]
     assert list_jobs(root)[0]["last_run"]["run_id"] == SECOND
@@ -76,7 +76,7 @@ def test_query_catalog_viewer_and_cleanup_read_the_released_records(root):
     page = client.get(f"/jobs/{JOB}/runs/{SECOND}")
     assert page.status_code == 200 and 'data-id="r0005"' in page.text
     assert collect_garbage(LocalStorage(), output_uri=root, job=JOB, grace_seconds=0).deleted == []
-    report = apply_retention(LocalStorage(), output_uri=root, job=JOB, keep_runs=1, dry_run=True)
+    report = apply_retention(LocalStorage(), JobLayout(output_uri=root, job=JOB), keep_runs=1, dry_run=True)
     assert report.deleted_runs == [FIRST] and report.unreadable == []
 
 

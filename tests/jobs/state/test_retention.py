@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.state import RunLayout, apply_retention, claim_run_plan, committed_manifests
+from jobs.state import JobLayout, RunLayout, apply_retention, claim_run_plan, committed_manifests
 from schemas.manifest import PinnedModel, RunPlan
-from tests.jobs.builders import JOB, committed_run
+from tests.builders import JOB, committed_run
 from workers.io import LocalStorage
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -36,7 +36,9 @@ def run_ids(out: Path) -> list[str]:
 
 def test_keep_runs_deletes_older_runs_whole_and_never_the_latest(tmp_path):
     ids = nights(tmp_path, 4)
-    report = apply_retention(LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_runs=2, now=NOW.timestamp())
+    report = apply_retention(
+        LocalStorage(), JobLayout(output_uri=str(tmp_path), job=JOB), keep_runs=2, now=NOW.timestamp()
+    )
     assert report.deleted_runs == ids[:2] and report.kept_runs == ids[2:]
     assert run_ids(tmp_path) == ids[2:]
     for run_id in ids[:2]:  # nothing of a deleted run is left
@@ -47,11 +49,11 @@ def test_keep_runs_deletes_older_runs_whole_and_never_the_latest(tmp_path):
 def test_keep_days_and_either_rule_keeps_a_run(tmp_path):
     ids = nights(tmp_path, 5)
     dry = apply_retention(
-        LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_days=2.5, dry_run=True, now=NOW.timestamp()
+        LocalStorage(), JobLayout(output_uri=str(tmp_path), job=JOB), keep_days=2.5, dry_run=True, now=NOW.timestamp()
     )
     assert dry.deleted_runs == ids[:2] and run_ids(tmp_path) == ids  # a dry run deletes nothing
     both = apply_retention(
-        LocalStorage(), output_uri=str(tmp_path), job=JOB, keep_days=1.5, keep_runs=3, now=NOW.timestamp()
+        LocalStorage(), JobLayout(output_uri=str(tmp_path), job=JOB), keep_days=1.5, keep_runs=3, now=NOW.timestamp()
     )
     assert both.deleted_runs == ids[:2]  # 3 newest kept though only 2 are younger than 1.5 days
 
@@ -77,7 +79,11 @@ def test_the_latest_a_reused_run_and_a_protected_run_stay(tmp_path):
         ),
     )
     report = apply_retention(
-        storage, output_uri=str(tmp_path), job=JOB, keep_runs=1, protected=frozenset({ids[1]}), now=NOW.timestamp()
+        storage,
+        JobLayout(output_uri=str(tmp_path), job=JOB),
+        keep_runs=1,
+        protected=frozenset({ids[1]}),
+        now=NOW.timestamp(),
     )
     assert report.deleted_runs == [ids[2]]
     assert run_ids(tmp_path) == [ids[0], ids[1], ids[3]]
@@ -105,12 +111,12 @@ def test_gc_keep_runs_on_the_command_line(tmp_path):
 
 def test_retention_needs_a_rule(tmp_path):
     with pytest.raises(ValueError, match="keep_runs or keep_days"):
-        apply_retention(LocalStorage(), output_uri=str(tmp_path), job=JOB)
+        apply_retention(LocalStorage(), JobLayout(output_uri=str(tmp_path), job=JOB))
 
 
 def test_a_retry_moves_latest_only_from_the_run_it_retried(tmp_path):
     from jobs.state import commit_manifest, read_latest
-    from tests.jobs.builders import make_manifest
+    from tests.builders import make_manifest
 
     ids = nights(tmp_path, 2)  # ids[1] is the latest
     storage = LocalStorage()

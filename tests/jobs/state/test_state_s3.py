@@ -13,7 +13,9 @@ import pytest
 
 from jobs.errors import JobError
 from jobs.state import RunLayout, check_conditional_writes, collect_garbage, commit_manifest, write_shard
-from tests.jobs.builders import (
+from schemas.manifest import Shard
+from schemas.tally import TallyColumns
+from tests.builders import (
     article_table,
     make_manifest,
     make_model_dir,
@@ -76,12 +78,10 @@ def test_gc_on_s3_lists_once_and_never_heads_an_object(s3_server, s3_bucket, mon
             write_shard(
                 storage,
                 committed,
+                Shard(index=k, input_file="/in.parquet", row_start=3 * k, row_end=3 * k + 3),
+                output_table(ids[3 * k : 3 * k + 3]),
+                columns=TallyColumns(id_column="id"),
                 attempt=1,
-                shard=k,
-                input_file="/in.parquet",
-                row_range=(3 * k, 3 * k + 3),
-                table=output_table(ids[3 * k : 3 * k + 3]),
-                id_column="id",
             )
             for k in range(2)
         ]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from schemas.rows import ErrorCode
-from tests.conftest import VLLM_TEST_ARGS
+from tests.builders import VLLM_TEST_ARGS
 from tests.tiny_models import build_lora_adapter
 from workers.engines import EngineConfig, Request, build_engine, generate_checked
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.errors import InputError
-from jobs.plan import inspect_input, plan_shards
+from jobs.inputs import inspect_input, split_shards
 from schemas.spec import JobSpec
 from tests.s3 import group_members, proxy_stats, running_fault_proxy, running_moto_server
 from workers.io import S3_RETRIES, SCHEMES, AlreadyExists, S3Storage, read_shard, storage_for
@@ -183,7 +183,7 @@ def _check_plan(storage: S3Storage, base: str, table: pa.Table) -> None:
     for file in planned.files:
         data = storage.read_bytes(file.uri)
         assert (file.bytes, file.etag) == (len(data), hashlib.md5(data).hexdigest())
-    shards = plan_shards(planned.files, rows_per_shard=spec.input.rows_per_shard)
+    shards = split_shards(planned.files, rows_per_shard=spec.input.rows_per_shard)
     assert [(s.input_file.rsplit("/", 1)[1], s.row_start, s.row_end) for s in shards] == [
         ("part-0.parquet", 0, 4),
         ("part-0.parquet", 4, 8),

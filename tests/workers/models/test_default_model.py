@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import VLLM_TEST_ARGS, write_spec, write_table
+from tests.builders import VLLM_TEST_ARGS, write_spec, write_table
 
 pytestmark = pytest.mark.slow
 

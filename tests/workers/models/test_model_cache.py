@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import article_rows, tiny_spec, write_spec, write_table
+from tests.builders import article_rows, tiny_spec, write_spec, write_table
 from tests.processes import TAG_VARIABLE, new_tag, reap
 
 

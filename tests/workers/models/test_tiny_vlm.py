@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import VLLM_TEST_ARGS
+from tests.builders import VLLM_TEST_ARGS
 from tests.tiny_vlm import (
     IMAGE_PROMPT_TOKENS,
     IMAGE_SEQ_LEN,

@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from jobs.errors import InputError
-from jobs.plan import inspect_input
+from jobs.inputs import inspect_input
 from schemas.rows import ERROR_DESCRIPTIONS, ErrorCode
 from schemas.spec import JobSpec
-from tests.jobs.builders import write_parquet
+from tests.builders import write_parquet
 from workers.render import check_image, image_prompt_sha256, load_image_column, prompt_sha256
 from workers.render.images import load_image, resolve_image_uri
 
@@ -262,22 +262,14 @@ def test_inspect_input_checks_the_image_column(tmp_path):
 
 
 def _render(path: Path, rows: int):
-    from workers.engines import EngineConfig
-    from workers.render import StageConfig, read_and_render
+    from workers.render import RenderConfig, read_and_render
 
-    config = StageConfig(
+    config = RenderConfig(
         read_columns=["id", "note", "image"],
         keep_columns=["id", "note"],
-        adapter_column=None,
-        default_adapter=None,
         template="Caption it. Hint: {{ note }}",
         template_columns=["note"],
         system="Sys",
-        engine_name="vllm",
-        engine_config=EngineConfig(model_path="/m", model_name="m"),
-        batch_size=8,
-        replicas=(1, 1),
-        gpus_per_replica=0,
         image_column="image",
         image_roots=(str(path.parent),),
     )

@@ -1,7 +1,14 @@
-"""Builders for the light job tests: input tables, spec files, model stand-ins, committed runs.
+"""The shared test builders: input tables, spec files, model stand-ins, output rows, committed runs.
 
-No Ray and no model: a "model" here is a directory holding a config.json, which is all that
-`validate` checks, and a committed run is built with jobs.state directly.
+Import them from here (`from tests.builders import ...`); `tests/conftest.py` holds only fixtures
+and session setup.
+
+Nothing here starts Ray or loads a model. Most builders are for the light tests, which need
+neither: a "model" from `make_model_dir` is a directory holding a config.json (all that
+`validate` checks), and `committed_run` writes a committed run with jobs.state directly. Three
+are for the tests that do run jobs on Ray with the `tiny_model` fixture: `tiny_spec` (a spec
+pointing at that model), `VLLM_TEST_ARGS` (its engine arguments) and `committed_outputs` (reads
+what such a run committed).
 """
 
 from __future__ import annotations
@@ -14,19 +21,43 @@ import pyarrow.parquet as pq
 import yaml
 
 from jobs.state import RunLayout, commit_manifest, write_shard
-from schemas.manifest import InputFile, Manifest, ModelLineage, ShardRecord, Totals
+from schemas.manifest import InputFile, Manifest, ModelLineage, Shard, ShardRecord, Totals
 from schemas.rows import output_schema
-from schemas.tally import sum_records
+from schemas.tally import TallyColumns, sum_records
 from workers.io import LocalStorage
 
+# The job, run and hashes that make_manifest and committed_run record.
 JOB = "nightly-summaries"
 RUN_ID = "20240601T020000Z-a1b2c3"
 SPEC_SHA256 = "5f1d" * 16
 MODEL_SHA256 = "9c0e" * 16
 
+# vLLM on the CPU in tests: fast start-up matters more than throughput.
+VLLM_TEST_ARGS = {"enforce_eager": True, "gpu_memory_utilization": 0.3}
+
+
+# Input rows and files.
+
+
+def article_rows(count: int) -> list[dict]:
+    """Prompt rows as a list of dicts: id "r0000"..., title "Story {i} about {topic}", a body of
+    1 to 7 "{topic} moved" phrases (its length varies with i, so prompts differ in length), and
+    score i. Write them with `write_table`."""
+    topics = ["revenue", "weather", "football", "a new phone", "the city council", "a comet"]
+    return [
+        {
+            "id": f"r{i:04d}",
+            "title": f"Story {i} about {topics[i % len(topics)]}",
+            "body": f"Report {i}: " + " ".join(f"{topics[(i + k) % len(topics)]} moved" for k in range(1 + i % 7)),
+            "score": i,
+        }
+        for i in range(count)
+    ]
+
 
 def article_table(count: int, *, start: int = 0) -> pa.Table:
-    """Deterministic prompt rows: id, title, body, score."""
+    """Prompt rows as a pyarrow table, numbered from start: id "r0000"..., title "Story {i}",
+    body "Body of story {i}.", score i (int64). Write it with `write_parquet`."""
     return pa.table(
         {
             "id": [f"r{i:04d}" for i in range(start, start + count)],
@@ -37,21 +68,59 @@ def article_table(count: int, *, start: int = 0) -> pa.Table:
     )
 
 
+def write_table(path: Path, rows: list[dict], *, schema: pa.Schema | None = None) -> Path:
+    """Write a list of row dicts to a Parquet file (creating parent directories); returns path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
 def write_parquet(path: Path, table: pa.Table, **kwargs) -> Path:
+    """Write a pyarrow table to a Parquet file (creating parent directories), passing kwargs on to
+    `pq.write_table` (e.g. row_group_size); returns path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, **kwargs)
     return path
 
 
+# Models.
+
+
 def make_model_dir(path: Path) -> Path:
-    """A directory that passes `check_model_source`: it has a config.json."""
+    """A directory that passes `check_model_source`: it has a config.json (and no weights)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     return path
 
 
+# Job specs.
+
+
+def tiny_spec(*, model: Path, input_uri: Path, output_uri: Path, engine: str = "vllm", **overrides) -> dict:
+    """A summary job over article_rows on the tiny model (8 rows a shard, 8 tokens a row, greedy);
+    keyword sections replace or extend the defaults."""
+    spec = {
+        "name": "tiny-summaries",
+        "input": {"uri": str(input_uri), "id_column": "id", "columns": ["title", "score"], "rows_per_shard": 8},
+        "task": {"kind": "summary", "prompt": "Summarize: {{ title }}. {{ body }}"},
+        "model": {
+            "engine": engine,
+            "source": str(model),
+            "max_model_len": 256,
+            "engine_args": dict(VLLM_TEST_ARGS) if engine == "vllm" else {},
+        },
+        "sampling": {"temperature": 0.0, "max_tokens": 8, "ignore_eos": True},
+        "output": {"uri": str(output_uri)},
+        "resources": {"replicas": 1, "batch_size": 16},
+    }
+    for key, value in overrides.items():
+        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
+    return spec
+
+
 def spec_dict(*, input_uri: str, output_uri: str, model_source: str, **sections) -> dict:
-    """A valid custom job spec; keyword sections replace or extend the defaults."""
+    """A valid custom job spec for the light tests (4 rows a shard, a system prompt, vLLM);
+    keyword sections replace or extend the defaults."""
     spec = {
         "name": "tiny-summaries",
         "input": {"uri": input_uri, "id_column": "id", "columns": ["title", "score"], "rows_per_shard": 4},
@@ -67,17 +136,23 @@ def spec_dict(*, input_uri: str, output_uri: str, model_source: str, **sections)
 
 
 def write_spec(path: Path, spec: dict | str) -> Path:
+    """Write a job spec to path (creating parent directories): a dict as YAML in its own key
+    order, a string as it is (for specs that are not valid YAML or not valid specs); returns path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
 def write_job(root: Path, *, rows: int = 10, **sections) -> Path:
-    """Input table, model dir and spec under root (relative paths); returns the spec path."""
+    """Input table (article_table), model dir and spec (spec_dict) under root, the spec naming them
+    by relative paths (data/articles.parquet, ./model, out); returns the spec path."""
     write_parquet(root / "data" / "articles.parquet", article_table(rows))
     make_model_dir(root / "model")
     spec = spec_dict(input_uri="data/articles.parquet", output_uri="out", model_source="./model", **sections)
     return write_spec(root / "job.yaml", spec)
+
+
+# Outputs and committed runs.
 
 
 def output_table(ids: list[str], *, errors: dict[str, str] | None = None) -> pa.Table:
@@ -164,25 +239,31 @@ def committed_run(
         write_shard(
             storage,
             layout,
+            Shard(index=0, input_file="/data/articles.parquet", row_start=0, row_end=4),
+            output_table(ids[:4], errors={"r0002": "template_error"}),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=0,
-            input_file="/data/articles.parquet",
-            row_range=(0, 4),
-            table=output_table(ids[:4], errors={"r0002": "template_error"}),
-            id_column="id",
         ),
         write_shard(
             storage,
             layout,
+            Shard(index=1, input_file="/data/articles.parquet", row_start=4, row_end=7),
+            output_table(ids[4:]),
+            columns=TallyColumns(id_column="id"),
             attempt=1,
-            shard=1,
-            input_file="/data/articles.parquet",
-            row_range=(4, 7),
-            table=output_table(ids[4:]),
-            id_column="id",
         ),
     ]
     manifest = make_manifest(layout, records, finished_at=finished_at)
     result = commit_manifest(storage, layout, manifest)
     assert result.written
     return layout, manifest
+
+
+def committed_outputs(result) -> tuple[dict, list[dict]]:
+    """A run_job result's manifest (as JSON) and the rows of every file it lists, in order."""
+    run_dir = Path(result.manifest_uri).parent
+    manifest = json.loads(Path(result.manifest_uri).read_text())
+    rows = []
+    for entry in manifest["files"]:
+        rows += pq.read_table(run_dir / entry["path"]).to_pylist()
+    return manifest, rows
