@@ -44,8 +44,12 @@ browser:
 demo: setup
 	$(BIN)/pressroom run examples/nightly_summaries.yaml
 
+# Tests that load no model engine run on two workers (pytest-xdist, one file per worker at a time);
+# those that load one (marked `slow`) run one at a time: two engines on two cores oversubscribe them.
+# So do the multi-node cluster tests (`serial`), whose waits are timed.
 test: setup
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -m "not slow and not serial" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -ra -m "slow or serial"
 
 clean-outputs:
 	rm -rf out

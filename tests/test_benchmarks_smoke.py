@@ -13,9 +13,8 @@ import pytest
 
 from tests.benchmark_scripts import last_ratio, run_script
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_engine_ratio_smoke(tiny_model, tmp_path):
     # --cache-dir: the session's tiny model is `<dir>/tiny-llama`, so --model tiny reuses it.
     lines = run_script(
@@ -62,6 +61,7 @@ def test_pipeline_ceiling_smoke(tmp_path):
     assert len(job_files) == 2
 
 
+@pytest.mark.slow
 def test_incremental_smoke(tiny_model, tmp_path):
     lines = run_script(
         "incremental.py",

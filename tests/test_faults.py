@@ -71,7 +71,7 @@ def committed_rows(manifest_path: Path) -> tuple[dict, pa.Table]:
 
 
 def test_sigkill_driver_then_resume_regenerates_only_unfinished_shards(tiny_model, tmp_path):
-    rows = 480
+    rows = 240  # 15 shards: enough that the kill lands with most of them unfinished
     table = write_table(tmp_path / "in.parquet", article_rows(rows))
     spec = write_spec(
         tmp_path / "job.yaml",
@@ -80,7 +80,7 @@ def test_sigkill_driver_then_resume_regenerates_only_unfinished_shards(tiny_mode
             input_uri=table,
             output_uri=tmp_path / "out",
             input={"rows_per_shard": 16},
-            sampling={"max_tokens": 96},
+            sampling={"max_tokens": 48},
             resources={"batch_size": 16},
         ),
     )

@@ -22,6 +22,8 @@ from tests.benchmark_scripts import last_ratio, run_script
 from tests.builders import write_spec, write_table
 from tests.local_cluster import autoscaling_head, gpu_cluster
 
+pytestmark = pytest.mark.serial  # the autoscaler and placement waits miss their deadlines beside other tests
+
 JOB = "scale"
 
 
