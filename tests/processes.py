@@ -65,8 +65,29 @@ def stop_head(head, tag: str, folder, *, grace: float = 20) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         head.wait(timeout=grace)
     leftovers = reap(tag)
+    # Nodes that Ray's fake autoscaler adds lose the tag from their environment (their agents
+    # outlive them), but they still write their logs under the head's folder.
+    for pid in holding_files_under(folder):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
     assert leftovers == [], [command_line(p) for p in leftovers]
+
+
+def holding_files_under(folder) -> list[int]:
+    """Live processes (not this one) with a file under `folder` open."""
+    prefix = str(Path(folder).resolve()) + os.sep
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(target.startswith(prefix) for target in targets):
+            found.append(int(entry.name))
+    return found
 
 
 def spawn_logged(args: list[str], log: Path, *, mode: str = "wb", **options) -> subprocess.Popen:

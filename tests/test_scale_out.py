@@ -79,7 +79,8 @@ def cluster():
 
 
 def test_replicas_spread_over_gpu_nodes_and_the_pool_grows_to_its_max(cluster, tiny_model, tmp_path):
-    spec = scale_spec(tmp_path, tiny_model, rows=240, rate=100, resources={"replicas": [1, 3], "gpus_per_replica": 1})
+    # ~64 s of work for one replica: the backlog outlasts the other two replicas' start on a busy machine.
+    spec = scale_spec(tmp_path, tiny_model, rows=240, rate=60, resources={"replicas": [1, 3], "gpus_per_replica": 1})
     manifest, ids = manifest_and_ids(finished(run_cli(spec, cluster.address, "grow")))
     assert sorted(ids) == [f"r{i:05d}" for i in range(240)]
     assert manifest["workers"]["actors"] == 3  # grew from 1 to 3 under the backlog
@@ -225,9 +226,10 @@ def test_a_node_lost_without_grace_mid_job_loses_and_duplicates_nothing(cluster,
 
 def test_an_autoscaling_gpu_pool_makes_the_autoscaler_add_gpu_nodes(tiny_model, tmp_path):
     with autoscaling_head(max_gpu_nodes=2) as (gcs, env):
-        spec = scale_spec(tmp_path, tiny_model, rows=160, resources={"replicas": [1, 2], "gpus_per_replica": 1})
+        # ~26 s of work for one replica: the backlog outlasts a node's start on a busy machine.
+        spec = scale_spec(tmp_path, tiny_model, rows=320, resources={"replicas": [1, 2], "gpus_per_replica": 1})
         manifest, ids = manifest_and_ids(finished(run_cli(spec, gcs, "auto", env=env)))
-    assert sorted(ids) == [f"r{i:05d}" for i in range(160)]
+    assert sorted(ids) == [f"r{i:05d}" for i in range(320)]
     assert manifest["workers"]["actors"] == 2 and len(manifest["workers"]["nodes"]) == 2  # both added nodes
 
 
