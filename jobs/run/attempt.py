@@ -237,7 +237,7 @@ class Attempt:
                 queue.set(self.progress.rows_total - self.progress.rows_done)
         except PressroomError:
             raise
-        except Exception as exc:  # the sink failing mid-stream (a write, a check) is a job failure too
+        except Exception as exc:  # a failure in Ray, or in the sink mid-stream (a write, a check)
             raise failure(exc) from exc
 
 

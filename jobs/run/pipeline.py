@@ -147,7 +147,8 @@ def shutdown_ray() -> None:
 
 def stream(items: list[dict], *, render: RenderStage, generate: GenerateStage) -> Iterator[pa.Table]:
     """Apply the stages, in order, to the read units `items`; yield generated batches as they
-    finish. A failure comes out as InputError (bad input found in a task) or JobError."""
+    finish. A pool that never started is a JobError; any other failure comes out as Ray raised
+    it, for the caller to tell apart with `failure` (with its own consumer's errors)."""
     import ray.data
 
     generate.pace()
@@ -159,12 +160,8 @@ def stream(items: list[dict], *, render: RenderStage, generate: GenerateStage) -
     requested = generate.request_pool()
     try:
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow")
-    except PressroomError:
-        raise
     except ray.exceptions.GetTimeoutError as exc:  # Ray Data's wait for the pool's minimum replicas
         raise generate.not_started() from exc
-    except Exception as exc:
-        raise failure(exc) from exc
     finally:
         if requested:
             generate.release_pool()
