@@ -285,7 +285,9 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
         slots = []
         for day in range(1, 5):
             now = datetime(2026, 12, day, 2, 0, 1, tzinfo=UTC)
-            now_file.write_text(now.isoformat())
+            # Atomically: a scheduler reading the file mid-write would see it empty and exit.
+            (tmp_path / "now.next").write_text(now.isoformat())
+            os.replace(tmp_path / "now.next", now_file)
             slots.append(f"202612{day:02d}T020000Z")
             deadline = time.monotonic() + 60
             while not all(f"{now.isoformat()} tick" in log.read_text() for log in logs):  # both saw this night
