@@ -200,7 +200,7 @@ KEY_PARTS = {
     "max_tokens": {"sampling": {"max_tokens": 9}},
     "seed": {"sampling": {"seed": 3}},
     "n": {"sampling": {"n": 2}},
-    "dtype": {"model": {"dtype": "float32"}},
+    "dtype": {"model": {"dtype": "bfloat16"}},
     "engine_args": {"model": {"engine_args": {"attn_implementation": "eager"}}},
     "max_model_len": {"model": {"max_model_len": 512}},
     "engine": {"model": {"engine": "vllm"}},
