@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from workers.errors import InputError, PressroomError
 
-__all__ = ["HeldElsewhere", "InputError", "JobError", "LeaseHeld", "PressroomError", "SpecError"]
+__all__ = ["HeldElsewhere", "InputError", "JobError", "LeaseHeld", "PressroomError", "SpecError", "not_found"]
 
 
 class SpecError(PressroomError):
@@ -30,3 +30,19 @@ class LeaseHeld(PressroomError):
 
 class HeldElsewhere(LeaseHeld):
     """Another live driver (or a queued submission) has the run: it is in progress elsewhere."""
+
+
+def not_found(kind: str, name: str, known: list[str], where: str) -> InputError:
+    """An unknown job or run (exit 2) naming the close matches, or what there is when none is close:
+    a typo must never read as an empty answer."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        hint = "did you mean " + " or ".join(close) + "?"
+    elif known:
+        shown = ", ".join(known[-5:]) + (f" (and {len(known) - 5} more)" if len(known) > 5 else "")
+        hint = f"{kind}s there: {shown}"
+    else:
+        hint = f"no {kind} there at all"
+    return InputError(f"no {kind} {name} under {where}; {hint}")

@@ -247,3 +247,52 @@ def test_query_diff_and_the_api_never_import_torch_or_vllm(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# No silent wrong answers (issue 32): a typo or a run that is not there is exit 2 naming what is.
+
+
+def test_the_changes_macro_reads_latest_and_refuses_a_run_that_is_not_committed(tmp_path):
+    import duckdb
+
+    out = str(tmp_path / "out")
+    two_nights(out)
+    con = connect(out)
+    by_name = "SELECT change, count(*) FROM changes('nightly', 'night-1', {}) GROUP BY change ORDER BY change"
+    # Hand-counted in two_nights: r0008, r0009 added; r0000 removed; r0002 edited, r0003 gained a text.
+    expected = [("added", 2), ("changed", 2), ("removed", 1)]
+    assert con.sql(by_name.format("'night-2'")).fetchall() == expected
+    assert con.sql(by_name.format("'latest'")).fetchall() == expected  # was "removed 8": latest read as a run id
+    for missing in ("'night-3'", "'night-9'"):  # uncommitted, and never there
+        with pytest.raises(duckdb.InvalidInputException, match=r"no committed run nightly/night-\d .*night-1, night-2"):
+            con.sql(by_name.format(missing)).fetchall()
+    with pytest.raises(duckdb.InvalidInputException, match="no committed run nightly-sumaries/night-1"):
+        con.sql("SELECT * FROM changes('nightly-sumaries', 'night-1', 'night-2')").fetchall()
+    done = cli("query", "SELECT * FROM changes('nightly', 'night-1', 'night-9')", "--output-uri", out)
+    assert done.returncode == 2 and "no committed run nightly/night-9" in done.stderr and done.stdout == ""
+
+
+def test_an_unknown_job_or_run_is_exit_2_naming_the_close_matches(tmp_path):
+    out = str(tmp_path / "out")
+    two_nights(out)
+    root = ["--output-uri", out]
+    cases = {
+        ("query", "SELECT count(*) FROM outputs", "--job", "nightlyy"): "no job nightlyy under",
+        ("runs", "nightlyy"): "no job nightlyy under",
+        ("status", "nightlyy/night-1"): "no run nightlyy/night-1: no job nightlyy under",
+        ("status", "nightly/night-11"): "no run nightly/night-11 under",
+        ("schedule", "list", "nightlyy"): "no job nightlyy under",
+        ("diff", "nightly/night-1", "nightly/night-9"): "no committed run nightly/night-9 under",
+    }
+    for args, message in cases.items():
+        done = cli(*args, *root)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert message in done.stderr and "did you mean nightly" in done.stderr, (args, done.stderr)
+        assert done.stdout == "", args
+    with pytest.raises(Exception, match="no job nightlyy under .*did you mean nightly?"):
+        open_run(out, "nightlyy")
+    # A job that is there but has no schedule seen says so, not "active".
+    listed = cli("schedule", "list", "nightly", *root)
+    assert listed.returncode == 0 and "no slot claimed yet" in listed.stdout
+    far = cli("runs", "weekly-digest", *root)
+    assert far.returncode == 2 and "jobs there: nightly" in far.stderr

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from jobs import state
 from jobs.cluster import TERMINAL, ray_job_status
-from jobs.errors import InputError
+from jobs.errors import InputError, not_found
 from jobs.version import code_version
 from schemas.manifest import Manifest, RunPlan
 from schemas.names import is_job_name, is_run_id
@@ -131,8 +131,25 @@ def _summaries(storage, output_uri: str, job: str, runs: list[str]) -> list[RunS
 
 
 def list_runs(output_uri: str, job: str) -> list[RunSummary]:
-    """A job's run history, oldest first."""
+    """A job's run history, oldest first ([] for a job with none: `check_job` tells a typo apart)."""
     return _summaries(storage_for(output_uri), output_uri, job, _runs_by_job(output_uri, job).get(job, []))
+
+
+def check_job(output_uri: str, job: str) -> list[str]:
+    """The job's run ids; an InputError naming the close matches if the root holds no such job."""
+    jobs = _runs_by_job(output_uri)
+    if job not in jobs:
+        raise not_found("job", job, list(jobs), output_uri)
+    return jobs[job]
+
+
+def unknown_run(output_uri: str, job: str, run_id: str) -> InputError:
+    """The error for a run the root does not hold, naming the close matches (or the unknown job)."""
+    try:
+        runs = check_job(output_uri, job)
+    except InputError as exc:
+        return InputError(f"no run {job}/{run_id}: {exc}")
+    return not_found("run", f"{job}/{run_id}", [f"{job}/{r}" for r in runs], output_uri)
 
 
 def list_jobs(output_uri: str) -> list[dict]:
@@ -153,9 +170,7 @@ def run_status(output_uri: str, job: str, run_id: str) -> dict:
     manifest, current, plan = _read_run(storage, layout)
     summary = _summary(layout, manifest, current, plan)
     if plan is None and current is None and summary.state == "unknown":
-        from jobs.errors import InputError
-
-        raise InputError(f"no run {job}/{run_id} under {output_uri}")
+        raise unknown_run(output_uri, job, run_id)
     records = state.read_shard_records(storage, layout)
     rows_done = sum(r.totals.rows_in for r in records.values())
     tokens = sum(r.totals.output_tokens for r in records.values())

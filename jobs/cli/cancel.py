@@ -25,7 +25,6 @@ def command(args) -> int:
     """Stop the run's Ray job (or its local driver), then wait until its state says it ended."""
     from jobs import state
     from jobs.cluster import stop_ray_job
-    from jobs.errors import InputError
     from schemas.state import ENDED, RunStateName
     from workers.io import storage_for
 
@@ -36,7 +35,9 @@ def command(args) -> int:
     current = state.read_state(storage, layout)
     lease = state.read_lease(storage, layout)
     if current is None and lease is None:
-        raise InputError(f"no run {job}/{run} under {root}")
+        from jobs.catalog.runs import unknown_run
+
+        raise unknown_run(root, job, run)
     if current is None or current.state not in ENDED:
         if current is not None and current.submission_id and current.cluster:
             stop_ray_job(current.cluster, current.submission_id)

@@ -57,9 +57,11 @@ def _jobs(args) -> int:
 
 
 def _runs(args) -> int:
-    from jobs.catalog import list_runs
+    from jobs.catalog import check_job, list_runs
 
     found = [r.as_dict() for r in list_runs(output_root(args), args.job)]
+    if not found:
+        check_job(output_root(args), args.job)  # a typo is exit 2 naming the close matches, not an empty table
     _tell_pending(args)
     if args.json:
         print(json.dumps({"job": args.job, "runs": found}))

@@ -97,30 +97,43 @@ def _list(args) -> int:
     claims = [
         {**c.model_dump(), "run_state": _run_state(storage, job, c.run_id)} for c in state.read_claims(storage, job)
     ]
-    found = {"job": args.job, "paused": state.is_paused(storage, job), "claims": claims}
+    # scheduled: True/False from the spec; None when no spec was given (claims say it was scheduled).
+    found = {"job": args.job, "paused": state.is_paused(storage, job), "scheduled": True if claims else None}
+    found["claims"] = claims
     if args.spec:
         from jobs.schedule import slot_name, slots_between
         from jobs.spec import load_spec
 
         schedule = load_spec(args.spec).schedule
+        found["scheduled"] = schedule is not None
         if schedule is not None:
             now = datetime.now(UTC)
             upcoming = slots_between(schedule.cron, schedule.timezone, now, now.replace(year=now.year + 2))[:1]
             found["next_slot"] = slot_name(upcoming[0]) if upcoming else None
             found["paused"] = found["paused"] or schedule.paused
+    elif not claims and not found["paused"]:
+        from jobs.catalog import check_job
+
+        check_job(output_root(args), args.job)  # a typo is exit 2 naming the close matches, not "active"
     if args.json:
         print(json.dumps(found))
         return 0
-    print(
-        f"job {args.job}: {'paused' if found['paused'] else 'active'}"
-        + (f", next slot {found['next_slot']}" if found.get("next_slot") else "")
-    )
+    print(f"job {args.job}: {_schedule_word(found, args.spec)}")
     for claim in claims:
         print(
             f"  {claim['slot']}  {claim['decision']:<9}  {claim['run_id'] or '-'}  {claim['run_state']:<15}"
             f"  by {claim['claimed_by']}" + (f"  ({claim['reason']})" if claim["reason"] else "")
         )
     return 0
+
+
+def _schedule_word(found: dict, spec: str | None) -> str:
+    if found["scheduled"] is False:
+        return f"no schedule in {spec}"
+    word = "paused" if found["paused"] else "active"
+    if found["scheduled"] is None:
+        return f"{word}, no slot claimed yet (--spec SPEC reads its schedule)"
+    return word + (f", next slot {found['next_slot']}" if found.get("next_slot") else "")
 
 
 def _run_state(storage, job, run_id: str | None) -> str:

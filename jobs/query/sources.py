@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobs import state
-from jobs.errors import InputError
+from jobs.errors import InputError, not_found
 from schemas.manifest import Manifest
 from schemas.names import is_job_name
 from workers.io import Storage, join, storage_for
@@ -50,7 +50,9 @@ class CommittedRuns:
         for run in self.runs:
             if (run.job, run.run_id) == (job, run_id):
                 return run
-        raise InputError(f"no committed run {job}/{run_id} under {self.output_uri} (uncommitted runs are never read)")
+        committed = [f"{run.job}/{run.run_id}" for run in self.runs if run.job == job]
+        where = f"{self.output_uri} (uncommitted runs are never read)"
+        raise not_found("committed run", f"{job}/{run_id}", committed, where)
 
 
 def job_names(storage: Storage, output_uri: str) -> list[str]:
@@ -66,7 +68,8 @@ def job_names(storage: Storage, output_uri: str) -> list[str]:
 
 def load_committed_runs(output_uri: str, *, job: str | None = None) -> CommittedRuns:
     """Every committed run under the root (or of `job`), oldest commit first within a job. What
-    cannot be read is skipped and listed in `unreadable`."""
+    cannot be read is skipped and listed in `unreadable`; a `job` the root does not hold is an
+    InputError naming the close matches (a typo must not read as a job with no rows)."""
     storage = storage_for(output_uri)
     jobs = [job] if job else job_names(storage, output_uri)
     runs: list[CommittedRun] = []
@@ -87,4 +90,8 @@ def load_committed_runs(output_uri: str, *, job: str | None = None) -> Committed
             continue
         if pointer is not None:
             latest[name] = pointer
+    if job and not runs and not unreadable:  # nothing committed: a job with none yet, or a typo?
+        known = job_names(storage, output_uri)
+        if job not in known:
+            raise not_found("job", job, known, output_uri)
     return CommittedRuns(output_uri=output_uri, storage=storage, runs=runs, latest=latest, unreadable=unreadable)

@@ -6,7 +6,8 @@
 - `latest`: for each job, the rows of the run its `latest` pointer names.
 - `errors`: output rows carrying an error_code.
 - `runs`: one row per committed manifest (state, totals, lineage, sampling, timings, throughput).
-- `changes(job, run_a, run_b)`: a table macro, rows added, removed or whose text changed.
+- `changes(job, run_a, run_b)`: a table macro, rows added, removed or whose text changed; a run
+  may be named 'latest', and a run that is not committed is an error, never an empty answer.
 
 Local files are scanned by DuckDB's own `read_parquet` over the manifests' file lists; object
 storage through a pyarrow dataset on pressroom's own S3 filesystem (DuckDB's httpfs is not
@@ -82,15 +83,37 @@ def register_views(con: duckdb.DuckDBPyConnection, committed: CommittedRuns) -> 
     con.execute("CREATE OR REPLACE VIEW errors AS SELECT * FROM outputs WHERE error_code IS NOT NULL")
     con.register("_runs", runs_table(committed.runs))
     con.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs")
+    index = pa.table(
+        {
+            "job": pa.array([run.job for run in committed.runs], pa.string()),
+            "run_id": pa.array([run.run_id for run in committed.runs], pa.string()),
+            "is_latest": pa.array([committed.latest.get(run.job) == run.run_id for run in committed.runs], pa.bool_()),
+        }
+    )
+    con.register("_run_index", index)
+    con.execute(RUN_ID_MACRO)
     con.execute(CHANGES_MACRO)
+
+
+# A committed run's id from a name ('latest' allowed), or an error naming the job's committed runs.
+RUN_ID_MACRO = """
+CREATE OR REPLACE MACRO _committed_run_id(job_name, run) AS (
+  SELECT CASE WHEN count(*) = 1 THEN any_value(run_id) ELSE error(
+    'changes(): no committed run ' || job_name || '/' || run || ' (committed runs of ' || job_name || ': '
+    || coalesce((SELECT string_agg(run_id, ', ' ORDER BY run_id) FROM _run_index WHERE job = job_name), 'none')
+    || '; latest names the newest)') END
+  FROM _run_index WHERE job = job_name AND (run_id = run OR (run = 'latest' AND is_latest))
+)
+"""
 
 
 # Rows of run_b against run_a of one job, keyed by (row_id, sample_index): added, removed, or
 # text changed. row_id is the run's id column as text, added to every view.
 CHANGES_MACRO = """
 CREATE OR REPLACE MACRO changes(job_name, run_a, run_b) AS TABLE
-WITH a AS (SELECT * FROM outputs WHERE job = job_name AND run_id = run_a),
-     b AS (SELECT * FROM outputs WHERE job = job_name AND run_id = run_b),
+WITH ids AS (SELECT _committed_run_id(job_name, run_a) AS a, _committed_run_id(job_name, run_b) AS b),
+     a AS (SELECT * FROM outputs WHERE job = job_name AND run_id = (SELECT a FROM ids)),
+     b AS (SELECT * FROM outputs WHERE job = job_name AND run_id = (SELECT b FROM ids)),
      keyed_a AS (SELECT row_id, sample_index, text FROM a),
      keyed_b AS (SELECT row_id, sample_index, text FROM b)
 SELECT CASE WHEN keyed_a.row_id IS NULL THEN 'added' WHEN keyed_b.row_id IS NULL THEN 'removed'
