@@ -161,6 +161,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="engine threads in (b) and (c) (default: the job's, all cores for one replica)",
     )
+    parser.add_argument(
+        "--dtype", default="auto", help="model.dtype on every side (auto: bfloat16 on vLLM's CPU backend)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=None, help="where --model tiny is built")
     parser.add_argument("--workdir", type=Path, default=None, help="keep prompts, outputs and logs here")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per side")
@@ -183,6 +186,7 @@ def build_job(args: argparse.Namespace, *, model: Path, prompts_path: Path, work
             "engine": "vllm",
             "source": str(model),
             "max_model_len": args.max_model_len,
+            "dtype": args.dtype,
             "engine_args": engine_args,
         },
         "sampling": sampling,
@@ -192,6 +196,7 @@ def build_job(args: argparse.Namespace, *, model: Path, prompts_path: Path, work
     return {
         "model_path": str(model),
         "max_model_len": args.max_model_len,
+        "dtype": args.dtype,
         "engine_args": engine_args,
         "sampling": sampling,
         "prompts": str(prompts_path),
@@ -221,7 +226,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     env = {"VLLM_CPU_KVCACHE_SPACE": str(args.kvcache_gib), "VLLM_ENABLE_V1_MULTIPROCESSING": args.vllm_mp}
     print(
         f"model {model} | {args.prompts} chats x {args.max_tokens} tokens (ignore_eos, greedy) | "
-        f"max_model_len {args.max_model_len} | engine_args {json.dumps(job['engine_args'])} | "
+        f"max_model_len {args.max_model_len} | dtype {args.dtype} | engine_args {json.dumps(job['engine_args'])} | "
         f"env {json.dumps(env)} | engine threads (b)/(c) {job['engine_threads']} | cpus {os.cpu_count()}",
         flush=True,
     )

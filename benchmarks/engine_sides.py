@@ -25,7 +25,7 @@ def llm_args(job: dict) -> dict[str, Any]:
     """`vllm.LLM` keyword arguments exactly as `VllmEngine.load` builds them (CPU host)."""
     from workers.engines.vllm_engine import CPU_DEFAULTS
 
-    args: dict[str, Any] = {"model": job["model_path"], "dtype": "auto", "max_model_len": job["max_model_len"]}
+    args: dict[str, Any] = {"model": job["model_path"], "dtype": job["dtype"], "max_model_len": job["max_model_len"]}
     args.update(CPU_DEFAULTS)
     args.update(job["engine_args"])
     return args

@@ -80,7 +80,7 @@ def night_tables(rows: int) -> tuple[pa.Table, pa.Table, int, int]:
     return first, second, edited, added
 
 
-def spec(workdir: Path, *, model: str, max_tokens: int) -> Path:
+def spec(workdir: Path, *, model: str, max_tokens: int, dtype: str) -> Path:
     job = {
         "name": "incremental-bench",
         "mode": "incremental",
@@ -95,7 +95,7 @@ def spec(workdir: Path, *, model: str, max_tokens: int) -> Path:
             "engine": "vllm",
             "source": model,
             "max_model_len": 1024,
-            "dtype": "bfloat16",
+            "dtype": dtype,
             "engine_args": {"enforce_eager": True},
         },
         "sampling": {"temperature": 0.0, "max_tokens": max_tokens, "ignore_eos": True},
@@ -153,12 +153,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=4000, help="night 1's rows")
     parser.add_argument("--max-tokens", type=int, default=32, help="tokens generated per row (ignore_eos)")
     parser.add_argument("--model", default="default", help="model.source (default: SmolLM2-135M-Instruct)")
+    parser.add_argument("--dtype", default="bfloat16", help="model.dtype (float32 is faster on CPUs without BF16)")
     parser.add_argument("--workdir", type=Path, help="keep inputs, outputs and logs here")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per night")
     args = parser.parse_args()
     with working_directory(args.workdir, prefix="pressroom-incremental-") as workdir:
         first, second, edited, added = night_tables(args.rows)
-        spec_path = spec(workdir, model=args.model, max_tokens=args.max_tokens)
+        spec_path = spec(workdir, model=args.model, max_tokens=args.max_tokens, dtype=args.dtype)
         print(
             f"input: night 1 {first.num_rows} rows; night 2 edits {edited} ({edited / args.rows:.0%}) and adds "
             f"{added} ({added / args.rows:.0%}); {args.max_tokens} tokens per row; model {args.model}",

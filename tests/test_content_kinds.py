@@ -50,7 +50,12 @@ def test_structured_labels_land_as_typed_columns_with_accuracy(tiny_model, tmp_p
                     "output_schema": LABEL_SCHEMA,
                     "reference_columns": {"sentiment": "sentiment", "topic": "topic"},
                 },
-                "model": {"source": str(tiny_model), "max_model_len": 256, "engine_args": VLLM_TEST_ARGS},
+                "model": {
+                    "source": str(tiny_model),
+                    "max_model_len": 256,
+                    "dtype": "float32",
+                    "engine_args": VLLM_TEST_ARGS,
+                },
                 "sampling": {"max_tokens": 48},
                 "output": {"uri": str(tmp_path / "out")},
             },

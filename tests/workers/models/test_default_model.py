@@ -33,7 +33,12 @@ def test_default_model_writes_english_summaries(tmp_path, ray_session):
                 "name": "default-model",
                 "input": {"uri": str(table), "id_column": "id"},
                 "task": {"kind": "summary", "prompt": "Summarize in one sentence: {{ body }}"},
-                "model": {"source": "default", "max_model_len": 1024, "engine_args": VLLM_TEST_ARGS},
+                "model": {
+                    "source": "default",
+                    "max_model_len": 1024,
+                    "dtype": "float32",  # vLLM's CPU "auto" is bfloat16: emulated, slow, without AVX-512 BF16
+                    "engine_args": VLLM_TEST_ARGS,
+                },
                 "sampling": {"max_tokens": 40},
                 "output": {"uri": str(tmp_path / "out")},
             },
