@@ -5,11 +5,26 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from schemas.names import RUN_FILE_PATTERN, JobName, RunId
 
 MANIFEST_FORMAT = 1
+# Every metric, accuracy and rate pressroom stores is on 0..1. Records written before `score_scale`
+# existed hold sacrebleu's 0..100 for these metrics; they are converted when read.
+SCORE_SCALE = "0-1"
+PERCENT_METRICS = ("bleu", "chrf")
+
+
+def _on_0_1(scores: dict, key: str) -> dict:
+    """Scores of a record written before score_scale, with the percent metrics' `key` / 100."""
+    converted = {}
+    for metric, value in scores.items():
+        value = value.model_dump() if isinstance(value, BaseModel) else dict(value)
+        if metric in PERCENT_METRICS and isinstance(value.get(key), int | float):
+            value[key] = round(value[key] / 100, 6)
+        converted[metric] = value
+    return converted
 
 
 def startup_seconds(timings: dict[str, float]) -> float:
@@ -152,6 +167,18 @@ class ShardRecord(RecordModel):
     )
     work: ShardWork = Field(default_factory=ShardWork, description="Where the shard's rows came from.")
     scores: dict[str, ScoreSum] = Field(default_factory=dict, description="Quality metric -> sum over rows.")
+    score_scale: Literal["0-1"] = Field(
+        default=SCORE_SCALE,
+        description="Every score on 0..1. A record without it was written when BLEU and chrF were "
+        "0..100: their sums are divided by 100 when read.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scores_on_0_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "score_scale" not in data and data.get("scores"):
+            return {**data, "scores": _on_0_1(data["scores"], "total")}
+        return data
 
     def covers(self, shard: Shard) -> bool:
         """Whether this record is for exactly this planned shard."""
@@ -299,8 +326,14 @@ class Manifest(RecordModel):
     )
     scores: dict[str, ScoreMean] = Field(
         default_factory=dict,
-        description="quality.metrics against quality.reference_column: mean and rows scored "
-        "(ROUGE-L F 0..1, BLEU and chrF 0..100).",
+        description="quality.metrics against quality.reference_column: mean and rows scored, each on 0..1 "
+        "(ROUGE-L F, BLEU and chrF: sacrebleu's 0..100 divided by 100).",
+    )
+    score_scale: Literal["0-1"] = Field(
+        default=SCORE_SCALE,
+        description="Every score, accuracy and rate here and in the data files is on 0..1. A manifest "
+        "without it was written when BLEU and chrF were 0..100: readers convert its means and its data "
+        "files' score_bleu and score_chrf columns (divided by 100), so nights compare.",
     )
     score_tokenization: dict[str, str] = Field(default_factory=dict, description="How each metric tokenized text.")
     rejected_because: list[str] = Field(
@@ -315,6 +348,23 @@ class Manifest(RecordModel):
     )
     gpus_per_replica: float = Field(default=0, ge=0, description="resources.gpus_per_replica of the run.")
     code_version: str = Field(description="pressroom version (and git commit when known).")
+
+    _percent_columns: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _scores_on_0_1(cls, data: Any, handler) -> Manifest:
+        written_before = isinstance(data, dict) and "score_scale" not in data and bool(data.get("scores"))
+        if not written_before:
+            return handler(data)
+        manifest = handler({**data, "scores": _on_0_1(data["scores"], "mean")})
+        manifest._percent_columns = tuple(f"score_{m}" for m in PERCENT_METRICS if m in manifest.scores)
+        return manifest
+
+    @property
+    def percent_score_columns(self) -> tuple[str, ...]:
+        """The data files' score columns still on 0..100 (a run written before score_scale)."""
+        return self._percent_columns
 
     @model_validator(mode="after")
     def _state_is_status(self) -> Manifest:

@@ -339,15 +339,28 @@ class PublishSpec(SpecModel):
     iceberg: IcebergSpec
 
 
+SCALE_NAMES = {"min_rouge_l": "ROUGE-L", "min_bleu": "BLEU", "min_chrf": "chrF", "max_error_rate": "the error rate"}
+
+
 class GateSpec(SpecModel):
     """What a run must reach to be published (an operational setting: not in the fingerprint)."""
 
-    min_rouge_l: float | None = Field(default=None, ge=0, le=1, description="Lowest mean ROUGE-L F (0..1).")
-    min_bleu: float | None = Field(default=None, ge=0, le=100, description="Lowest mean BLEU (0..100).")
-    min_chrf: float | None = Field(default=None, ge=0, le=100, description="Lowest mean chrF (0..100).")
+    min_rouge_l: float | None = Field(default=None, ge=0, description="Lowest mean ROUGE-L F (0..1).")
+    min_bleu: float | None = Field(default=None, ge=0, description="Lowest mean BLEU (0..1: sacrebleu's / 100).")
+    min_chrf: float | None = Field(default=None, ge=0, description="Lowest mean chrF (0..1: sacrebleu's / 100).")
     max_error_rate: float | None = Field(
-        default=None, ge=0, le=1, description="Most output rows with an error, as a fraction of all output rows."
+        default=None, ge=0, description="Most output rows with an error, as a fraction (0..1) of all output rows."
     )
+
+    @field_validator("min_rouge_l", "min_bleu", "min_chrf", "max_error_rate")
+    @classmethod
+    def _on_0_1(cls, value: float | None, info) -> float | None:
+        # A threshold on another scale (chrF 30 for sacrebleu's 30.0) would be a gate that never passes
+        # or, the other way round, always does: refused with the value it likely meant.
+        if value is not None and value > 1:
+            name = SCALE_NAMES[info.field_name]
+            raise ValueError(f"{name} is on 0-1 in pressroom: did you mean {value / 100:.2f}?")
+        return value
 
 
 QUALITY_METRICS = ("rouge_l", "bleu", "chrf")

@@ -45,7 +45,7 @@ def test_rows_are_scored_against_tonights_reference_and_identical_pairs_score_fu
                                                                                          ray_session):  # fmt: skip
     """Night 1 scores each ok row against its reference (nulls where there is no score). Night 2
     copies every row (incremental) and scores it again against tonight's reference, which is
-    night 1's own text: an identical pair scores ROUGE-L 1.0 and chrF 100, by hand."""
+    night 1's own text: an identical pair scores ROUGE-L 1.0 and chrF 1.0 (every score on 0..1), by hand."""
     import pyarrow.parquet as pq
 
     from jobs.run import run_job
@@ -55,10 +55,10 @@ def test_rows_are_scored_against_tonights_reference_and_identical_pairs_score_fu
     manifest, rows = committed_outputs(run_job(load_spec(write_spec(tmp_path / "job.yaml", spec)), run_id="scored"))
     assert "reference" not in rows[0]  # scored against it, not carried (it is not in input.columns)
     for row, reference in zip(rows, REFERENCES + ["unused"], strict=False):
-        for metric, top in (("rouge_l", 1), ("bleu", 100), ("chrf", 100)):
+        for metric in ("rouge_l", "bleu", "chrf"):
             value = row[f"score_{metric}"]
             assert (value is None) == (row["error_code"] is not None or reference is None), (row["id"], metric)
-            assert value is None or 0 <= value <= top
+            assert value is None or 0 <= value <= 1
     for metric in ("rouge_l", "bleu", "chrf"):
         values = [r[f"score_{metric}"] for r in rows if r[f"score_{metric}"] is not None]
         assert manifest["scores"][metric] == {"mean": round(sum(values) / len(values), 4), "scored": len(values)}
@@ -74,8 +74,8 @@ def test_rows_are_scored_against_tonights_reference_and_identical_pairs_score_fu
     totals = again["totals"]  # the template error row is generated again, and fails again without an engine
     assert (totals["rows_reused"], totals["rows_generated"], totals["engine_requests"]) == (len(rows) - 1, 1, 0)
     ok = [r for r in copied if r["score_rouge_l"] is not None]
-    assert len(ok) == 5 and {(r["score_rouge_l"], r["score_chrf"]) for r in ok} == {(1.0, 100.0)}
-    assert again["scores"]["rouge_l"] == {"mean": 1.0, "scored": 5} and again["scores"]["chrf"]["mean"] == 100.0
+    assert len(ok) == 5 and {(r["score_rouge_l"], r["score_chrf"]) for r in ok} == {(1.0, 1.0)}
+    assert again["scores"]["rouge_l"] == {"mean": 1.0, "scored": 5} and again["scores"]["chrf"]["mean"] == 1.0
 
 
 def test_a_missed_gate_commits_rejected_keeps_latest_and_says_so(tiny_model, tmp_path):

@@ -296,3 +296,38 @@ def test_an_unknown_job_or_run_is_exit_2_naming_the_close_matches(tmp_path):
     assert listed.returncode == 0 and "no slot claimed yet" in listed.stdout
     far = cli("runs", "weekly-digest", *root)
     assert far.returncode == 2 and "jobs there: nightly" in far.stderr
+
+
+def test_a_run_written_when_bleu_and_chrf_were_0_to_100_reads_on_0_to_1(tmp_path):
+    import json as js
+
+    from jobs import state
+
+    out = str(tmp_path / "out")
+    storage = storage_for(out)
+    layout = RunLayout(output_uri=out, job=JOB, run_id="old-night")
+    table = output_table(["r0000", "r0001"])
+    table = table.append_column("score_rouge_l", pa.array([0.5, 0.25])).append_column(
+        "score_bleu",
+        pa.array([40.0, 20.0]),  # sacrebleu's scale, as pressroom stored BLEU before score_scale
+    )
+    shard = Shard(index=0, input_file="/data/articles.parquet", row_start=0, row_end=2)
+    record = write_shard(storage, layout, shard, table, columns=TallyColumns(id_column="id"), attempt=1)
+    commit_manifest(storage, layout, make_manifest(layout, [record]))
+    # As an earlier pressroom wrote them: no score_scale, BLEU's mean and sum on 0..100.
+    for uri, scores in (
+        (layout.shard_record(0), None),
+        (layout.manifest, {"rouge_l": {"mean": 0.375, "scored": 2}, "bleu": {"mean": 30.0, "scored": 2}}),
+    ):
+        stored = js.loads(storage.read_bytes(uri))
+        stored.pop("score_scale")
+        stored["scores"] = scores or stored["scores"]
+        Path(uri).write_text(js.dumps(stored))
+
+    assert state.read_shard_records(storage, layout)[0].scores["bleu"].total == pytest.approx(0.6)
+    assert state.read_shard_records(storage, layout)[0].scores["rouge_l"].total == pytest.approx(0.75)
+    manifest = state.read_manifest(storage, layout)
+    assert manifest.score_scale == "0-1" and manifest.percent_score_columns == ("score_bleu",)
+    assert (manifest.scores["bleu"].mean, manifest.scores["rouge_l"].mean) == (0.3, 0.375)
+    rows = connect(out).sql("SELECT row_id, score_rouge_l, score_bleu FROM outputs ORDER BY row_id").fetchall()
+    assert rows == [("r0000", 0.5, 0.4), ("r0001", 0.25, 0.2)]

@@ -226,11 +226,11 @@ def test_filters_search_and_score_range(page, server, nights):
     page.goto(server + "/jobs/tiny-summaries/runs/night-1")
     page.select_option("#filter-metric", "chrf")
     page.fill("#filter-min", "0")
-    page.fill("#filter-max", "100")
+    page.fill("#filter-max", "1")
     page.click("#apply")
     scored = (
         connect(out, job="tiny-summaries")
-        .execute("SELECT count(*) FROM outputs WHERE run_id = 'night-1' AND score_chrf BETWEEN 0 AND 100")
+        .execute("SELECT count(*) FROM outputs WHERE run_id = 'night-1' AND score_chrf BETWEEN 0 AND 1")
         .fetchone()[0]
     )
     assert page.locator("#matching").inner_text() == str(scored) == str(one.scores["chrf"].scored)

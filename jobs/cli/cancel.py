@@ -35,7 +35,7 @@ def command(args) -> int:
     current = state.read_state(storage, layout)
     lease = state.read_lease(storage, layout)
     if current is None and lease is None:
-        from jobs.catalog.runs import unknown_run
+        from jobs.catalog import unknown_run
 
         raise unknown_run(root, job, run)
     if current is None or current.state not in ENDED:

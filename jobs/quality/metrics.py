@@ -1,4 +1,5 @@
-"""Per-row scores against a reference: ROUGE-L F (0..1), BLEU and chrF (sacrebleu's 0..100).
+"""Per-row scores against a reference, every one on 0..1: ROUGE-L F, BLEU and chrF (sacrebleu's
+0..100 divided by 100, so one gate scale and one column scale hold for every metric).
 
 The maintained libraries compute the metrics; what they lack is tokenization for text without
 spaces. `rouge-score`'s own tokenizer keeps only [a-z0-9] (an identical Chinese pair scores 0),
@@ -73,9 +74,9 @@ def score(metric: str, hypothesis: str, reference: str) -> float:
     if metric == "rouge_l":
         return _rouge().score(reference, hypothesis)["rougeL"].fmeasure
     if metric == "bleu":
-        return _bleu().sentence_score(" ".join(tokens(hypothesis)), [" ".join(tokens(reference))]).score
+        return _bleu().sentence_score(" ".join(tokens(hypothesis)), [" ".join(tokens(reference))]).score / 100
     if metric == "chrf":
-        return _chrf().sentence_score(hypothesis, [reference]).score
+        return _chrf().sentence_score(hypothesis, [reference]).score / 100
     raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
 
 

@@ -56,12 +56,19 @@ def _source(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> t
     return name, run.manifest.id_column or dataset.schema.names[0]
 
 
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _select(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> str:
+    """The run's rows under its job and run id; a run written when BLEU and chrF were 0..100 has
+    those columns divided by 100 here, so every night reads on 0..1."""
     source, id_column = _source(con, run, number)
-    identifier = '"' + id_column.replace('"', '""') + '"'
+    percent = [f"{_identifier(c)} / 100 AS {_identifier(c)}" for c in run.manifest.percent_score_columns]
+    columns = f"* REPLACE ({', '.join(percent)})" if percent else "*"
     return (
         f"SELECT {_quoted(run.job)} AS job, {_quoted(run.run_id)} AS run_id, "
-        f"CAST({identifier} AS VARCHAR) AS row_id, * FROM {source}"
+        f"CAST({_identifier(id_column)} AS VARCHAR) AS row_id, {columns} FROM {source}"
     )
 
 

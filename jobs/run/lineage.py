@@ -9,7 +9,7 @@ from jobs.errors import SpecError
 from jobs.quality import TOKENIZATION, gate_failures
 from jobs.spec import spec_fingerprint
 from jobs.version import code_version
-from schemas.manifest import AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
+from schemas.manifest import SCORE_SCALE, AdapterLineage, Manifest, ModelLineage, ShardRecord, Totals
 from schemas.spec import JobSpec
 from schemas.state import RunStateName
 from schemas.tally import mean_scores, sum_records, workers_of
@@ -106,6 +106,7 @@ def build_manifest(
         errors=errors,
         quality=quality,
         scores=mean_scores(records),
+        score_scale=SCORE_SCALE,
         score_tokenization={m: TOKENIZATION[m] for m in spec.quality.metrics} if spec.quality else {},
         timings={k: round(v, 3) for k, v in timings.items()},
         workers=workers_of(records),

@@ -8,6 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 from jobs.errors import SpecError
+from jobs.spec.messages import describe
 from jobs.spec.presets import resolve_task
 from schemas.spec import JobSpec
 from workers.io import scheme_of
@@ -27,17 +28,6 @@ def _resolve_model_source(source: str, base: Path) -> str:
         return source
     looks_local = source.startswith((".", "/", "~")) or (base / source).exists()
     return _resolve_path(source, base) if looks_local else source
-
-
-def _format_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"invalid job spec {path}:"]
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"  {field}: {message}")
-    return "\n".join(lines)
 
 
 def load_spec(path: str | Path, *, output_uri: str | None = None) -> JobSpec:
@@ -62,7 +52,7 @@ def load_spec(path: str | Path, *, output_uri: str | None = None) -> JobSpec:
     try:
         spec = JobSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(_format_validation_error(path, exc)) from None
+        raise SpecError(describe(path, exc, JobSpec)) from None
     return _resolved(spec, path=path)
 
 

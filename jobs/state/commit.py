@@ -19,7 +19,7 @@ from jobs.errors import JobError, LeaseHeld
 from jobs.retry import conflicts, swap, with_retries
 from jobs.state.paths import RunLayout
 from jobs.state.read import check_identity, parse_record, read_run_record, sha256_hex
-from schemas.manifest import FileEntry, Manifest, RunPlan, Shard, ShardRecord, ShardWork
+from schemas.manifest import SCORE_SCALE, FileEntry, Manifest, RunPlan, Shard, ShardRecord, ShardWork
 from schemas.state import LatestPointer, PublishRecord, RunStateName
 from schemas.tally import TallyColumns, shard_quality, shard_scores, shard_totals
 from workers.io import AlreadyExists, ConditionFailed, Storage, join
@@ -61,6 +61,7 @@ def write_shard(
         quality=shard_quality(table, references=columns.references),
         work=work or ShardWork(rows_generated=shard.rows),
         scores=shard_scores(table),
+        score_scale=SCORE_SCALE,
     )
     try:
         _put_new(storage, layout.shard_record(shard.index), record.model_dump_json(indent=2).encode())

@@ -220,3 +220,24 @@ def test_home_relative_output_uri_expands(spec_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     spec = load_spec(write_spec(spec_dir / "job.yaml", _spec(output={"uri": "~/out"})))
     assert spec.output.uri == str(tmp_path / "home" / "out")
+
+
+def test_every_error_at_once_in_words_with_the_closest_key_and_the_gates_scale(spec_dir):
+    spec = _spec(
+        sampling={"max_token": 5, "temperature": "hot"},
+        resources={"replicas": 1.5},
+        quality={"reference_column": "body", "gate": {"min_chrf": 30, "min_bleu": 0.05, "max_error_rate": 5}},
+        outptu={},
+    )
+    spec["input"]["columns"] = "title"
+    lines = _error(write_spec(spec_dir / "job.yaml", spec)).splitlines()[1:]
+    assert lines == [
+        "  input.columns: should be a list, got 'title'",
+        "  sampling.temperature: should be a number, got 'hot'",
+        "  sampling.max_token: unknown key; did you mean max_tokens?",
+        "  resources.replicas: should be a whole number or a list, got 1.5",
+        # chrF 30 on sacrebleu's 0-100 would be a gate no run passes: every score is 0-1 here.
+        "  quality.gate.min_chrf: chrF is on 0-1 in pressroom: did you mean 0.30?",
+        "  quality.gate.max_error_rate: the error rate is on 0-1 in pressroom: did you mean 0.05?",
+        "  outptu: unknown key; did you mean output?",
+    ]
