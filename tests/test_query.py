@@ -331,3 +331,42 @@ def test_a_run_written_when_bleu_and_chrf_were_0_to_100_reads_on_0_to_1(tmp_path
     assert (manifest.scores["bleu"].mean, manifest.scores["rouge_l"].mean) == (0.3, 0.375)
     rows = connect(out).sql("SELECT row_id, score_rouge_l, score_bleu FROM outputs ORDER BY row_id").fetchall()
     assert rows == [("r0000", 0.5, 0.4), ("r0001", 0.25, 0.2)]
+
+
+def test_every_command_names_a_run_as_job_slash_run_job_slash_latest_or_job(tmp_path):
+    out = str(tmp_path / "out")
+    two_nights(out)
+    env_root = {"PRESSROOM_OUTPUT_URI": out}
+    for target in ("nightly", "nightly/latest", "nightly/night-2"):
+        status = cli_env(env_root, "status", target, "--json")
+        assert status.returncode == 0, status.stderr
+        assert (json.loads(status.stdout)["run_id"], json.loads(status.stdout)["state"]) == ("night-2", "succeeded")
+        shown = cli_env(env_root, "show", target, "--json")
+        assert shown.returncode == 0 and json.loads(shown.stdout)["run_id"] == "night-2", shown.stderr
+    diff = cli_env(env_root, "diff", "nightly/night-1", "nightly", "--json")
+    assert json.loads(diff.stdout)["counts"] == {"added": 2, "removed": 1, "changed": 2}  # as in two_nights
+    # gc finds the root as every command does, and a typo is not "nothing to delete"
+    assert cli_env(env_root, "gc", "nightly", "--dry-run", "--json").returncode == 0
+    typo = cli_env(env_root, "gc", "nightlyy", "--dry-run")
+    assert typo.returncode == 2 and "did you mean nightly?" in typo.stderr
+    never = cli_env(env_root, "status", "weekly")
+    assert never.returncode == 2 and "no job weekly" in never.stderr
+
+
+def test_latest_is_no_run_id_a_user_may_choose(tmp_path):
+    from tests.builders import write_job
+
+    spec = write_job(tmp_path / "job", rows=4)
+    done = cli("run", str(spec), "--run-id", "latest")
+    assert done.returncode == 2 and "run id 'latest' names the job's latest run" in done.stderr
+
+
+def cli_env(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, **env},
+    )

@@ -8,14 +8,14 @@ import os
 import signal
 import time
 
-from jobs.cli.target import add_root_arguments, job_and_run, output_root
+from jobs.cli.target import add_root_arguments, named_run
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
     cancel = sub.add_parser("cancel", parents=[common], help="stop a submitted (or local) run")
     cancel.set_defaults(handler=command)
-    cancel.add_argument("run", help="JOB/RUN")
+    cancel.add_argument("run", help="JOB/RUN, JOB/latest or JOB (its latest run)")
     add_root_arguments(cancel)
     cancel.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to stop")
     cancel.add_argument("--json", action="store_true", help="print one JSON object")
@@ -28,8 +28,7 @@ def command(args) -> int:
     from schemas.state import ENDED, RunStateName
     from workers.io import storage_for
 
-    job, run = job_and_run(args.run)
-    root = output_root(args)
+    root, job, run = named_run(args, args.run)
     storage = storage_for(root)
     layout = state.RunLayout(output_uri=root, job=job, run_id=run)
     current = state.read_state(storage, layout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jobs.cli.target import add_root_arguments, job_and_run, output_root
+from jobs.cli.target import add_root_arguments, named_run, output_root
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -17,9 +17,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     runs = sub.add_parser("runs", parents=[common], help="a job's run history")
     runs.add_argument("job", help="job name")
     status = sub.add_parser("status", parents=[common], help="one run's state and progress")
-    status.add_argument("run", help="JOB/RUN")
+    status.add_argument("run", help="JOB/RUN, JOB/latest or JOB (its latest run)")
     logs = sub.add_parser("logs", parents=[common], help="a submitted run's driver output, from Ray")
-    logs.add_argument("run", help="JOB/RUN")
+    logs.add_argument("run", help="JOB/RUN, JOB/latest or JOB (its latest run)")
     for parser, handler in ((jobs, _jobs), (runs, _runs), (status, _status), (logs, _logs)):
         add_root_arguments(parser)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -79,8 +79,8 @@ def _runs(args) -> int:
 def _status(args) -> int:
     from jobs.catalog import run_status
 
-    job, run = job_and_run(args.run)
-    status = run_status(output_root(args), job, run)
+    root, job, run = named_run(args, args.run)
+    status = run_status(root, job, run)
     _tell_pending(args)
     if args.json:
         print(json.dumps(status))
@@ -106,8 +106,7 @@ def _logs(args) -> int:
     from jobs.errors import InputError
     from workers.io import storage_for
 
-    job, run = job_and_run(args.run)
-    root = output_root(args)
+    root, job, run = named_run(args, args.run)
     current = state.read_state(storage_for(root), state.RunLayout(output_uri=root, job=job, run_id=run))
     if current is None or not current.submission_id:
         raise InputError(f"{job}/{run} was not submitted to a cluster: a local run's log is named when it fails")

@@ -11,7 +11,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     gc = sub.add_parser("gc", parents=[common], help="delete a job's files that no committed manifest lists")
     gc.set_defaults(handler=command)
     gc.add_argument("job", help="job name")
-    gc.add_argument("--output-uri", help="the jobs' output root (default: --spec's output.uri)")
+    gc.add_argument(
+        "--output-uri", help="the jobs' output root (default: $PRESSROOM_OUTPUT_URI, or --spec's output.uri)"
+    )
     gc.add_argument(
         "--spec",
         help="the job's spec: its output root, and its publish.iceberg table, whose snapshots "
@@ -36,6 +38,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def command(args) -> int:
     """Run the command; returns the exit code."""
+    from jobs.catalog import check_job
+    from jobs.cli.target import output_root
     from jobs.errors import SpecError
     from jobs.publish import retain_runs
     from jobs.spec import load_spec
@@ -47,9 +51,8 @@ def command(args) -> int:
     spec = load_spec(args.spec, output_uri=args.output_uri) if args.spec else None
     if spec is not None and spec.name != args.job:
         raise SpecError(f"{args.spec} is job {spec.name!r}, not {args.job!r}")
-    output_uri = spec.output.uri if spec is not None else args.output_uri
-    if output_uri is None:
-        raise SpecError("which output root? pass --output-uri URI or --spec SPEC")
+    output_uri = spec.output.uri if spec is not None else output_root(args)  # found as every command finds it
+    check_job(output_uri, args.job)  # a typo is exit 2 naming the close matches, not "nothing to delete"
     storage = storage_for(output_uri)
     retention, held = None, []
     if args.keep_runs is not None or args.keep_days is not None:

@@ -17,7 +17,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         "invalid_structured_output); the rest is copied",
     )
     retry.set_defaults(handler=command)
-    retry.add_argument("target", help="JOB/RUN: the committed run to retry")
+    retry.add_argument("target", help="JOB/RUN, JOB/latest or JOB: the committed run to retry")
     retry.add_argument("--spec", required=True, help="the job's spec (a changed spec regenerates what it changes)")
     retry.add_argument("--output-uri", help="override output.uri")
     retry.add_argument("--run-id", help="the new run's id (default: a new one)")
@@ -28,6 +28,7 @@ def command(args) -> int:
     """Run the retry; returns the exit code."""
     from jobs.cli.run import _run_summary, exit_code, report_run
     from jobs.cli.target import job_and_run
+    from jobs.cli.target import run_id as named_id
     from jobs.errors import SpecError
     from jobs.run import RunOptions, check_run_id, run_job
     from jobs.spec import load_spec
@@ -38,6 +39,7 @@ def command(args) -> int:
     spec = load_spec(args.spec, output_uri=args.output_uri)
     if spec.name != job:
         raise SpecError(f"{args.spec} is job {spec.name!r}, not {job!r}")
+    original = named_id(spec.output.uri, job, original)
     with diverted_console(json_mode=args.json, verbose=args.verbose) as console:
         human = console.err if args.json else console.out
         options = RunOptions(

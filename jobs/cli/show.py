@@ -5,21 +5,41 @@ from __future__ import annotations
 import argparse
 import json
 
+from jobs.cli.target import add_root_arguments
+
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the command's parser to the subcommands."""
     show = sub.add_parser("show", parents=[common], help="summarize a committed run")
     show.set_defaults(handler=command)
-    show.add_argument("target", help="a run directory or its _manifest.json")
+    show.add_argument(
+        "target", help="JOB/RUN, JOB/latest or JOB (under the output root), or a run directory or its _manifest.json"
+    )
+    add_root_arguments(show)
     show.add_argument("--verify", action="store_true", help="re-read every file and check its sha256")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+
+def _run_dir(args) -> str:
+    """The run directory the target names: itself if it is one (a URI, or a path that exists),
+    else JOB/RUN, JOB/latest or JOB under the output root."""
+    from pathlib import Path
+
+    from jobs.cli.target import named_run
+    from jobs.state import RunLayout
+    from workers.io import scheme_of
+
+    if scheme_of(args.target) or Path(args.target).exists():
+        return args.target
+    root, job, run = named_run(args, args.target)
+    return RunLayout(output_uri=root, job=job, run_id=run).run_dir
 
 
 def command(args) -> int:
     """Run the command; returns the exit code."""
     from jobs.state import load_committed, verify_files
 
-    manifest, run_dir = load_committed(args.target)
+    manifest, run_dir = load_committed(_run_dir(args))
     problems = verify_files(manifest, run_dir) if args.verify else []
     if args.json:
         data = manifest.model_dump(mode="json")

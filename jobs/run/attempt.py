@@ -49,7 +49,10 @@ RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 
 
 def check_run_id(run_id: str) -> None:
-    """Raise SpecError unless the whole run id is letters, digits, '.', '_', '-' (at most 128)."""
+    """Raise SpecError unless the whole run id is letters, digits, '.', '_', '-' (at most 128) and
+    not 'latest' (which names the job's latest run everywhere a run is named)."""
+    if run_id == "latest":
+        raise SpecError("run id 'latest' names the job's latest run: choose another (say, tonight's date)")
     if not re.fullmatch(RUN_ID_PATTERN, run_id):
         raise SpecError(
             f"run id {run_id!r}: use letters, digits, '.', '_', '-' (at most 128, starting with a letter or digit)"

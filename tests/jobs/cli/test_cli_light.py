@@ -108,8 +108,8 @@ def test_catalog_commands_import_nothing_heavy_and_show_the_committed_run(tmp_pa
 def test_catalog_commands_need_an_output_root_and_a_job_slash_run(tmp_path):
     env_free = _cli(tmp_path, "status", "nightly/r1")
     assert env_free.returncode == 2 and "which output root?" in env_free.stderr
-    bad = _cli(tmp_path, "status", "nightly", "--output-uri", str(tmp_path))
-    assert bad.returncode == 2 and "name a run as JOB/RUN" in bad.stderr
+    bad = _cli(tmp_path, "status", "nightly/a/b", "--output-uri", str(tmp_path))
+    assert bad.returncode == 2 and "name a run as JOB/RUN, JOB/latest or JOB" in bad.stderr
     missing = _cli(tmp_path, "status", "nightly/r1", "--output-uri", str(tmp_path))
     assert missing.returncode == 2 and "no run nightly/r1" in missing.stderr
 
