@@ -68,6 +68,12 @@ class ShardTotals(RecordModel):
     rows_failed: int = Field(default=0, ge=0, description="Input rows with at least one failed output.")
     outputs: int = Field(default=0, ge=0, description="Output rows: rows_in x sampling.n.")
     outputs_failed: int = Field(default=0, ge=0, description="Output rows carrying an error_code.")
+    outputs_truncated: int = Field(
+        default=0,
+        ge=0,
+        description="Output rows that stopped at sampling.max_tokens (finish_reason length); 0 in runs "
+        "written before it was counted.",
+    )
     input_tokens: int = Field(default=0, ge=0, description="Prompt tokens over all rows.")
     output_tokens: int = Field(default=0, ge=0, description="Generated tokens over all rows.")
 

@@ -10,7 +10,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.manifest import Accuracy, QualityCount, ScoreMean, ScoreSum, ShardRecord, ShardTotals, Workers
-from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS, SAMPLE_INDEX, SCORE_PREFIX, STRUCTURED_PREFIX
+from schemas.rows import (
+    ERROR_CODE,
+    FINISH_REASON,
+    NUM_INPUT_TOKENS,
+    NUM_OUTPUT_TOKENS,
+    SAMPLE_INDEX,
+    SCORE_PREFIX,
+    STRUCTURED_PREFIX,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,9 @@ def shard_totals(table: pa.Table, *, id_column: str) -> tuple[ShardTotals, dict[
         rows_failed=rows_failed,
         outputs=table.num_rows,
         outputs_failed=pc.sum(failed).as_py() or 0,
+        outputs_truncated=pc.sum(pc.equal(table.column(FINISH_REASON), "length")).as_py() or 0
+        if FINISH_REASON in table.column_names
+        else 0,
         input_tokens=pc.sum(firsts.column(NUM_INPUT_TOKENS)).as_py() or 0,  # prompt tokens once per input
         output_tokens=pc.sum(table.column(NUM_OUTPUT_TOKENS)).as_py() or 0,
     )

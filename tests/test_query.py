@@ -33,8 +33,10 @@ def commit_run(
     extra: dict | None = None,
     finished_at: str = "2026-12-01T02:00:00+00:00",
     job: str = JOB,
+    sampling: dict | None = None,
 ):
-    """A committed run of `ids` (two shards), built with the run-state writer itself."""
+    """A committed run of `ids` (two shards), built with the run-state writer itself; every ok row
+    stopped at max_tokens (finish_reason length), as make_manifest's sampling (ignore_eos) asks."""
     storage = storage_for(out)
     layout = RunLayout(output_uri=out, job=job, run_id=run_id)
     table = output_table(ids, errors=errors)
@@ -61,7 +63,12 @@ def commit_run(
     manifest = make_manifest(layout, records, finished_at=finished_at)
     totals, errs, _ = sum_records(records, references={})
     manifest = manifest.model_copy(
-        update={"totals": Totals(**totals, rows_generated=totals["rows_in"]), "errors": errs, "id_column": "id"}
+        update={
+            "totals": Totals(**totals, rows_generated=totals["rows_in"]),
+            "errors": errs,
+            "id_column": "id",
+            "sampling": {**manifest.sampling, **(sampling or {})},
+        }
     )
     commit_manifest(storage, layout, manifest)
     return manifest
@@ -370,3 +377,40 @@ def cli_env(env: dict, *args: str) -> subprocess.CompletedProcess:
         cwd=REPO,
         env={**os.environ, **env},
     )
+
+
+def test_a_run_whose_outputs_stopped_at_max_tokens_says_so_everywhere_it_is_shown(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jobs.ui import create_app
+
+    out = str(tmp_path / "out")
+    ids = [f"r{i:04d}" for i in range(8)]
+    commit_run(out, "cut", ids, errors={"r0003": "engine_error"}, sampling={"ignore_eos": False})
+    warning = "100% of outputs (7 of 7) stopped at max_tokens 8 (finish_reason length)"  # 8 rows, one failed
+    root = ["--output-uri", out]
+    for args in (("show", "nightly/cut"), ("status", "nightly/cut"), ("status", "nightly/cut", "--json")):
+        done = cli(*args, *root)
+        assert done.returncode == 0 and f"warning: {warning}" in done.stderr, (args, done.stderr)
+    assert json.loads(cli("status", "nightly", "--json", *root).stdout)["warnings"][0].startswith(warning)
+    client = TestClient(create_app(out), base_url="http://127.0.0.1")
+    page = client.get("/jobs/nightly/runs/cut")
+    assert page.status_code == 200 and warning in page.text and 'data-total="outputs_truncated">7<' in page.text
+    only_cut = client.get("/jobs/nightly/runs/cut", params={"finish_reason": "length"})
+    assert '<span id="matching">7</span>' in only_cut.text  # the viewer filters by finish reason
+    complete = client.get("/jobs/nightly/runs/cut", params={"finish_reason": "stop"})
+    assert '<span id="matching">0</span>' in complete.text
+    # `run` prints the same line on stderr and lists it in its JSON summary's warnings.
+    from types import SimpleNamespace
+
+    from jobs.cli.run import _run_summary
+    from jobs.state import read_manifest
+
+    layout = RunLayout(output_uri=out, job=JOB, run_id="cut")
+    finished = SimpleNamespace(
+        manifest=read_manifest(storage_for(out), layout), manifest_uri=layout.manifest, written=True, published=[]
+    )
+    assert _run_summary(finished)["warnings"][0].startswith(warning)
+    # A run that asked for every row to run to max_tokens (ignore_eos) is not warned about.
+    commit_run(out, "asked", ids)
+    assert "warning" not in cli("show", "nightly/asked", *root).stderr

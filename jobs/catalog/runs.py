@@ -15,6 +15,7 @@ from datetime import datetime
 from jobs import state
 from jobs.cluster import TERMINAL, ray_job_status
 from jobs.errors import InputError, not_found
+from jobs.quality import truncation_warning
 from jobs.version import code_version
 from schemas.manifest import Manifest, RunPlan
 from schemas.names import is_job_name, is_run_id
@@ -192,6 +193,7 @@ def run_status(output_uri: str, job: str, run_id: str) -> dict:
         "ray_job_status": None,
         "code_version": current.code_version if current else None,
         "client_version": code_version(),
+        "warnings": [w for w in [manifest and truncation_warning(manifest)] if w],
     }
     status["version_mismatch"] = bool(status["code_version"]) and status["code_version"] != status["client_version"]
     status.update(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from jobs.cli.target import add_root_arguments, named_run, output_root
 
@@ -82,6 +83,8 @@ def _status(args) -> int:
     root, job, run = named_run(args, args.run)
     status = run_status(root, job, run)
     _tell_pending(args)
+    for warning in status["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(status))
         return 0

@@ -133,6 +133,8 @@ def report_run(result, summary: dict, *, json_mode: bool, console) -> None:
         print(json.dumps(summary), file=console.out, flush=True)
     else:
         _print_run(summary, file=console.out)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=console.err, flush=True)
 
 
 def exit_code(result) -> int:
@@ -181,6 +183,7 @@ def _run_summary(result) -> dict:
     manifest = result.manifest
     generate_seconds = manifest.timings.get("generate", 0.0)
     rate = manifest.totals.output_tokens / generate_seconds if generate_seconds > 0 else None
+    from jobs.quality import truncation_warning
     from jobs.state import DATA_DIR, run_dir_of
     from workers.io import join
 
@@ -197,6 +200,7 @@ def _run_summary(result) -> dict:
         "errors": manifest.errors,
         "scores": {m: s.model_dump() for m, s in manifest.scores.items()},
         "rejected_because": manifest.rejected_because,
+        "warnings": [w for w in [truncation_warning(manifest)] if w],
         "output_tokens_per_second": round(rate, 1) if rate else None,
         "timings": manifest.timings,
         "published": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from jobs.cli.target import add_root_arguments
 
@@ -37,9 +38,13 @@ def _run_dir(args) -> str:
 
 def command(args) -> int:
     """Run the command; returns the exit code."""
+    from jobs.quality import truncation_warning
     from jobs.state import load_committed, verify_files
 
     manifest, run_dir = load_committed(_run_dir(args))
+    warning = truncation_warning(manifest)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     problems = verify_files(manifest, run_dir) if args.verify else []
     if args.json:
         data = manifest.model_dump(mode="json")

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from jobs.errors import InputError
+from jobs.quality import truncation_warning
 from jobs.query import load_committed_runs, run_row
 from jobs.ui.chart import night_chart
 from jobs.ui.images import image_for
@@ -103,6 +104,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
                 "prompts": prompts(run, rows.rows),
                 "latest": committed.latest.get(job),
                 "params": _params(request),
+                "truncation": truncation_warning(run.manifest),
             },
         )
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from jobs.query import CommittedRun, load_committed_runs, register_views
 from jobs.ui.inputs import input_rows
-from schemas.rows import ERROR_CODE, PROMPT, SAMPLE_INDEX, SCORE_PREFIX, TEXT
+from schemas.rows import ERROR_CODE, FINISH_REASON, PROMPT, SAMPLE_INDEX, SCORE_PREFIX, TEXT
 from workers.io import storage_for
 
 PAGE_SIZE = 50
@@ -30,6 +30,7 @@ class RowQuery:
     """A page of a run's rows: filters by error code, score range and text, then the page."""
 
     error_code: str | None = None  # a code, "ok" (no error) or None (every row)
+    finish_reason: str | None = None  # "stop", "length" (cut at max_tokens), or None (every row)
     metric: str | None = None
     min_score: float | None = None
     max_score: float | None = None
@@ -42,6 +43,7 @@ class RowFilters(BaseModel):
     """The run page's query parameters, as its filter form sends them (an empty field is unset)."""
 
     error_code: str | None = None
+    finish_reason: str | None = None
     metric: str | None = None
     min_score: str | None = None
     max_score: str | None = None
@@ -51,6 +53,7 @@ class RowFilters(BaseModel):
     def query(self, *, size: int) -> RowQuery:
         return RowQuery(
             error_code=self.error_code or None,
+            finish_reason=self.finish_reason or None,
             metric=self.metric or None,
             min_score=_number(self.min_score),
             max_score=_number(self.max_score),
@@ -113,6 +116,9 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
     elif query.error_code:
         where.append(f"{ERROR_CODE} = ?")
         params.append(query.error_code)
+    if query.finish_reason:
+        where.append(f"{FINISH_REASON} = ?")
+        params.append(query.finish_reason)
     if query.metric and f"{SCORE_PREFIX}{query.metric}" in scores:
         column = _identifier(f"{SCORE_PREFIX}{query.metric}")
         if query.min_score is not None:

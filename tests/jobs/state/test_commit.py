@@ -82,6 +82,7 @@ def test_write_shard_writes_data_then_record(layout):
         "rows_failed": 1,
         "outputs": 4,
         "outputs_failed": 1,
+        "outputs_truncated": 3,  # every ok row of output_table stopped at max_tokens
         "input_tokens": 20 + 21 + 23,
         "output_tokens": 24,
     }
@@ -136,6 +137,7 @@ def test_sum_totals(layout):
         "rows_failed": 3,
         "outputs": 7,
         "outputs_failed": 3,
+        "outputs_truncated": 4,
         "input_tokens": 20 + 22 + 20 + 22,
         "output_tokens": 32,
     }
