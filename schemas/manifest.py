@@ -22,7 +22,8 @@ def _on_0_1(scores: dict, key: str) -> dict:
     for metric, value in scores.items():
         value = value.model_dump() if isinstance(value, BaseModel) else dict(value)
         if metric in PERCENT_METRICS and isinstance(value.get(key), int | float):
-            value[key] = round(value[key] / 100, 6)
+            # means were stored to 4 places of 0..100: 6 places of 0..1 keep exactly them
+            value[key] = round(value[key] / 100, 6) if key == "mean" else value[key] / 100
         converted[metric] = value
     return converted
 

@@ -95,3 +95,20 @@ def test_the_cli_shows_the_released_records(root):
     assert [r["state"] for r in cli("runs", JOB)["runs"]] == ["succeeded", "succeeded"]
     assert cli("status", f"{JOB}/{SECOND}")["rows"] == 6
     assert [c["run_state"] for c in cli("schedule", "list", JOB)["claims"]] == ["succeeded"]
+
+
+def test_the_released_runs_chrf_reads_on_0_to_1_like_tonights(root):
+    """0.1 stored chrF on sacrebleu's 0..100 (its manifest says mean 3.3445; a data file holds
+    2.525...): read now, every place shows it divided by 100, so nights compare."""
+    storage, job = LocalStorage(), JobLayout(output_uri=root, job=JOB)
+    manifest, _ = load_committed(job.run(FIRST).run_dir)
+    assert manifest.scores["chrf"].mean == 0.033445 and manifest.scores["rouge_l"].mean == 0.0
+    assert manifest.percent_score_columns == ("score_chrf",)
+    records = read_shard_records(storage, job.run(FIRST))
+    assert records[0].scores["chrf"].total == pytest.approx(0.11354176)  # 11.354... / 100
+    first = (
+        connect(root)
+        .sql(f"SELECT score_chrf FROM outputs WHERE run_id = '{FIRST}' ORDER BY row_id, sample_index")
+        .fetchall()
+    )
+    assert first[0][0] == pytest.approx(0.02525252525) and max(v for (v,) in first) < 1
