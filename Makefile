@@ -8,7 +8,7 @@ STAMP := $(VENV)/.pressroom-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test model browser clean-outputs
+.PHONY: setup demo test docs model browser clean-outputs
 
 setup: $(STAMP) model browser
 
@@ -43,6 +43,11 @@ browser:
 
 demo: setup
 	$(BIN)/pressroom run examples/nightly_summaries.yaml
+	@echo "pressroom is in .venv/bin: run '. .venv/bin/activate' to put it on your PATH in this shell"
+
+# The docs site (mkdocs.yml, docs/), served with live reload at http://127.0.0.1:8000.
+docs: setup
+	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs serve
 
 # Tests that load no model engine run on two workers (pytest-xdist, one file per worker at a time);
 # those that load one (marked `slow`) run one at a time: two engines on two cores oversubscribe them.

@@ -22,6 +22,21 @@ import pyarrow.compute as pc
 
 from schemas.rows import ERROR_CODE, NUM_INPUT_TOKENS, NUM_OUTPUT_TOKENS
 
+# name, kind, meaning: the one list the instruments below and the docs' metrics page read.
+METRICS = (
+    ("pressroom_output_rows_total", "counter", "Output rows the engines returned (error rows included), by job."),
+    ("pressroom_input_tokens_total", "counter", "Prompt tokens of those rows, by job."),
+    ("pressroom_output_tokens_total", "counter", "Tokens the engines generated, by job."),
+    ("pressroom_errors_total", "counter", "Output rows with an error, by job and error code."),
+    ("pressroom_batch_seconds", "histogram", "Seconds per batch in an engine, by job."),
+    (
+        "pressroom_engine_busy_fraction",
+        "gauge",
+        "Share of an actor's time since its engine loaded spent generating, by job.",
+    ),
+    ("pressroom_queue_rows", "gauge", "The driver's input rows of the run not yet written (its backlog), by job."),
+)
+MEANING = {name: text for name, _, text in METRICS}
 BATCH_BOUNDARIES = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
 
@@ -46,26 +61,26 @@ class EngineMetrics:
 
         tags = {"job": job}
         self._rows = Counter(
-            "pressroom_output_rows_total", description="Output rows the engines returned.", tag_keys=("job",)
+            "pressroom_output_rows_total", description=MEANING["pressroom_output_rows_total"], tag_keys=("job",)
         )
         self._input = Counter(
-            "pressroom_input_tokens_total", description="Prompt tokens of the output rows.", tag_keys=("job",)
+            "pressroom_input_tokens_total", description=MEANING["pressroom_input_tokens_total"], tag_keys=("job",)
         )
         self._output = Counter(
-            "pressroom_output_tokens_total", description="Tokens the engines generated.", tag_keys=("job",)
+            "pressroom_output_tokens_total", description=MEANING["pressroom_output_tokens_total"], tag_keys=("job",)
         )
         self._errors = Counter(
-            "pressroom_errors_total", description="Output rows with an error, by code.", tag_keys=("job", "code")
+            "pressroom_errors_total", description=MEANING["pressroom_errors_total"], tag_keys=("job", "code")
         )
         self._seconds = Histogram(
             "pressroom_batch_seconds",
-            description="Seconds per batch in an engine.",
+            description=MEANING["pressroom_batch_seconds"],
             boundaries=BATCH_BOUNDARIES,
             tag_keys=("job",),
         )
         self._busy_gauge = Gauge(
             "pressroom_engine_busy_fraction",
-            description="Share of the actor's time since its engine loaded spent generating.",
+            description=MEANING["pressroom_engine_busy_fraction"],
             tag_keys=("job",),
         )
         for metric in (self._rows, self._input, self._output, self._errors, self._seconds, self._busy_gauge):
@@ -97,9 +112,7 @@ class QueueMetric:
         if _ray_up() and job:
             from ray.util.metrics import Gauge
 
-            self._gauge = Gauge(
-                "pressroom_queue_rows", description="Input rows of the run not yet written.", tag_keys=("job",)
-            )
+            self._gauge = Gauge("pressroom_queue_rows", description=MEANING["pressroom_queue_rows"], tag_keys=("job",))
             self._gauge.set_default_tags({"job": job})
 
     def set(self, rows: int) -> None:
