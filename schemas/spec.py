@@ -400,7 +400,7 @@ class JobSpec(SpecModel):
     output: OutputSpec
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     notify: NotifySpec | None = Field(default=None, description="A webhook for the run's end.")
-    schedule: ScheduleSpec | None = Field(default=None, description="A cron schedule for `pressroom scheduler`.")
+    schedule: ScheduleSpec | None = Field(default=None, description="A cron schedule for `pressroom schedule serve`.")
     mode: Literal["full", "incremental"] = Field(
         default="full",
         description="incremental: copy every row of the job's latest run whose id is still in the "

@@ -132,6 +132,8 @@ def test_submit_and_wait_then_status_runs_and_logs(ray_head, tiny_model, tmp_pat
     assert [(r["run_id"], r["state"], r["rows"]) for r in runs] == [("n1", "succeeded", 24)]
     logs = cli("logs", "tiny-summaries/n1", *root, env=env)
     assert logs.returncode == 0 and '"run_id": "n1"' in logs.stdout  # the driver's --json line, via Ray
+    followed = cli("logs", "tiny-summaries", *root, "--follow", env=env, timeout=60)  # JOB: its latest run
+    assert followed.returncode == 0 and '"run_id": "n1"' in followed.stdout  # from the start, to the end
     again = cli("submit", str(spec), "--address", ray_head.url, "--run-id", "n1", "--json", env=env)
     assert again.returncode == 0 and json.loads(again.stdout)["already_committed"] is True  # nothing resubmitted
 
@@ -286,7 +288,8 @@ def test_a_scheduled_slot_goes_through_the_head_to_a_committed_run(ray_head, tin
     now_file = tmp_path / "now"
     now_file.write_text("2026-12-01T01:00:05+00:00")  # 02:00:05 in Berlin
     tick = cli(
-        "scheduler",
+        "schedule",
+        "serve",
         "--specs",
         str(specs),
         "--address",

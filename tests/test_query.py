@@ -414,3 +414,14 @@ def test_a_run_whose_outputs_stopped_at_max_tokens_says_so_everywhere_it_is_show
     # A run that asked for every row to run to max_tokens (ignore_eos) is not warned about.
     commit_run(out, "asked", ids)
     assert "warning" not in cli("show", "nightly/asked", *root).stderr
+
+
+def test_query_takes_json_like_every_command(tmp_path):
+    out = str(tmp_path / "out")
+    two_nights(out)
+    sql = "SELECT id, text FROM latest ORDER BY id LIMIT 2"
+    as_json = cli("query", sql, "--output-uri", out, "--json")
+    assert as_json.returncode == 0 and json.loads(as_json.stdout) == [
+        {"id": "r0001", "text": "Summary of r0001."},
+        {"id": "r0002", "text": "A rewritten summary."},  # night 2 edited it
+    ]

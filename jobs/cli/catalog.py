@@ -21,6 +21,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     status.add_argument("run", help="JOB/RUN, JOB/latest or JOB (its latest run)")
     logs = sub.add_parser("logs", parents=[common], help="a submitted run's driver output, from Ray")
     logs.add_argument("run", help="JOB/RUN, JOB/latest or JOB (its latest run)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing the output until the run ends")
     for parser, handler in ((jobs, _jobs), (runs, _runs), (status, _status), (logs, _logs)):
         add_root_arguments(parser)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -105,14 +106,19 @@ def _status(args) -> int:
 
 def _logs(args) -> int:
     from jobs import state
-    from jobs.cluster import ray_job_logs
-    from jobs.errors import InputError
+    from jobs.cluster import follow_ray_job_logs, ray_job_logs
+    from jobs.errors import InputError, SpecError
     from workers.io import storage_for
 
     root, job, run = named_run(args, args.run)
     current = state.read_state(storage_for(root), state.RunLayout(output_uri=root, job=job, run_id=run))
     if current is None or not current.submission_id:
         raise InputError(f"{job}/{run} was not submitted to a cluster: a local run's log is named when it fails")
+    if args.follow:
+        if args.json:
+            raise SpecError("logs --follow streams text: it takes no --json")
+        follow_ray_job_logs(current.cluster, current.submission_id, lambda chunk: print(chunk, end="", flush=True))
+        return 0
     text = ray_job_logs(current.cluster, current.submission_id)
     print(
         json.dumps({"job": job, "run_id": run, "state": str(current.state), "logs": text}) if args.json else text,

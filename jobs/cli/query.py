@@ -31,6 +31,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         default="table",
         help="table (for people), csv, json (one array of row objects), parquet (needs --out)",
     )
+    query.add_argument("--json", action="store_true", help="the same as --format json: one JSON array of row objects")
     query.add_argument("--out", help="write the result to this file instead of stdout")
     diff = sub.add_parser("diff", parents=[common], help="rows added, removed and changed between two runs")
     diff.set_defaults(handler=diff_command)
@@ -48,6 +49,8 @@ def command(args) -> int:
     from jobs.errors import SpecError
     from jobs.query import connect
 
+    if args.json:
+        args.format = "json"
     if args.format == "parquet" and not args.out:
         raise SpecError("--format parquet needs --out FILE")
     con = connect(output_root(args), job=args.job)

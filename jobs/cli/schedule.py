@@ -1,4 +1,5 @@
-"""`pressroom scheduler` and `pressroom schedule list|pause|resume|trigger JOB`."""
+"""`pressroom schedule serve` (the daemon; `pressroom scheduler` is its old spelling) and
+`pressroom schedule list|pause|resume|trigger JOB`."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ from jobs.cli.target import add_root_arguments, output_root
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
     """Add the scheduler and the schedule commands."""
-    scheduler = sub.add_parser("scheduler", parents=[common], help="submit every due cron slot, exactly once")
-    scheduler.set_defaults(handler=_scheduler)
-    scheduler.add_argument("--specs", required=True, help="directory of job specs (re-read every tick)")
-    scheduler.add_argument("--address", help="the job server's URL http://HOST:PORT (default: $RAY_ADDRESS)")
-    scheduler.add_argument("--poll", type=float, default=30.0, help="seconds between ticks")
-    scheduler.add_argument("--once", action="store_true", help="one tick, then exit")
-    scheduler.add_argument("--dry-run", action="store_true", help="claim and log slots, submit nothing")
-    scheduler.add_argument("--now-file", help=argparse.SUPPRESS)  # tests: a file holding the current ISO time
-    schedule = sub.add_parser("schedule", parents=[common], help="a job's schedule: list, pause, resume, trigger")
+    scheduler = sub.add_parser("scheduler", parents=[common], help="the old spelling of `schedule serve`")
+    scheduler.set_defaults(handler=_old_spelling)
+    _daemon_arguments(scheduler)
+    schedule = sub.add_parser(
+        "schedule", parents=[common], help="a job's schedule: list, pause, resume, trigger; serve"
+    )
     actions = schedule.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser("serve", parents=[common], help="the daemon: submit every due cron slot, exactly once")
+    serve.set_defaults(handler=_scheduler)
+    _daemon_arguments(serve)
     for name, handler, text in (
         ("list", _list, "the job's slot claims and next slot"),
         ("pause", _pause, "stop submitting the job's slots"),
@@ -39,6 +40,20 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         if name == "trigger":
             action.add_argument("--address", help="the job server's URL (default: $RAY_ADDRESS)")
             action.add_argument("--dry-run", action="store_true", help="claim the slot, submit nothing")
+
+
+def _daemon_arguments(parser) -> None:
+    parser.add_argument("--specs", required=True, help="directory of job specs (re-read every tick)")
+    parser.add_argument("--address", help="the job server's URL http://HOST:PORT (default: $RAY_ADDRESS)")
+    parser.add_argument("--poll", type=float, default=30.0, help="seconds between ticks")
+    parser.add_argument("--once", action="store_true", help="one tick, then exit")
+    parser.add_argument("--dry-run", action="store_true", help="claim and log slots, submit nothing")
+    parser.add_argument("--now-file", help=argparse.SUPPRESS)  # tests: a file holding the current ISO time
+
+
+def _old_spelling(args) -> int:
+    print("note: `pressroom scheduler` is now `pressroom schedule serve` (same options)", file=sys.stderr)
+    return _scheduler(args)
 
 
 def _clock(now_file: str | None):

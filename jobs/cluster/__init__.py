@@ -2,6 +2,7 @@
 
 from jobs.cluster.client import (
     TERMINAL,
+    follow_ray_job_logs,
     is_loopback,
     is_loopback_host,
     job_server,
@@ -16,6 +17,7 @@ from jobs.cluster.submit import Submission, submit_run
 
 __all__ = [
     "TERMINAL",
+    "follow_ray_job_logs",
     "is_loopback",
     "is_loopback_host",
     "job_server",

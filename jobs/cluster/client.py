@@ -156,3 +156,15 @@ def stop_ray_job(url: str, submission: str) -> bool:
 def ray_job_logs(url: str, submission: str) -> str:
     """The driver's output as Ray kept it."""
     return _client(url).get_job_logs(submission)
+
+
+def follow_ray_job_logs(url: str, submission: str, write) -> None:
+    """Write the driver's output as it comes, from the start, until the Ray job ends (Ray's own
+    log tail over its job server's websocket)."""
+    import asyncio
+
+    async def tail() -> None:
+        async for chunk in _client(url).tail_job_logs(submission):
+            write(chunk)
+
+    asyncio.run(tail())

@@ -260,13 +260,14 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
     now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     now_file.write_text(now.isoformat())
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
+    spellings = [["schedule", "serve"], ["scheduler"]]  # the daemon's name, and its old spelling
     schedulers = [
         spawn_logged(
             [
                 sys.executable,
                 "-m",
                 "jobs.cli",
-                "scheduler",
+                *spelling,
                 "--specs",
                 str(specs),
                 "--poll",
@@ -279,7 +280,7 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
             cwd=REPO,
             start_new_session=True,
         )
-        for log in logs
+        for log, spelling in zip(logs, spellings, strict=True)
     ]
     try:
         slots = []
@@ -302,6 +303,7 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
     assert codes == [0, 0] and all(log.read_text().rstrip().endswith("stopped") for log in logs)
+    assert "`pressroom scheduler` is now `pressroom schedule serve`" in logs[1].read_text()
     assert _claims(out) == [(slot, "submitted") for slot in slots]
     lines = [line for log in logs for line in log.read_text().splitlines() if ": submitted run " in line]
     assert sorted(line.split(" slot ")[1].split(":")[0] for line in lines) == slots  # each slot once, in all
