@@ -40,7 +40,8 @@ def _input_files(storage: Storage, uri: str) -> list[str]:
             raise InputError(f"input directory {uri} holds no .parquet files")
         return files
     if not storage.exists(uri):
-        raise InputError(f"input file not found: {uri}")
+        hint = "" if "://" in uri else " (a relative input.uri resolves against the spec file's folder)"
+        raise InputError(f"input file not found: {uri}{hint}")
     return [uri]
 
 

@@ -112,5 +112,7 @@ def check_model_source(source: str) -> str | None:
             None if (Path(source) / "config.json").exists() else f"{source} is not a model directory (no config.json)"
         )
     if source.startswith(("/", ".")):
-        return f"model directory {source} does not exist"
+        return (
+            f"model directory {source} does not exist (a relative model.source resolves against the spec file's folder)"
+        )
     return None  # a hub id: checked when the run resolves it

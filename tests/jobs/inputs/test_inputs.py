@@ -57,7 +57,9 @@ def test_inspect_directory_reads_parquet_files_in_sorted_order(tmp_path):
 
 def test_missing_input_file(tmp_path):
     path = tmp_path / "missing.parquet"
-    assert _input_error(_spec(path)) == f"input file not found: {path}"
+    assert _input_error(_spec(path)) == (
+        f"input file not found: {path} (a relative input.uri resolves against the spec file's folder)"
+    )
 
 
 def test_directory_without_parquet_files(tmp_path):
