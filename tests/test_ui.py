@@ -396,3 +396,23 @@ def test_the_viewer_serves_only_the_hosts_it_was_started_for(tmp_path):
     app = create_app(out, hosts=("viewer.internal",))
     assert TestClient(app, base_url="http://viewer.internal:8765").get("/").status_code == 200
     assert TestClient(app, base_url="http://other.internal:8765").get("/").status_code == 400
+
+
+def test_a_jobs_first_run_offers_no_compare_and_its_chart_has_axes_and_a_date(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jobs.query import connect
+    from jobs.ui import create_app
+    from tests.builders import JOB, committed_run
+
+    out = tmp_path / "out"
+    _, manifest = committed_run(out)
+    client = TestClient(create_app(str(out)), base_url="http://127.0.0.1")
+    run_page = client.get(f"/jobs/{JOB}/runs/{manifest.run_id}").text
+    assert "/compare?b=" not in run_page and "nothing earlier to compare with" in run_page
+    job_page = client.get(f"/jobs/{JOB}").text
+    assert job_page.count('class="axis"') == 2 and ">2024-06-01</text>" in job_page  # its night's date
+    bar_width = float(job_page.split('class="bar"')[1].split('width="')[1].split('"')[0])
+    assert bar_width <= 48  # one night is a bar, not a block across the chart
+    columns = [c[0] for c in connect(str(out)).sql("DESCRIBE runs").fetchall()]
+    assert "state" in columns and "status" not in columns  # one word for a run's state

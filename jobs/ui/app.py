@@ -105,6 +105,11 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
                 "latest": committed.latest.get(job),
                 "params": _params(request),
                 "truncation": truncation_warning(run.manifest),
+                "has_earlier": any(
+                    (r.manifest.finished_at, r.run_id) < (run.manifest.finished_at, run.run_id)
+                    and r.manifest.state == RunStateName.SUCCEEDED
+                    for r in committed.runs
+                ),
             },
         )
 
