@@ -91,3 +91,17 @@ def test_getting_started_runs_as_written(tmp_path):
     assert "3 reused, 1 generated" in done.stdout
     assert "first-summaries: night-1 -> night-2: 1 added, 0 removed, 0 changed" in done.stdout
     assert "next slot" in done.stdout  # schedule list read the spec's cron
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_the_example_spec_on_the_first_page_validates_as_copied(page, tmp_path):
+    """Copied next to the example data (as `data/`), the first page's spec passes `validate`."""
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / page).read_text(), re.S).group(1)
+    (tmp_path / "data").symlink_to(ROOT / "examples" / "data")
+    spec = tmp_path / "job.yaml"
+    spec.write_text(block)
+    done = subprocess.run(
+        [str(BIN / "pressroom"), "validate", str(spec)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: job nightly-summaries: 200 rows")
