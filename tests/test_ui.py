@@ -416,3 +416,30 @@ def test_a_jobs_first_run_offers_no_compare_and_its_chart_has_axes_and_a_date(tm
     assert bar_width <= 48  # one night is a bar, not a block across the chart
     columns = [c[0] for c in connect(str(out)).sql("DESCRIBE runs").fetchall()]
     assert "state" in columns and "status" not in columns  # one word for a run's state
+
+
+def test_a_page_view_reads_only_the_manifests_that_changed(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from jobs.ui import create_app
+    from tests.builders import JOB, committed_run
+    from workers.io import LocalStorage
+
+    out = tmp_path / "out"
+    for night in range(1, 6):
+        committed_run(out, run_id=f"night-{night}", finished_at=f"2024-06-0{night}T02:03:04+00:00")
+    reads: list[str] = []
+    real = LocalStorage.read_bytes
+    monkeypatch.setattr(LocalStorage, "read_bytes", lambda self, uri: reads.append(uri) or real(self, uri))
+    client = TestClient(create_app(str(out)), base_url="http://127.0.0.1")
+
+    def manifests_read(path: str) -> int:
+        reads.clear()
+        assert client.get(path).status_code == 200
+        return sum(uri.endswith("_manifest.json") for uri in reads)
+
+    assert manifests_read("/") == 5  # the first view reads each run once
+    for path in ("/", f"/jobs/{JOB}", f"/jobs/{JOB}/runs/night-3"):
+        assert manifests_read(path) == 0, path  # then only the listing and the latest pointer
+    committed_run(out, run_id="night-6", finished_at="2024-06-06T02:03:04+00:00")
+    assert manifests_read(f"/jobs/{JOB}") == 1  # tonight's, and no other

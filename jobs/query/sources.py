@@ -66,7 +66,9 @@ def job_names(storage: Storage, output_uri: str) -> list[str]:
     return sorted(names)
 
 
-def load_committed_runs(output_uri: str, *, job: str | None = None) -> CommittedRuns:
+def load_committed_runs(
+    output_uri: str, *, job: str | None = None, cache: state.RecordCache | None = None
+) -> CommittedRuns:
     """Every committed run under the root (or of `job`), oldest commit first within a job. What
     cannot be read is skipped and listed in `unreadable`; a `job` the root does not hold is an
     InputError naming the close matches (a typo must not read as a job with no rows)."""
@@ -77,7 +79,7 @@ def load_committed_runs(output_uri: str, *, job: str | None = None) -> Committed
     unreadable: list[state.Unreadable] = []
     for name in jobs:
         layout = state.JobLayout(output_uri=output_uri, job=name)
-        for manifest in state.committed_manifests(storage, layout, skipped=unreadable):
+        for manifest in state.committed_manifests(storage, layout, skipped=unreadable, cache=cache):
             runs.append(
                 CommittedRun(
                     job=name, run_id=manifest.run_id, manifest=manifest, run_dir=layout.run(manifest.run_id).run_dir

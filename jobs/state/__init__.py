@@ -50,6 +50,7 @@ from jobs.state.paths import (
 )
 from jobs.state.probe import check_conditional_writes
 from jobs.state.read import (
+    RecordCache,
     Unreadable,
     check_identity,
     committed_manifests,
@@ -70,7 +71,7 @@ from jobs.state.run_state import observe, read_state, record_state, take_pending
 
 __all__ = [
     "DATA_DIR", "LEASE_NAME", "MANIFEST_NAME", "PLAN_NAME", "PROBE_DIR", "PUBLISHED_NAME", "STATE_NAME",
-    "CommitResult", "GcReport", "JobLayout", "RetentionReport", "RunLayout", "RunLease", "Unreadable",
+    "CommitResult", "GcReport", "JobLayout", "RecordCache", "RetentionReport", "RunLayout", "RunLease", "Unreadable",
     "apply_retention", "check_conditional_writes", "check_identity", "claim_run_plan", "claim_slot",
     "collect_garbage", "commit_manifest", "committed_manifests", "describe", "holder_gone", "holder_running_here",
     "is_live", "is_paused", "lease_ttl", "load_committed", "move_latest", "name_unreadable", "observe",

@@ -123,6 +123,27 @@ def read_shard_records(storage: Storage, layout: RunLayout) -> dict[int, ShardRe
     return records
 
 
+class RecordCache:
+    """Records read before, by URI and the listing's identity of the object (its ETag, or mtime and
+    size): a reader that lists again re-reads only what changed. Records are immutable once written
+    (a manifest is never rewritten), so a hit is the same record; an entry not listed any more is
+    dropped at the next listing of its folder."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[str, object]] = {}
+
+    def get(self, uri: str, identity: str):
+        hit = self._records.get(uri)
+        return hit[1] if hit is not None and hit[0] == identity else None
+
+    def put(self, uri: str, identity: str, record) -> None:
+        self._records[uri] = (identity, record)
+
+    def keep_only(self, prefix: str, listed: set[str]) -> None:
+        for uri in [u for u in self._records if u.startswith(prefix) and u not in listed]:
+            del self._records[uri]
+
+
 def _listed(
     storage: Storage,
     job: JobLayout,
@@ -131,10 +152,15 @@ def _listed(
     skipped: list[Unreadable] | None,
     *,
     where: Callable[[str, set[str]], bool] | None = None,
+    cache: RecordCache | None = None,
 ) -> list[Record]:
     """Every run's `name` record under the job (of the runs `where` accepts, given the run id and
-    the listing), validated; what cannot be read is skipped and named."""
-    names = set(storage.list_files(job.runs_dir))
+    the listing), validated; what cannot be read is skipped and named. With a `cache`, a record
+    whose object is unchanged since it was last read is not read again."""
+    listing = {info.uri: info.identity for info in storage.list_objects(job.runs_dir)}
+    names = set(listing)
+    if cache is not None:
+        cache.keep_only(job.runs_dir + "/", names)
     found, bad = [], []
     for uri in sorted(names):
         run_id = job.run_id_of(uri)
@@ -143,11 +169,15 @@ def _listed(
         if not is_run_id(run_id):
             bad.append(Unreadable(uri, f"{uri}: the folder {run_id!r} is not a run id"))
             continue
-        try:
-            record = read_run_record(storage, uri, model, job.run(run_id))
-        except InputError as exc:
-            bad.append(Unreadable(uri, str(exc)))
-            continue
+        record = cache.get(uri, listing[uri]) if cache is not None else None
+        if record is None:
+            try:
+                record = read_run_record(storage, uri, model, job.run(run_id))
+            except InputError as exc:
+                bad.append(Unreadable(uri, str(exc)))
+                continue
+            if record is not None and cache is not None:
+                cache.put(uri, listing[uri], record)
         if record is not None:  # None: deleted since the listing
             found.append(record)
     if skipped is None:
@@ -170,11 +200,18 @@ def uncommitted_runs(storage: Storage, job: JobLayout, *, skipped: list[Unreadab
     return sorted(plans, key=lambda p: (p.created_at, p.run_id))
 
 
-def committed_manifests(storage: Storage, job: JobLayout, *, skipped: list[Unreadable] | None = None) -> list[Manifest]:
+def committed_manifests(
+    storage: Storage,
+    job: JobLayout,
+    *,
+    skipped: list[Unreadable] | None = None,
+    cache: RecordCache | None = None,
+) -> list[Manifest]:
     """Manifests of the job's committed runs, oldest commit first. A manifest that cannot be read
     (invalid, a newer format, copied from another run) is skipped and named: given `skipped`, it
-    is added there; otherwise named once on stderr."""
-    manifests = _listed(storage, job, MANIFEST_NAME, Manifest, skipped)
+    is added there; otherwise named once on stderr. A long-lived reader (the viewer) passes a
+    `cache`: a page then costs one listing and the reads of what changed."""
+    manifests = _listed(storage, job, MANIFEST_NAME, Manifest, skipped, cache=cache)
     return sorted(manifests, key=lambda m: (m.finished_at, m.run_id))
 
 

@@ -19,6 +19,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from jobs.errors import InputError
 from jobs.quality import truncation_warning
 from jobs.query import load_committed_runs, run_row
+from jobs.state import RecordCache
 from jobs.ui.chart import night_chart
 from jobs.ui.images import image_for
 from jobs.ui.rows import PAGE_SIZE, RowFilters, age, connection, diff_pieces, prompts, rows_page
@@ -43,6 +44,9 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(output_uri=output_uri, with_params=with_params)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # Manifests read once and kept by their listing's ETag: a page costs one listing per job and
+    # the reads of what changed since the last page, not a read of every manifest under the root.
+    cache = RecordCache()
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -58,7 +62,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
 
     @app.get("/", response_class=HTMLResponse)
     def jobs(request: Request):
-        committed = load_committed_runs(output_uri)
+        committed = load_committed_runs(output_uri, cache=cache)
         by_job = defaultdict(list)
         for run in committed.runs:
             by_job[run.job].append(run_row(run))
@@ -72,7 +76,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
 
     @app.get("/jobs/{job}", response_class=HTMLResponse)
     def job_history(request: Request, job: str):
-        committed = load_committed_runs(output_uri, job=job)
+        committed = load_committed_runs(output_uri, job=job, cache=cache)
         runs = sorted((run_row(r) for r in committed.runs), key=lambda r: (r["finished_at"], r["run_id"]))
         if not runs:
             raise InputError(f"job {job} has no committed run under {output_uri}")
@@ -90,7 +94,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
 
     @app.get("/jobs/{job}/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, job: str, run_id: str, filters: Annotated[RowFilters, Query()]):
-        con, committed = connection(output_uri, job)
+        con, committed = connection(output_uri, job, cache)
         run = committed.run(job, run_id)
         rows = rows_page(con, run, filters.query(size=page_size))
         return templates.TemplateResponse(
@@ -115,7 +119,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
 
     @app.get("/jobs/{job}/runs/{run_id}/image")
     def image(job: str, run_id: str, id: str):
-        run = load_committed_runs(output_uri, job=job).run(job, run_id)
+        run = load_committed_runs(output_uri, job=job, cache=cache).run(job, run_id)
         found = image_for(run, id)
         if isinstance(found, str):
             return Response(found, status_code=404, media_type="text/plain; charset=utf-8")
@@ -126,7 +130,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
     def compare(
         request: Request, job: str, a: str | None = None, b: str | None = None, change: str | None = None, page: int = 1
     ):
-        con, committed = connection(output_uri, job)
+        con, committed = connection(output_uri, job, cache)
         runs = sorted(
             (r for r in committed.runs if r.manifest.state == RunStateName.SUCCEEDED),
             key=lambda r: (r.manifest.finished_at, r.run_id),

@@ -87,9 +87,10 @@ class Page:
         return max(1, -(-self.total // self.query.size))
 
 
-def connection(output_uri: str, job: str) -> tuple[duckdb.DuckDBPyConnection, object]:
-    """A DuckDB connection with the views over one job's committed runs, and those runs."""
-    committed = load_committed_runs(output_uri, job=job)
+def connection(output_uri: str, job: str, cache=None) -> tuple[duckdb.DuckDBPyConnection, object]:
+    """A DuckDB connection with the views over one job's committed runs, and those runs (their
+    manifests from `cache` where unchanged)."""
+    committed = load_committed_runs(output_uri, job=job, cache=cache)
     con = duckdb.connect()
     register_views(con, committed)
     return con, committed
