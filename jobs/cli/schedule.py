@@ -84,7 +84,11 @@ def _scheduler(args) -> int:
         raise SpecError(f"--specs {specs}: not a directory")
     log = lambda line: print(line, flush=True)  # noqa: E731 - one line per decision, as it happens
     scheduler = Scheduler(
-        specs, submit=_submitter(args.address, dry_run=args.dry_run), clock=_clock(args.now_file), log=log
+        specs,
+        submit=_submitter(args.address, dry_run=args.dry_run),
+        clock=_clock(args.now_file),
+        log=log,
+        dry_run=args.dry_run,
     )
     if args.once:
         scheduler.tick()

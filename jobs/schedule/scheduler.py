@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobs import state
@@ -45,6 +45,11 @@ def active_run(spec: JobSpec) -> str | None:
     return None
 
 
+# A claim this old with no run state behind it was never submitted (its scheduler died between the
+# two writes); a submission writes the run's queued state within seconds of its claim.
+RETRY_AFTER = timedelta(seconds=60)
+
+
 class Scheduler:
     """Ticks over a specs directory; `submit(spec, slot, run_id)` hands a claimed slot to a cluster."""
 
@@ -55,9 +60,11 @@ class Scheduler:
         submit: Callable[[Path, JobSpec, str], None],
         clock: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] = print,
+        dry_run: bool = False,
     ):
         self._specs_dir = specs_dir
         self._submit = submit
+        self._dry_run = dry_run  # claims and logs only: its own claims are never "never submitted"
         self._clock = clock
         self._log = log
         self._last_tick: datetime | None = None
@@ -98,7 +105,7 @@ class Scheduler:
             claimed = state.read_claim(storage, job, name)
             paused = schedule.paused or state.is_paused(storage, job)
             if claimed is not None:  # decided already, by us or another scheduler
-                if not paused and _never_submitted(storage, job, claimed):
+                if not paused and not self._dry_run and _never_submitted(storage, job, claimed, now=now):
                     self._retry(path, spec, claimed, now=now)
                 continue
             if paused:
@@ -155,9 +162,13 @@ class Scheduler:
         self._log(f"{self._clock().isoformat()} stopped")
 
 
-def _never_submitted(storage, job: state.JobLayout, claim: SlotClaim) -> bool:
-    """A claim to submit whose run has no state and no manifest: nothing ever took it further."""
+def _never_submitted(storage, job: state.JobLayout, claim: SlotClaim, *, now: datetime) -> bool:
+    """A claim to submit, older than RETRY_AFTER, whose run has no state and no manifest: nothing
+    ever took it further. A younger one may be a submission in flight (the claim lands first, the
+    run's queued state a moment later): left to its scheduler."""
     if claim.decision != "submitted" or claim.run_id is None:
+        return False
+    if now - datetime.fromisoformat(claim.claimed_at) < RETRY_AFTER:
         return False
     run = job.run(claim.run_id)
     return state.read_state(storage, run) is None and state.read_manifest(storage, run) is None

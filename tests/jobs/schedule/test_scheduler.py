@@ -244,7 +244,10 @@ def test_a_slot_claimed_but_never_submitted_is_submitted_on_the_next_tick(tmp_pa
     _claim(out, "20261201T020000Z", decision="submitted")  # a scheduler that died between claim and submit
     submitted: list[str] = []
     log: list[str] = []
-    clock = Clock(datetime(2026, 12, 1, 2, 0, 30, tzinfo=UTC))
+    clock = Clock(datetime(2026, 12, 1, 2, 0, 30, tzinfo=UTC))  # 30 s after the claim: may be in flight
+    _scheduler(specs, clock, submitted, log).tick()
+    assert submitted == [] and not any("never submitted" in line for line in log)
+    clock.now = datetime(2026, 12, 1, 2, 1, 0, tzinfo=UTC)  # a minute: its scheduler is gone
     _scheduler(specs, clock, submitted, log).tick()
     assert submitted == ["20261201T020000Z"]
     assert any("claimed by scheduler h:1 but never submitted; submitted run 20261201T020000Z" in line for line in log)
@@ -304,6 +307,8 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
                 process.wait()
     assert codes == [0, 0] and all(log.read_text().rstrip().endswith("stopped") for log in logs)
     assert "`pressroom scheduler` is now `pressroom schedule serve`" in logs[1].read_text()
+    # A dry run submits nothing: its claims are not taken for crashed submissions on later ticks.
+    assert not any("never submitted" in log.read_text() for log in logs)
     assert _claims(out) == [(slot, "submitted") for slot in slots]
     lines = [line for log in logs for line in log.read_text().splitlines() if ": submitted run " in line]
     assert sorted(line.split(" slot ")[1].split(":")[0] for line in lines) == slots  # each slot once, in all
