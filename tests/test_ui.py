@@ -443,3 +443,35 @@ def test_a_page_view_reads_only_the_manifests_that_changed(tmp_path, monkeypatch
         assert manifests_read(path) == 0, path  # then only the listing and the latest pointer
     committed_run(out, run_id="night-6", finished_at="2024-06-06T02:03:04+00:00")
     assert manifests_read(f"/jobs/{JOB}") == 1  # tonight's, and no other
+
+
+def test_ui_json_prints_where_it_serves_then_serves(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.builders import committed_run
+
+    committed_run(tmp_path / "out")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "jobs.cli", "ui", "--output-uri", str(tmp_path / "out"), "--port", str(port)]
+    server = subprocess.Popen([*command, "--json"], stdout=subprocess.PIPE, text=True)
+    try:
+        told = json.loads(server.stdout.readline())
+        assert told == {"url": f"http://127.0.0.1:{port}/", "output_uri": str(tmp_path / "out")}
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(told["url"], timeout=5) as page:
+                    assert page.status == 200 and "nightly-summaries" in page.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the viewer never answered")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

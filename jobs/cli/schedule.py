@@ -48,7 +48,21 @@ def _daemon_arguments(parser) -> None:
     parser.add_argument("--poll", type=float, default=30.0, help="seconds between ticks")
     parser.add_argument("--once", action="store_true", help="one tick, then exit")
     parser.add_argument("--dry-run", action="store_true", help="claim and log slots, submit nothing")
+    parser.add_argument(
+        "--json", action="store_true", help="each line a JSON object {time, message} (JSON Lines: it runs on)"
+    )
     parser.add_argument("--now-file", help=argparse.SUPPRESS)  # tests: a file holding the current ISO time
+
+
+def _json_lines(line: str) -> None:
+    """A log line as one JSON object: the time it starts with, and the rest."""
+    first, _, rest = line.partition(" ")
+    try:
+        datetime.fromisoformat(first)
+        entry = {"time": first, "message": rest}
+    except ValueError:
+        entry = {"time": None, "message": line}
+    print(json.dumps(entry), flush=True)
 
 
 def _old_spelling(args) -> int:
@@ -82,7 +96,7 @@ def _scheduler(args) -> int:
         from jobs.errors import SpecError
 
         raise SpecError(f"--specs {specs}: not a directory")
-    log = lambda line: print(line, flush=True)  # noqa: E731 - one line per decision, as it happens
+    log = _json_lines if args.json else lambda line: print(line, flush=True)  # one line per decision
     scheduler = Scheduler(
         specs,
         submit=_submitter(args.address, dry_run=args.dry_run),

@@ -23,6 +23,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a --host other than loopback (every job's outputs become readable from the network)",
     )
+    ui.add_argument("--json", action="store_true", help="print where it serves as one JSON object, then serve")
 
 
 def command(args) -> int:
@@ -46,6 +47,12 @@ def command(args) -> int:
 
     from jobs.ui import create_app
 
-    print(f"pressroom ui: http://{args.host}:{args.port}/ (outputs under {root}; Ctrl-C stops)", flush=True)
+    url = f"http://{args.host}:{args.port}/"
+    if args.json:
+        import json
+
+        print(json.dumps({"url": url, "output_uri": root}), flush=True)
+    else:
+        print(f"pressroom ui: {url} (outputs under {root}; Ctrl-C stops)", flush=True)
     uvicorn.run(create_app(root, hosts=(args.host,)), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -214,3 +214,18 @@ def test_submit_to_a_remote_cluster_refuses_local_paths_before_contacting_it(tmp
     assert not (tmp_path / "job" / "out").exists()  # nothing recorded
     gcs = _cli(tmp_path, "submit", str(spec), "--address", "127.0.0.1:6379")
     assert gcs.returncode == 2 and "give its URL as http://HOST:PORT" in gcs.stderr
+
+
+def test_every_command_takes_json():
+    import argparse
+
+    from jobs.cli.main import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for name, parser in commands.items():
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        for sub, command in actions[0].choices.items() if actions else [(None, parser)]:
+            if "--json" not in [flag for action in command._actions for flag in action.option_strings]:
+                missing.append(f"{name} {sub or ''}".strip())
+    assert missing == []

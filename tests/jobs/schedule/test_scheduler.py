@@ -312,3 +312,15 @@ def test_two_scheduler_processes_submit_each_slot_once(tmp_path):
     assert _claims(out) == [(slot, "submitted") for slot in slots]
     lines = [line for log in logs for line in log.read_text().splitlines() if ": submitted run " in line]
     assert sorted(line.split(" slot ")[1].split(":")[0] for line in lines) == slots  # each slot once, in all
+
+
+def test_schedule_serve_json_writes_one_object_per_line(tmp_path):
+    specs, out = _specs(tmp_path)
+    now_file = tmp_path / "now"
+    now_file.write_text("2026-12-01T02:00:01+00:00")
+    args = ["schedule", "serve", "--specs", str(specs), "--once", "--dry-run", "--json", "--now-file", str(now_file)]
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0] == {"time": "2026-12-01T02:00:01+00:00", "message": "tick"}
+    assert lines[1]["message"] == "tiny-summaries slot 20261201T020000Z: submitted run 20261201T020000Z"
