@@ -89,10 +89,12 @@ def requests() -> list:
     from workers.engines import Request
 
     base = [
-        Request(system="Answer in one line." if i % 2 else None, prompt=" ".join(corpus_lines(seed=i, count=1 + i % 3)))
+        Request.from_prompt(
+            system="Answer in one line." if i % 2 else None, prompt=" ".join(corpus_lines(seed=i, count=1 + i % 3))
+        )
         for i in range(PROMPTS)
     ]
-    return base + [Request(system=r.system, prompt=r.prompt, adapter=ADAPTER) for r in base]
+    return base + [Request.from_prompt(system=r.system, prompt=r.prompt, adapter=ADAPTER) for r in base]
 
 
 def record_steps(engine) -> list:

@@ -101,7 +101,7 @@ def expected_input_tokens(tiny_vlm) -> int:
 
     processor = AutoProcessor.from_pretrained(tiny_vlm)
     preset = PRESETS["caption"]
-    text = image_prompt_text(processor, Request(preset.system, preset.prompt, image=b"unused"))
+    text = image_prompt_text(processor, Request.from_prompt(preset.system, preset.prompt, image=b"unused"))
     assert text.count(IMAGE_TOKEN) == 1 and text.startswith("<s>System: You describe images")
     text_only = len(processor.tokenizer(text.replace(IMAGE_TOKEN, ""), add_special_tokens=False)["input_ids"])
     return text_only + IMAGE_PROMPT_TOKENS
@@ -152,7 +152,9 @@ def test_image_prompt_past_the_context_is_prompt_too_long_and_the_rest_still_gen
 
     processor = AutoProcessor.from_pretrained(tiny_vlm)
     image = _png(make_test_images(1, seed=5)[0])
-    long, short = (Request(None, text, image=image) for text in ("Write a caption for this image, please.", "Hi"))
+    long, short = (
+        Request.from_prompt(None, text, image=image) for text in ("Write a caption for this image, please.", "Hi")
+    )
 
     def tokens(request: Request) -> int:
         text = image_prompt_text(processor, request).replace(IMAGE_TOKEN, "")

@@ -146,7 +146,11 @@ def test_rows_route_to_their_adapter_and_match_transformers_peft(tiny_model, tmp
     reference.load()
     try:
         expected = generate_checked(
-            reference, [Request(spec.task.system, f"Summarize: {r['title']}. {r['body']}", r["adapter"]) for r in rows]
+            reference,
+            [
+                Request.from_prompt(spec.task.system, f"Summarize: {r['title']}. {r['body']}", r["adapter"])
+                for r in rows
+            ],
         )
     finally:
         reference.close()

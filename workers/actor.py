@@ -84,7 +84,9 @@ def generate_table(
     images = _optional_column(table, IMAGE)
     codes = table.column(ERROR_CODE).to_pylist()
     todo = [i for i, code in enumerate(codes) if code is None]  # rows that rendered
-    generated = generate_checked(engine, [Request(system, prompts[i], adapters[i], images[i]) for i in todo])
+    generated = generate_checked(
+        engine, [Request.from_prompt(system, prompts[i], adapters[i], images[i]) for i in todo]
+    )
     results = [finalize_text(r) for r in generated]
     if len(todo) < table.num_rows:
         results = _with_render_errors(results, codes, table.column(ERROR_MESSAGE).to_pylist(), n=n)

@@ -64,7 +64,7 @@ class _TokenCounter:
         if IMAGE in rendered.column_names:
             self.exact = self.exact and not pc.any(pc.is_valid(rendered.column(IMAGE))).as_py()
         prompts = rendered.filter(ok).column(PROMPT).to_pylist()
-        self.total += sum(prompt_token_counts(self._tokenizer, [Request(self._system, p) for p in prompts]))
+        self.total += sum(prompt_token_counts(self._tokenizer, [Request.from_prompt(self._system, p) for p in prompts]))
 
 
 def estimate_run(spec: JobSpec, *, run_id: str | None = None) -> Estimate:

@@ -46,23 +46,49 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
-class Request:
-    """One rendered row: the chat messages are (system, prompt), on the named adapter or the base;
-    `image` (encoded bytes, checked by the render stage) goes before the prompt text."""
+class Message:
+    """One chat turn: a role (system, user, assistant) and its text."""
 
-    system: str | None
-    prompt: str
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """One row's conversation for the engine: chat messages in order, ending with the user's turn,
+    on the named adapter or the base; `image` (encoded bytes, checked by the render stage) goes
+    before the text of the last user turn. A template row is the one-turn conversation
+    `from_prompt` builds: (system,) user."""
+
+    messages: tuple[Message, ...]
     adapter: str | None = None
     image: bytes | None = None
 
-    def messages(self) -> list[dict[str, str]]:
-        """Chat messages for a chat template."""
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return [*head, {"role": "user", "content": self.prompt}]
+    @classmethod
+    def from_prompt(
+        cls, system: str | None, prompt: str, adapter: str | None = None, image: bytes | None = None
+    ) -> Request:
+        """The one-turn conversation of a rendered template: the system prompt (if any), then the prompt."""
+        head = (Message("system", system),) if system else ()
+        return cls((*head, Message("user", prompt)), adapter, image)
+
+    @property
+    def system(self) -> str | None:
+        """The leading system message's text, if the conversation has one."""
+        return self.messages[0].content if self.messages and self.messages[0].role == "system" else None
+
+    @property
+    def prompt(self) -> str:
+        """The last user turn's text: what the row asks now."""
+        return next(m.content for m in reversed(self.messages) if m.role == "user")
+
+    def chat(self) -> list[dict[str, str]]:
+        """The messages as a chat template takes them."""
+        return [{"role": m.role, "content": m.content} for m in self.messages]
 
     def plain_text(self) -> str:
-        """The prompt for a model without a chat template."""
-        return f"{self.system}\n\n{self.prompt}" if self.system else self.prompt
+        """The prompt for a model without a chat template: the turns' texts, a blank line apart."""
+        return "\n\n".join(m.content for m in self.messages)
 
 
 NOT_A_VLM = "the row has an image, but the model is not a vision-language model"
@@ -76,22 +102,29 @@ def is_vision_language(model_path: str) -> bool:
 
 def image_prompt_text(template_owner: Any, request: Request) -> str:
     """The prompt text for a request with an image: the chat template (of a processor or
-    tokenizer) over one image part then the text, with the generation prompt. The system prompt
-    is a system message if the template accepts one, else it leads the text."""
+    tokenizer) over the conversation, the image part first in the last user turn, with the
+    generation prompt. The system prompt is a system message if the template accepts one, else it
+    leads the first user turn's text."""
+    last_user = max(i for i, m in enumerate(request.messages) if m.role == "user")
 
-    def user(text: str) -> dict[str, Any]:
-        return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+    def render(messages: tuple[Message, ...]) -> str:
+        chat = [
+            {
+                "role": m.role,
+                "content": [*([{"type": "image"}] if i == last_user else []), {"type": "text", "text": m.content}],
+            }
+            for i, m in enumerate(messages)
+        ]
+        return template_owner.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
 
-    def render(messages: list[dict[str, Any]]) -> str:
-        return template_owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-    if request.system:
-        system = {"role": "system", "content": [{"type": "text", "text": request.system}]}
-        try:
-            return render([system, user(request.prompt)])
-        except Exception:  # templates without a system role raise from inside Jinja
-            return render([user(f"{request.system}\n\n{request.prompt}")])
-    return render([user(request.prompt)])
+    try:
+        return render(request.messages)
+    except Exception:  # templates without a system role raise from inside Jinja
+        if request.system is None:
+            raise
+        first, *rest = request.messages[1:]
+        last_user -= 1
+        return render((Message(first.role, f"{request.system}\n\n{first.content}"), *rest))
 
 
 def load_processor(model_path: str):
@@ -141,7 +174,7 @@ def chat_token_ids(tokenizer, request: Request) -> list[int]:
     """Prompt ids as both engines build them: the chat template if the tokenizer has one."""
     if getattr(tokenizer, "chat_template", None):
         ids = tokenizer.apply_chat_template(
-            request.messages(), add_generation_prompt=True, tokenize=True, return_dict=False
+            request.chat(), add_generation_prompt=True, tokenize=True, return_dict=False
         )
         return list(ids)
     return tokenizer.encode(request.plain_text())
@@ -152,9 +185,7 @@ def prompt_token_counts(tokenizer, requests: list[Request]) -> list[int]:
     if not requests:
         return []
     if getattr(tokenizer, "chat_template", None):
-        texts = [
-            tokenizer.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False) for r in requests
-        ]
+        texts = [tokenizer.apply_chat_template(r.chat(), add_generation_prompt=True, tokenize=False) for r in requests]
         encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     else:
         encoded = tokenizer([r.plain_text() for r in requests])["input_ids"]

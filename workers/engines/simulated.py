@@ -110,7 +110,12 @@ class SimulatedEngine:
         return results
 
     def _text(self, request: Request, sample: int) -> str:
-        digest = hashlib.sha256(f"{request.system}\0{request.prompt}\0{request.adapter}\0{sample}".encode()).digest()
+        asked = (
+            f"{request.system}\0{request.prompt}"  # one turn, as before conversations
+            if len(request.messages) <= 2
+            else "\0".join(f"{m.role}:{m.content}" for m in request.messages)
+        )
+        digest = hashlib.sha256(f"{asked}\0{request.adapter}\0{sample}".encode()).digest()
         return " ".join(WORDS[digest[i % len(digest)] % len(WORDS)] for i in range(self.tokens_per_row))
 
     def close(self) -> None:

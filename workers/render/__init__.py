@@ -10,7 +10,13 @@ from workers.render.images import (
 )
 from workers.render.keys import generation_keys, run_key
 from workers.render.stage import RenderConfig, make_renderer, read_and_render, read_items, render_rows, unit_items
-from workers.render.template import PromptRenderer, check_template, prompt_sha256, template_variables
+from workers.render.template import (
+    PromptRenderer,
+    check_template,
+    conversation_sha256,
+    prompt_sha256,
+    template_variables,
+)
 
 __all__ = [
     "PromptRenderer",
@@ -24,6 +30,7 @@ __all__ = [
     "load_image",
     "load_image_column",
     "make_renderer",
+    "conversation_sha256",
     "prompt_sha256",
     "read_and_render",
     "read_items",

@@ -6,6 +6,7 @@ Row values are data, never template source, so a value containing `{{ }}` stays 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -50,6 +51,19 @@ def prompt_sha256(*, system: str | None, prompt: str) -> str:
     digest.update(b"\x00")
     digest.update(prompt.encode())
     return digest.hexdigest()
+
+
+def conversation_sha256(messages: list[tuple[str, str]]) -> str:
+    """Hash of a whole conversation, (role, text) turns in order: the prompt part of a generation
+    key. A one-turn conversation, (system,) user, hashes as `prompt_sha256` does, so a template
+    row keeps its key when the same turns arrive as messages; longer ones hash every turn."""
+    roles = [role for role, _ in messages]
+    if roles == ["user"]:
+        return prompt_sha256(system=None, prompt=messages[0][1])
+    if roles == ["system", "user"]:
+        return prompt_sha256(system=messages[0][1], prompt=messages[1][1])
+    turns = json.dumps([[role, text] for role, text in messages], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(b"messages\x00" + turns.encode()).hexdigest()
 
 
 def _is_text(data_type: pa.DataType) -> bool:

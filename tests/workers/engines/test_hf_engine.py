@@ -17,10 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # Four prompts of four different token lengths, so a misplaced result is visible.
 REQUESTS = [
-    Request("Be brief.", "Summarize the report about cloud sales."),
-    Request(None, "Write a title for the press release."),
-    Request("You are an editor.", "Describe the market in the third quarter in one sentence."),
-    Request(None, "hi"),
+    Request.from_prompt("Be brief.", "Summarize the report about cloud sales."),
+    Request.from_prompt(None, "Write a title for the press release."),
+    Request.from_prompt("You are an editor.", "Describe the market in the third quarter in one sentence."),
+    Request.from_prompt(None, "hi"),
 ]
 
 
@@ -96,10 +96,12 @@ def test_seeded_sampling_repeats_and_differs_by_seed(tiny_model):
 
 def test_too_long_prompts_fail_alone_and_output_stops_at_the_context(tiny_model, tokenizer):
     context = 128
-    huge = Request(None, " ".join(f"word{i % 50}" for i in range(3000)))
+    huge = Request.from_prompt(None, " ".join(f"word{i % 50}" for i in range(3000)))
     # A prompt that fits with fewer than 16 positions left: its output is cut at the context.
-    words = next(k for k in range(1, 200) if len(chat_ids(tokenizer, Request(None, "word " * k))) > context - 10)
-    tight = Request(None, "word " * words)
+    words = next(
+        k for k in range(1, 200) if len(chat_ids(tokenizer, Request.from_prompt(None, "word " * k))) > context - 10
+    )
+    tight = Request.from_prompt(None, "word " * words)
     tight_len = len(chat_ids(tokenizer, tight))
     assert tight_len < context
     engine = load_engine(tiny_model, max_model_len=context, ignore_eos=True)

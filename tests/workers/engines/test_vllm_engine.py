@@ -15,11 +15,11 @@ from workers.engines import EngineConfig, Request, build_engine, generate_checke
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 REQUESTS = [
-    Request("Be brief.", "Summarize the report about cloud sales.", "a"),
-    Request(None, "Write a title for the press release.", "a"),
-    Request(None, " ".join(["overflowing"] * 600), "a"),  # longer than the 256-token context
-    Request("You are an editor.", "Describe the market in the third quarter in one sentence."),  # base
-    Request(None, "hi", "a"),
+    Request.from_prompt("Be brief.", "Summarize the report about cloud sales.", "a"),
+    Request.from_prompt(None, "Write a title for the press release.", "a"),
+    Request.from_prompt(None, " ".join(["overflowing"] * 600), "a"),  # longer than the 256-token context
+    Request.from_prompt("You are an editor.", "Describe the market in the third quarter in one sentence."),  # base
+    Request.from_prompt(None, "hi", "a"),
 ]
 
 
