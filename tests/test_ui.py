@@ -475,3 +475,45 @@ def test_ui_json_prints_where_it_serves_then_serves(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_image_request_reads_one_row_group_not_the_input_file(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from jobs.ui import create_app
+
+    out = str(tmp_path / "out")
+    ids = [f"c{i}" for i in range(4)]
+    pngs = []
+    for color in ("red", "blue", "green", "white"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 6), color).save(buffer, format="PNG")
+        pngs.append(buffer.getvalue())
+    inputs = tmp_path / "images.parquet"
+    table = pa.table({"id": ids, "image": pa.array(pngs, pa.binary())})
+    pq.write_table(table, inputs, row_group_size=1)  # four row groups of one row
+    manifest = commit_run(out, "captions-1", ids, job="captions")
+    layout = RunLayout(output_uri=out, job="captions", run_id="captions-1")
+    Path(layout.manifest).unlink()
+    stat = inputs.stat()
+    lineage = [InputFile(uri=str(inputs), rows=4, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)]
+    commit_manifest(storage_for(out), layout, manifest.model_copy(update={"image_column": "image", "inputs": lineage}))
+    reads: list[tuple[int, tuple]] = []
+    real = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(
+        pq.ParquetFile,
+        "read_row_group",
+        lambda self, i, columns=None, **kw: reads.append((i, tuple(columns or ()))) or real(self, i, columns, **kw),
+    )
+    client = TestClient(create_app(out), base_url="http://127.0.0.1")
+    for round_ in range(2):
+        for i in (2, 0):
+            got = client.get("/jobs/captions/runs/captions-1/image", params={"id": ids[i]})
+            assert got.status_code == 200 and got.content == pngs[i]
+        id_reads = sorted(group for group, columns in reads if columns == ("id",))
+        image_reads = [group for group, columns in reads if columns == ("image",)]
+        # The id column once, on the first request; then one row group per image, the row's own.
+        assert id_reads == ([0, 1, 2, 3] if round_ == 0 else []) and image_reads == [2, 0]
+        reads.clear()

@@ -21,7 +21,7 @@ from jobs.quality import truncation_warning
 from jobs.query import load_committed_runs, run_row
 from jobs.state import RecordCache
 from jobs.ui.chart import night_chart
-from jobs.ui.images import image_for
+from jobs.ui.images import ImageIndex, image_for
 from jobs.ui.rows import PAGE_SIZE, RowFilters, age, connection, diff_pieces, prompts, rows_page
 from schemas.state import RunStateName
 
@@ -47,6 +47,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
     # Manifests read once and kept by their listing's ETag: a page costs one listing per job and
     # the reads of what changed since the last page, not a read of every manifest under the root.
     cache = RecordCache()
+    images = ImageIndex()  # where each row of an input file lies: one row group read per image
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -120,7 +121,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
     @app.get("/jobs/{job}/runs/{run_id}/image")
     def image(job: str, run_id: str, id: str):
         run = load_committed_runs(output_uri, job=job, cache=cache).run(job, run_id)
-        found = image_for(run, id)
+        found = image_for(run, id, images)
         if isinstance(found, str):
             return Response(found, status_code=404, media_type="text/plain; charset=utf-8")
         data, media_type = found
