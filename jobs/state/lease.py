@@ -157,8 +157,8 @@ class RunLease:
                 except ConditionFailed:
                     self._lost = f"lost the lease on run {self._layout.run_id} to another driver"
                     return
-                except OSError:
-                    continue  # the store is flaky: try again next time, the expiry still guards us
+                except Exception:  # any store error (OSError, botocore's own): this loop must not die
+                    continue  # try again next time; the expiry still guards us (check() reads it)
 
     def release(self) -> None:
         """Stop renewing and mark the lease released, unless another driver holds it now."""
@@ -169,7 +169,7 @@ class RunLease:
                 return
             done = self._lease.model_copy(update={"released": True, "expires_at": time.time()})
             # Taken over, or the store failed: the expiry releases it all the same.
-            with contextlib.suppress(ConditionFailed, OSError):
+            with contextlib.suppress(Exception):  # any store error (botocore's are no OSError)
                 self._storage.write_bytes(
                     self._layout.lease, done.model_dump_json(indent=2).encode(), if_match=self._version
                 )

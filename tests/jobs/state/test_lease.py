@@ -143,3 +143,31 @@ def test_waiting_gets_the_lease_when_its_holder_releases_it(layout, tmp_path):
                 other.wait()
     finally:
         holder.wait(timeout=30)
+
+
+def test_a_store_error_of_any_kind_does_not_stop_the_renewals(layout):
+    """botocore raises errors that are no OSError (NoCredentialsError while credentials refresh):
+    the renewing thread must outlive them and renew on its next turn."""
+
+    class Hiccup(Exception):
+        pass
+
+    class FlakyOnce(LocalStorage):
+        failed = False
+
+        def write_bytes(self, uri, data, **kwargs):
+            if uri == layout.lease and not FlakyOnce.failed and kwargs.get("if_match"):
+                FlakyOnce.failed = True
+                raise Hiccup("Unable to locate credentials")
+            return super().write_bytes(uri, data, **kwargs)
+
+    storage = FlakyOnce()
+    lease = take_lease(storage, layout, ttl=0.9)
+    try:
+        first_expiry = read_lease(storage, layout)[0].expires_at
+        time.sleep(2.0)
+        assert FlakyOnce.failed and lease._renewer.is_alive()
+        lease.check()
+        assert read_lease(storage, layout)[0].expires_at > first_expiry + 1.0
+    finally:
+        lease.release()
