@@ -180,14 +180,7 @@ def test_the_python_api_opens_a_run_and_streams_it(root):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ},
-    )
+    return cli_env({}, *args)
 
 
 def test_cli_json_is_one_array_and_other_formats_work(tmp_path):
