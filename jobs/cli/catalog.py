@@ -61,9 +61,10 @@ def _jobs(args) -> int:
 def _runs(args) -> int:
     from jobs.catalog import check_job, list_runs
 
-    found = [r.as_dict() for r in list_runs(output_root(args), args.job)]
+    root = output_root(args)
+    found = [r.as_dict() for r in list_runs(root, args.job)]
     if not found:
-        check_job(output_root(args), args.job)  # a typo is exit 2 naming the close matches, not an empty table
+        check_job(root, args.job)  # a typo is exit 2 naming the close matches, not an empty table
     _tell_pending(args)
     if args.json:
         print(json.dumps({"job": args.job, "runs": found}))

@@ -14,7 +14,7 @@ Nothing here imports torch or vLLM.
 from jobs.query.api import Diff, connect, diff_runs, open_run, run_batches
 from jobs.query.lineage import run_row
 from jobs.query.sources import CommittedRun, CommittedRuns, load_committed_runs
-from jobs.query.views import register_views
+from jobs.query.views import quoted_identifier, register_views
 
 __all__ = [
     "CommittedRuns",
@@ -24,6 +24,7 @@ __all__ = [
     "diff_runs",
     "load_committed_runs",
     "open_run",
+    "quoted_identifier",
     "register_views",
     "run_batches",
     "run_row",

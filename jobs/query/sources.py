@@ -93,7 +93,7 @@ def load_committed_runs(
         if pointer is not None:
             latest[name] = pointer
     if job and not runs and not unreadable:  # nothing committed: a job with none yet, or a typo?
-        known = job_names(storage, output_uri)
-        if job not in known:
-            raise not_found("job", job, known, output_uri)
+        from jobs.catalog import check_job
+
+        check_job(output_uri, job)
     return CommittedRuns(output_uri=output_uri, storage=storage, runs=runs, latest=latest, unreadable=unreadable)

@@ -56,7 +56,8 @@ def _source(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> t
     return name, run.manifest.id_column or dataset.schema.names[0]
 
 
-def _identifier(name: str) -> str:
+def quoted_identifier(name: str) -> str:
+    """A column name as a DuckDB identifier (double quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -64,11 +65,11 @@ def _select(con: duckdb.DuckDBPyConnection, run: CommittedRun, number: int) -> s
     """The run's rows under its job and run id; a run written when BLEU and chrF were 0..100 has
     those columns divided by 100 here, so every night reads on 0..1."""
     source, id_column = _source(con, run, number)
-    percent = [f"{_identifier(c)} / 100 AS {_identifier(c)}" for c in run.manifest.percent_score_columns]
+    percent = [f"{quoted_identifier(c)} / 100 AS {quoted_identifier(c)}" for c in run.manifest.percent_score_columns]
     columns = f"* REPLACE ({', '.join(percent)})" if percent else "*"
     return (
         f"SELECT {_quoted(run.job)} AS job, {_quoted(run.run_id)} AS run_id, "
-        f"CAST({_identifier(id_column)} AS VARCHAR) AS row_id, {columns} FROM {source}"
+        f"CAST({quoted_identifier(id_column)} AS VARCHAR) AS row_id, {columns} FROM {source}"
     )
 
 

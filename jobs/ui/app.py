@@ -110,11 +110,7 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
                 "latest": committed.latest.get(job),
                 "params": _params(request),
                 "truncation": truncation_warning(run.manifest),
-                "has_earlier": any(
-                    (r.manifest.finished_at, r.run_id) < (run.manifest.finished_at, run.run_id)
-                    and r.manifest.state == RunStateName.SUCCEEDED
-                    for r in committed.runs
-                ),
+                "has_earlier": bool(_earlier_runs(committed, run)),
             },
         )
 
@@ -132,14 +128,10 @@ def create_app(output_uri: str, *, page_size: int = PAGE_SIZE, hosts: tuple[str,
         request: Request, job: str, a: str | None = None, b: str | None = None, change: str | None = None, page: int = 1
     ):
         con, committed = connection(output_uri, job, cache)
-        runs = sorted(
-            (r for r in committed.runs if r.manifest.state == RunStateName.SUCCEEDED),
-            key=lambda r: (r.manifest.finished_at, r.run_id),
-        )
+        runs = _succeeded_runs(committed)
         newer = committed.run(job, b or "latest")
         if a is None:
-            before = (newer.manifest.finished_at, newer.run_id)
-            earlier = [r for r in runs if (r.manifest.finished_at, r.run_id) < before]
+            earlier = _earlier_runs(committed, newer)
             if not earlier:
                 raise InputError(f"job {job}: run {newer.run_id} has no earlier committed run to compare with")
             older = earlier[-1]
@@ -195,3 +187,15 @@ def with_params(params: dict[str, str], **changes) -> str:
 def _params(request: Request) -> dict[str, str]:
     """The page's query parameters, for links that change one of them."""
     return {k: v for k, v in request.query_params.items() if v != ""}
+
+
+def _succeeded_runs(committed) -> list:
+    """The job's succeeded runs, oldest commit first: what "compare" chooses from."""
+    succeeded = (r for r in committed.runs if r.manifest.state == RunStateName.SUCCEEDED)
+    return sorted(succeeded, key=lambda r: (r.manifest.finished_at, r.run_id))
+
+
+def _earlier_runs(committed, run) -> list:
+    """The succeeded runs committed before `run`, oldest first."""
+    before = (run.manifest.finished_at, run.run_id)
+    return [r for r in _succeeded_runs(committed) if (r.manifest.finished_at, r.run_id) < before]

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from jobs.query import CommittedRun, load_committed_runs, register_views
+from jobs.query import CommittedRun, load_committed_runs, quoted_identifier, register_views
 from jobs.ui.inputs import input_rows
 from schemas.rows import ERROR_CODE, FINISH_REASON, PROMPT, SAMPLE_INDEX, SCORE_PREFIX, TEXT
 from workers.io import storage_for
@@ -121,7 +121,7 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
         where.append(f"{FINISH_REASON} = ?")
         params.append(query.finish_reason)
     if query.metric and f"{SCORE_PREFIX}{query.metric}" in scores:
-        column = _identifier(f"{SCORE_PREFIX}{query.metric}")
+        column = quoted_identifier(f"{SCORE_PREFIX}{query.metric}")
         if query.min_score is not None:
             where.append(f"{column} >= ?")
             params.append(query.min_score)
@@ -140,7 +140,9 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
         ]
         where.append(
             "("
-            + " OR ".join(f"contains(lower(coalesce(CAST({_identifier(c)} AS VARCHAR), '')), ?)" for c in searched)
+            + " OR ".join(
+                f"contains(lower(coalesce(CAST({quoted_identifier(c)} AS VARCHAR), '')), ?)" for c in searched
+            )
             + ")"
         )
         params += [query.search.lower()] * len(searched)
@@ -148,7 +150,7 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
         return Page(columns=[], carried=[], scores=[], rows=[], total=0, query=query)
     clause = " AND ".join(where)
     total = con.execute(f"SELECT count(*) FROM outputs WHERE {clause}", params).fetchone()[0]
-    shown = ["row_id", *[_identifier(c) for c in names if c not in (id_column,)]]
+    shown = ["row_id", *[quoted_identifier(c) for c in names if c not in (id_column,)]]
     cursor = con.execute(
         f"SELECT {', '.join(shown)} FROM outputs WHERE {clause} ORDER BY row_id, {SAMPLE_INDEX} LIMIT ? OFFSET ?",
         [*params, query.size, (max(query.page, 1) - 1) * query.size],
@@ -165,10 +167,6 @@ def rows_page(con: duckdb.DuckDBPyConnection, run: CommittedRun, query: RowQuery
         query=query,
         error_codes=dict(sorted(run.manifest.errors.items())),
     )
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def age(finished_at: str, now: datetime | None = None) -> str:
